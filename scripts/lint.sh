@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Style gates: clang-format drift (fails on any difference) and clang-tidy's naming checks over
+# the sources, using the compile database of a configured build tree.
+#   scripts/lint.sh [BUILD_DIR]     (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build}"
+
+mapfile -t files < <(git ls-files '*.cpp' '*.h' 2>/dev/null || find include src tests bench -name '*.cpp' -o -name '*.h')
+if ! clang-format --dry-run --Werror "${files[@]}"; then
+  echo "lint: formatting drift; run: clang-format -i \$(git ls-files '*.cpp' '*.h')" >&2
+  exit 1
+fi
+echo "lint: clang-format clean (${#files[@]} files)"
+
+if [ -f "$build/compile_commands.json" ]; then
+  mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep -E '^src/.*\.cpp$' || true)
+  if [ ${#sources[@]} -gt 0 ]; then
+    printf '%s\n' "${sources[@]}" |
+      { xargs -P "$(nproc)" -n 8 clang-tidy -p "$build" --quiet 2>&1 || true; } |
+      { grep -E "(warning|error):" || true; } > "$build/tidy.log"
+    if [ -s "$build/tidy.log" ]; then
+      cat "$build/tidy.log" >&2
+      echo "lint: clang-tidy naming violations" >&2
+      exit 1
+    fi
+    echo "lint: clang-tidy naming clean (${#sources[@]} sources)"
+  fi
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: install dependencies, check style, build and run the tests, then build and
+# run them again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="${LLMSYNC_JOBS:-$(nproc)}"
+
+bash scripts/setup.sh
+
+echo "== release build"
+bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
+bash scripts/lint.sh build
+
+echo "== tests (release)"
+(cd build && ctest --output-on-failure -j "$jobs")
+
+echo "== tests (address + undefined sanitizers)"
+bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMSYNC_SANITIZE=ON -DLLMSYNC_BUILD_BENCH=OFF
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+(cd build-asan && LLMSYNC_SANITIZED=1 ctest --output-on-failure -j "$jobs")
+
+echo "== all tests passed"
