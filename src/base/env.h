@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,6 +73,9 @@ class Env {
 // Writes `data` to a temporary file beside `path`, syncs it, renames it over `path` and syncs the
 // directory: after a crash `path` holds either the old or the new contents, never a torn mix.
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data);
+// The same protocol for contents produced piece by piece: `write` appends to the temporary file.
+Status WriteFileAtomically(Env* env, const std::string& path,
+                           const std::function<Status(WritableFile&)>& write);
 
 // The directory part of a path ("a/b/c" -> "a/b", "c" -> ".").
 std::string DirName(const std::string& path);

@@ -218,10 +218,15 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
 }
 
 Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data) {
+  return WriteFileAtomically(env, path, [data](WritableFile& file) { return file.Append(data); });
+}
+
+Status WriteFileAtomically(Env* env, const std::string& path,
+                           const std::function<Status(WritableFile&)>& write) {
   std::string tmp = path + ".tmp";
   LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                            env->NewWritableFile(tmp, OpenMode::kTruncate));
-  Status s = file->Append(data);
+  Status s = write(*file);
   if (s.IsOk()) s = file->Sync();
   Status closed = file->Close();
   if (s.IsOk()) s = closed;
