@@ -1,0 +1,67 @@
+// Process metrics in the Prometheus text format: counters and gauges, optionally labelled.
+//
+//   Counter* hits = registry.GetCounter("llmsync_kv_hits_total", "KV tokens served", {{"tier", "ram"}});
+//   hits->Add(128);
+//
+// A metric is created on first Get and lives as long as the registry; callers keep the pointer and
+// update it without locking. Render() writes every metric in name order, with HELP and TYPE lines.
+//
+// Thread safety: all methods are safe for concurrent use. Updates are lock-free atomics; Get and
+// Render take the registry mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace llmsync {
+
+using MetricLabels = std::vector<std::pair<std::string, std::string>>;
+
+class Counter {
+ public:
+  void Add(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+class Gauge {
+ public:
+  void Set(std::int64_t v) { value_.store(v, std::memory_order_relaxed); }
+  void Add(std::int64_t d) { value_.fetch_add(d, std::memory_order_relaxed); }
+  std::int64_t Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> value_{0};
+};
+
+class MetricsRegistry {
+ public:
+  Counter* GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
+  Gauge* GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
+  std::string Render() const;
+
+ private:
+  enum class Kind { kCounter, kGauge };
+  struct Family {
+    Kind kind = Kind::kCounter;
+    std::string help;
+    std::map<std::string, std::unique_ptr<Counter>> counters;  // by rendered label set
+    std::map<std::string, std::unique_ptr<Gauge>> gauges;
+  };
+
+  mutable std::mutex mu_;
+  std::map<std::string, Family> families_;  // GUARDED_BY(mu_)
+};
+
+// Renders {a="x",b="y"} with Prometheus escaping, or "" for no labels.
+std::string RenderMetricLabels(const MetricLabels& labels);
+
+}  // namespace llmsync
