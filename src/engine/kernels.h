@@ -1,0 +1,44 @@
+// The kernel sets behind matmul.h: one table of function pointers per instruction set, each
+// implementing the canonical reductions documented in matmul.h bit for bit.
+//
+// Thread safety: the tables are immutable; the kernels are pure functions over caller memory.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/matmul.h"
+
+namespace llmsync::engine {
+
+// Quantizes n floats (a multiple of `block`) into int8 codes, one scale per block, and the code
+// sums of each `sum_group` consecutive codes. Canonical: amax = max |x|; d = amax / 127;
+// q = nearbyint(x * (127 / amax)) clamped to +-127; a block of zeros has d = 0 and zero codes; a
+// block with a non-finite value has d = amax (inf or NaN) and zero codes, so the non-finite value
+// propagates to every output that reads the block.
+using QuantizeQ8Fn = void (*)(const float* x, std::int64_t n, int block, int sum_group, std::int8_t* q,
+                              float* scales, std::int16_t* sums);
+using MatMulFn = void (*)(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
+                          std::int64_t row_end, float* y, std::int64_t y_stride);
+
+struct KernelSet {
+  QuantizeQ8Fn quantize_q8;
+  MatMulFn f32;
+  MatMulFn f16;
+  MatMulFn bf16;
+  MatMulFn q8_0;
+  MatMulFn q4_0;
+  MatMulFn q4k;
+  MatMulFn q6k;
+};
+
+const KernelSet& ScalarKernels();
+// Defined only when LLMSYNC_KERNELS_AVX2 is (x86-64 builds); callers check
+// IsKernelIsaSupported(KernelIsa::kAvx2) first.
+const KernelSet& Avx2Kernels();
+
+// The final reduction of the eight float lanes, shared by both sets' float kernels.
+inline float ReduceLanes8(const float* l) {
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+}  // namespace llmsync::engine

@@ -1,0 +1,98 @@
+// Matrix-vector and matrix-matrix products of raw GGUF weight rows with activation rows: the
+// engine's hot loop.
+//
+// PreparedActivations converts activation rows once per matmul into what the weight type's dot
+// kernel consumes: f32 for F32/F16/BF16 weights, 8-bit blocks of 32 (one f32 scale and one code sum
+// per block) for Q8_0/Q4_0 weights, 8-bit blocks of 256 (one f32 scale and sums per 16 codes) for
+// Q4_K/Q6_K weights. Quantized dot products then run on integers block by block; weights are never
+// dequantized as a whole.
+//
+// Batch invariance and reproducibility. Every output y[t][r] is computed by one canonical
+// reduction that depends only on W row r and activation row t:
+//   - quantized weights: per weight block, the exact integer dot product of the codes (with the
+//     format's offsets and sub-block scales applied in integers), then
+//     acc = fma(d_w * d_x, float(isum), acc) over blocks in order (Q4_K adds a second
+//     fma(-(dmin_w * d_x), float(Σ m * bsum), acc) per block);
+//   - float weights: eight lanes, element i accumulated into lane i % 8 by fma in order of i, then
+//     ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+// Neither the batch size, the other tokens in the batch, the row range nor the kernel set (scalar
+// or AVX2) changes the bits of any output; the activation quantization is identical in both kernel
+// sets too. So logits recomputed on a machine without AVX2 match those computed with it.
+//
+// Kernel sets are chosen once per process: AVX2+FMA+F16C when the CPU has them, else scalar.
+// Setting LLMSYNC_FORCE_SCALAR=1 in the environment forces scalar (debugging).
+//
+// Thread safety: MatMulRows is a pure function of its inputs and may run concurrently over
+// disjoint row ranges of the same output. A PreparedActivations object is written by Prepare and
+// then read concurrently by any number of MatMulRows calls.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "engine/ggml_type.h"
+
+namespace llmsync::engine {
+
+enum class KernelIsa { kScalar, kAvx2 };
+
+// The kernel set MatMulRows and Prepare use: decided on first use, then fixed for the process.
+KernelIsa ActiveKernelIsa();
+// True when this CPU can run the given kernel set (scalar always can).
+bool IsKernelIsaSupported(KernelIsa isa);
+std::string_view KernelIsaName(KernelIsa isa);  // "scalar", "avx2"
+
+// What PreparedActivations holds for a weight type.
+enum class ActivationFormat { kF32, kQ8Block32, kQ8Block256 };
+ActivationFormat ActivationFormatFor(GgmlType weight_type);
+
+class PreparedActivations {
+ public:
+  // Prepares n_tokens rows of n_cols floats (row-major, contiguous) for weights of weight_type.
+  // Reuses its buffers: no allocation once they have grown to the largest size used.
+  // REQUIRES: IsComputeSupported(weight_type); n_cols is a multiple of the weight block size.
+  void Prepare(GgmlType weight_type, const float* x, std::int64_t n_tokens, std::int64_t n_cols);
+  // The same with an explicit kernel set (tests compare the sets). REQUIRES: IsKernelIsaSupported.
+  void PrepareWith(KernelIsa isa, GgmlType weight_type, const float* x, std::int64_t n_tokens,
+                   std::int64_t n_cols);
+
+  std::int64_t Tokens() const { return n_tokens_; }
+  std::int64_t Cols() const { return n_cols_; }
+  GgmlType WeightType() const { return weight_type_; }
+  ActivationFormat Format() const { return format_; }
+
+  // Row views of token t (kernels only). F32Row for kF32; the others for the 8-bit formats:
+  // Q8Row has Cols() codes, ScaleRow one scale per block (32 or 256 codes), SumRow the code sums
+  // per 32 codes (kQ8Block32) or per 16 codes (kQ8Block256).
+  const float* F32Row(std::int64_t t) const { return f32_.data() + t * n_cols_; }
+  const std::int8_t* Q8Row(std::int64_t t) const { return q8_.data() + t * n_cols_; }
+  const float* ScaleRow(std::int64_t t) const { return scales_.data() + t * scales_per_row_; }
+  const std::int16_t* SumRow(std::int64_t t) const { return sums_.data() + t * sums_per_row_; }
+
+ private:
+  GgmlType weight_type_ = GgmlType::kF32;
+  ActivationFormat format_ = ActivationFormat::kF32;
+  std::int64_t n_tokens_ = 0;
+  std::int64_t n_cols_ = 0;
+  std::int64_t scales_per_row_ = 0;
+  std::int64_t sums_per_row_ = 0;
+  std::vector<float> f32_;
+  std::vector<std::int8_t> q8_;
+  std::vector<float> scales_;
+  std::vector<std::int16_t> sums_;
+};
+
+// y[t * y_stride + r] = dot(row r of W, x row t), for r in [row_begin, row_end) and every token t.
+// W is the raw tensor data (rows of x.Cols() elements of weight_type, as stored in GGUF; any
+// alignment). See the file comment for the exact reduction.
+// REQUIRES: x was prepared for weight_type, or for a type with the same ActivationFormat (Q4_K and
+// Q6_K share one, as do Q8_0 and Q4_0, and the float types); 0 <= row_begin <= row_end <= rows of W;
+// y_stride >= row_end.
+void MatMulRows(GgmlType weight_type, const std::uint8_t* w, const PreparedActivations& x,
+                std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride);
+// The same with an explicit kernel set. REQUIRES: IsKernelIsaSupported(isa).
+void MatMulRowsWith(KernelIsa isa, GgmlType weight_type, const std::uint8_t* w, const PreparedActivations& x,
+                    std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride);
+
+}  // namespace llmsync::engine

@@ -1,0 +1,201 @@
+// MatMulRows: accuracy against a double-precision reference over the dequantized weights, batch
+// invariance (bit-identical outputs whatever the batch, neighbours and row split), and bit-exact
+// agreement of the scalar and AVX2 kernel sets.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/matmul.h"
+#include "engine/quant.h"
+
+namespace llmsync::engine {
+namespace {
+
+constexpr GgmlType kAllTypes[] = {GgmlType::kF32,  GgmlType::kF16, GgmlType::kBf16, GgmlType::kQ8_0,
+                                  GgmlType::kQ4_0, GgmlType::kQ4K, GgmlType::kQ6K};
+
+std::vector<float> Gaussian(std::size_t n, std::uint32_t seed, float stddev) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+struct Weights {
+  GgmlType type;
+  std::int64_t rows, cols;
+  std::vector<std::uint8_t> bytes;
+  std::vector<float> dequantized;  // rows x cols
+};
+
+Weights MakeWeights(GgmlType type, std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
+  Weights w{type, rows, cols, {}, {}};
+  const std::vector<float> source = Gaussian(static_cast<std::size_t>(rows * cols), seed, 0.02f);
+  const std::uint64_t row_bytes = *RowBytes(type, static_cast<std::uint64_t>(cols));
+  w.bytes.resize(row_bytes * rows);
+  w.dequantized.resize(source.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    QuantizeRow(type, source.data() + r * cols, w.bytes.data() + r * row_bytes, cols);
+    DequantizeRow(type, w.bytes.data() + r * row_bytes, w.dequantized.data() + r * cols, cols);
+  }
+  return w;
+}
+
+std::vector<float> RunMatMul(KernelIsa isa, const Weights& w, const std::vector<float>& x,
+                             std::int64_t n_tokens, std::int64_t row_begin, std::int64_t row_end) {
+  PreparedActivations prepared;
+  prepared.PrepareWith(isa, w.type, x.data(), n_tokens, w.cols);
+  std::vector<float> y(static_cast<std::size_t>(n_tokens * w.rows), -1.0f);
+  MatMulRowsWith(isa, w.type, w.bytes.data(), prepared, row_begin, row_end, y.data(), w.rows);
+  return y;
+}
+
+std::vector<KernelIsa> SupportedIsas() {
+  std::vector<KernelIsa> isas = {KernelIsa::kScalar};
+  if (IsKernelIsaSupported(KernelIsa::kAvx2)) isas.push_back(KernelIsa::kAvx2);
+  return isas;
+}
+
+class MatMulTest : public ::testing::TestWithParam<GgmlType> {};
+
+// Float weights see only f32 accumulation error. Quantized types also quantize each activation
+// block to 8 bits with step d_x = amax / 127, an error of at most d_x / 2 per element, so
+// |y - ref| <= sum_k |w_k| * d_x(k) / 2 plus the float accumulation slack.
+TEST_P(MatMulTest, MatchesDoubleReferenceWithinBound) {
+  const GgmlType type = GetParam();
+  const std::int64_t rows = 37, cols = 512, n_tokens = 5;
+  const Weights w = MakeWeights(type, rows, cols, 1);
+  std::vector<float> x = Gaussian(static_cast<std::size_t>(n_tokens * cols), 2, 1.0f);
+  x[3] = 40.0f;  // an outlier coarsens its block's activation scale
+  const bool quantized_x = type != GgmlType::kF32 && type != GgmlType::kF16 && type != GgmlType::kBf16;
+  const std::int64_t x_block = (type == GgmlType::kQ4K || type == GgmlType::kQ6K) ? 256 : 32;
+  for (KernelIsa isa : SupportedIsas()) {
+    const std::vector<float> y = RunMatMul(isa, w, x, n_tokens, 0, rows);
+    for (std::int64_t t = 0; t < n_tokens; ++t) {
+      for (std::int64_t r = 0; r < rows; ++r) {
+        double ref = 0.0, abs_sum = 0.0, act_bound = 0.0;
+        for (std::int64_t b = 0; b < cols; b += x_block) {
+          double amax = 0.0;
+          for (std::int64_t k = b; k < b + x_block; ++k)
+            amax = std::max(amax, std::fabs(static_cast<double>(x[t * cols + k])));
+          for (std::int64_t k = b; k < b + x_block; ++k) {
+            const double wk = w.dequantized[r * cols + k];
+            ref += wk * x[t * cols + k];
+            abs_sum += std::fabs(wk * x[t * cols + k]);
+            act_bound += std::fabs(wk) * amax / 254.0;
+          }
+        }
+        const double bound = (quantized_x ? act_bound * 1.001 : 0.0) + 1e-5 * abs_sum;
+        ASSERT_LE(std::fabs(y[t * rows + r] - ref), bound)
+            << GgmlTypeName(type) << " " << KernelIsaName(isa) << " token " << t << " row " << r;
+      }
+    }
+  }
+}
+
+// The same token gives bit-identical outputs alone, in a batch of 7 or 64 with different
+// neighbours, and under different row splits.
+TEST_P(MatMulTest, BatchInvariant) {
+  const GgmlType type = GetParam();
+  const std::int64_t rows = 45, cols = 768;
+  const Weights w = MakeWeights(type, rows, cols, 3);
+  const std::vector<float> probe = Gaussian(static_cast<std::size_t>(cols), 4, 1.0f);
+  for (KernelIsa isa : SupportedIsas()) {
+    const std::vector<float> alone = RunMatMul(isa, w, probe, 1, 0, rows);
+    for (std::int64_t n_tokens : {7, 64}) {
+      for (std::int64_t slot : {std::int64_t{0}, n_tokens / 2, n_tokens - 1}) {
+        std::vector<float> batch = Gaussian(static_cast<std::size_t>(n_tokens * cols),
+                                            static_cast<std::uint32_t>(100 + n_tokens + slot), 3.0f);
+        std::copy(probe.begin(), probe.end(), batch.begin() + slot * cols);
+        // Whole range in one call, then the same batch split into uneven row ranges.
+        const std::vector<float> whole = RunMatMul(isa, w, batch, n_tokens, 0, rows);
+        PreparedActivations prepared;
+        prepared.PrepareWith(isa, type, batch.data(), n_tokens, cols);
+        std::vector<float> split(static_cast<std::size_t>(n_tokens * rows), -1.0f);
+        const std::int64_t cuts[] = {0, 1, 6, 13, 30, rows};
+        for (int i = 0; i + 1 < 6; ++i) {
+          MatMulRowsWith(isa, type, w.bytes.data(), prepared, cuts[i], cuts[i + 1], split.data(), rows);
+        }
+        for (std::int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(std::memcmp(&alone[r], &whole[slot * rows + r], sizeof(float)), 0)
+              << GgmlTypeName(type) << " " << KernelIsaName(isa) << " n_tokens " << n_tokens << " slot "
+              << slot << " row " << r << ": " << alone[r] << " vs " << whole[slot * rows + r];
+        }
+        ASSERT_EQ(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)), 0);
+      }
+    }
+  }
+}
+
+// Every kernel set computes the canonical reduction, so their outputs agree bit for bit (and so do
+// their activation quantizations).
+TEST_P(MatMulTest, KernelSetsAgreeBitForBit) {
+  if (!IsKernelIsaSupported(KernelIsa::kAvx2)) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C";
+  const GgmlType type = GetParam();
+  for (std::int64_t cols : {256, 512, 2048}) {
+    const std::int64_t rows = 67, n_tokens = 13;
+    const Weights w = MakeWeights(type, rows, cols, static_cast<std::uint32_t>(cols));
+    std::vector<float> x = Gaussian(static_cast<std::size_t>(n_tokens * cols), 9, 1.0f);
+    std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
+    x[5 * cols + 7] = 1e30f;                                  // a huge activation
+    const std::vector<float> scalar = RunMatMul(KernelIsa::kScalar, w, x, n_tokens, 3, rows);
+    const std::vector<float> avx2 = RunMatMul(KernelIsa::kAvx2, w, x, n_tokens, 3, rows);
+    for (std::size_t i = 0; i < scalar.size(); ++i) {
+      ASSERT_EQ(std::memcmp(&scalar[i], &avx2[i], sizeof(float)), 0)
+          << GgmlTypeName(type) << " cols " << cols << " output " << i << ": " << scalar[i] << " vs "
+          << avx2[i];
+    }
+  }
+}
+
+// Non-finite activations never crash and propagate to the outputs that read them.
+TEST_P(MatMulTest, NonFiniteActivationsPropagate) {
+  const GgmlType type = GetParam();
+  const std::int64_t rows = 9, cols = 256;
+  const Weights w = MakeWeights(type, rows, cols, 5);
+  std::vector<float> x = Gaussian(static_cast<std::size_t>(2 * cols), 6, 1.0f);
+  x[10] = std::numeric_limits<float>::quiet_NaN();
+  for (KernelIsa isa : SupportedIsas()) {
+    const std::vector<float> y = RunMatMul(isa, w, x, 2, 0, rows);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      EXPECT_TRUE(std::isnan(y[r])) << GgmlTypeName(type) << " row " << r;
+      EXPECT_TRUE(std::isfinite(y[rows + r])) << GgmlTypeName(type) << " row " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatMulTest, ::testing::ValuesIn(kAllTypes),
+                         [](const auto& info) { return std::string(GgmlTypeName(info.param)); });
+
+TEST(PreparedActivationsTest, ReusesItsBuffers) {
+  const std::vector<float> x = Gaussian(64 * 512, 8, 1.0f);
+  PreparedActivations prepared;
+  prepared.Prepare(GgmlType::kQ4K, x.data(), 64, 512);
+  const std::int8_t* codes = prepared.Q8Row(0);
+  prepared.Prepare(GgmlType::kQ8_0, x.data(), 3, 512);
+  prepared.Prepare(GgmlType::kQ6K, x.data(), 64, 512);
+  EXPECT_EQ(prepared.Q8Row(0), codes);
+  EXPECT_EQ(prepared.Tokens(), 64);
+  EXPECT_EQ(prepared.Cols(), 512);
+}
+
+TEST(PreparedActivationsTest, QuantizesBlocksCanonically) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 1.27f, x[1] = -0.5f, x[2] = 0.005f, x[3] = 0.015f;  // amax 1.27: d = 0.01
+  PreparedActivations prepared;
+  prepared.PrepareWith(KernelIsa::kScalar, GgmlType::kQ8_0, x.data(), 1, 32);
+  EXPECT_EQ(prepared.ScaleRow(0)[0], 1.27f / 127.0f);
+  const std::int8_t* q = prepared.Q8Row(0);
+  EXPECT_EQ(q[0], 127);
+  EXPECT_EQ(q[1], -50);
+  EXPECT_EQ(q[2], static_cast<std::int8_t>(std::nearbyint(0.005f * (127.0f / 1.27f))));
+  EXPECT_EQ(q[3], 2);  // 1.5 rounds to even
+  EXPECT_EQ(prepared.SumRow(0)[0], 127 - 50 + q[2] + 2);
+}
+
+}  // namespace
+}  // namespace llmsync::engine
