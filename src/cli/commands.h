@@ -14,5 +14,19 @@ struct CliState {
 };
 
 void AddVersionCommands(CLI::App& app, CliState& state);
+void AddModelCommands(CLI::App& app, CliState& state);  // model make-test, model info
+void AddEvalCommands(CLI::App& app, CliState& state);   // eval, generate, bench engine
+
+// The subcommand `name` of `parent`, created when absent: lets several command files add their own
+// children to a shared group such as `bench`.
+inline CLI::App* GetOrAddSubcommand(CLI::App& parent, const std::string& name,
+                                    const std::string& description) {
+  for (CLI::App* sub : parent.get_subcommands({})) {
+    if (sub->get_name() == name) return sub;
+  }
+  CLI::App* sub = parent.add_subcommand(name, description);
+  sub->require_subcommand(1);
+  return sub;
+}
 
 }  // namespace llmsync::cli

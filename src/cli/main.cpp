@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   CliState state;
   llmsync::cli::AddVersionCommands(app, state);
+  llmsync::cli::AddModelCommands(app, state);
+  llmsync::cli::AddEvalCommands(app, state);
 
   if (argc > 1 && argv[1][0] != '-' && !IsSubcommand(app, argv[1])) {
     std::cerr << "llmsync: unknown command '" << argv[1]

@@ -1,0 +1,196 @@
+#include "engine/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "engine/kernels.h"
+#include "engine/matmul.h"
+#include "engine/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace llmsync::engine {
+namespace {
+
+struct AttentionKernels {
+  float (*dot)(const float* a, const float* b, std::int64_t n);
+  void (*axpy)(float a, const float* x, float* y, std::int64_t n);  // y[i] = fma(a, x[i], y[i])
+  void (*f16_to_f32)(const std::uint8_t* src, float* dst, std::int64_t n);
+};
+
+float DotScalar(const float* a, const float* b, std::int64_t n) {
+  float lanes[8] = {};
+  for (std::int64_t i = 0; i < n; ++i) lanes[i % 8] = std::fma(a[i], b[i], lanes[i % 8]);
+  return ReduceLanes8(lanes);
+}
+
+void AxpyScalar(float a, const float* x, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+}
+
+void F16ToF32Scalar(const std::uint8_t* src, float* dst, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint16_t h = 0;
+    std::memcpy(&h, src + 2 * i, 2);
+    dst[i] = F16ToF32(h);
+  }
+}
+
+constexpr AttentionKernels kScalarKernels{DotScalar, AxpyScalar, F16ToF32Scalar};
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,f16c"))) float DotAvx2(const float* a, const float* b, std::int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (; i < n; ++i) lanes[i % 8] = std::fma(a[i], b[i], lanes[i % 8]);
+  return ReduceLanes8(lanes);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void AxpyAvx2(float a, const float* x, float* y, std::int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void F16ToF32Avx2(const std::uint8_t* src, float* dst,
+                                                           std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+  F16ToF32Scalar(src + 2 * i, dst + i, n - i);
+}
+
+constexpr AttentionKernels kAvx2Kernels{DotAvx2, AxpyAvx2, F16ToF32Avx2};
+#endif
+
+const AttentionKernels& Kernels() {
+#if defined(__x86_64__)
+  static const AttentionKernels& kernels =
+      ActiveKernelIsa() == KernelIsa::kAvx2 ? kAvx2Kernels : kScalarKernels;
+#else
+  static const AttentionKernels& kernels = kScalarKernels;
+#endif
+  return kernels;
+}
+
+// Converts one row of the head's slice of a KV row to f32.
+inline void LoadRow(const AttentionKernels& k, KvDtype dtype, const std::uint8_t* src, std::int64_t n,
+                    float* dst) {
+  if (dtype == KvDtype::kF16) {
+    k.f16_to_f32(src, dst, n);
+  } else {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+  }
+}
+
+// Walks the runs of one plane (keys or values) of a sequence in ascending position order.
+class RunCursor {
+ public:
+  RunCursor(KvStorage& kv, SeqId seq, std::int64_t layer, bool values, std::int64_t head_offset_bytes)
+      : kv_(kv), seq_(seq), layer_(layer), values_(values), head_offset_(head_offset_bytes) {}
+
+  const std::uint8_t* Row(std::int64_t pos) {
+    if (pos < base_ || pos >= base_ + run_.count) {
+      run_ = values_ ? kv_.Values(seq_, layer_, pos) : kv_.Keys(seq_, layer_, pos);
+      base_ = pos;
+    }
+    return run_.data + (pos - base_) * run_.stride_bytes + head_offset_;
+  }
+
+ private:
+  KvStorage& kv_;
+  SeqId seq_;
+  std::int64_t layer_;
+  bool values_;
+  std::int64_t head_offset_;
+  KvRun run_;
+  std::int64_t base_ = 0;
+};
+
+}  // namespace
+
+void AttentionScratch::Resize(std::int64_t group, std::int64_t head_dim) {
+  k_chunk_.assign(static_cast<std::size_t>(kAttentionChunk * head_dim), 0.0f);
+  v_row_.assign(static_cast<std::size_t>(head_dim), 0.0f);
+  scores_.assign(static_cast<std::size_t>(group * kAttentionChunk), 0.0f);
+  max_.assign(static_cast<std::size_t>(group), 0.0f);
+  sum_.assign(static_cast<std::size_t>(group), 0.0f);
+}
+
+void AttendKvHead(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t pos, std::int64_t kv_head,
+                  std::int64_t group, std::int64_t head_dim, float scale, const float* q, float* out,
+                  AttentionScratch& s) {
+  const AttentionKernels& k = Kernels();
+  const KvDtype dtype = kv.Geometry().dtype;
+  const std::int64_t head_offset = kv_head * head_dim * static_cast<std::int64_t>(KvDtypeBytes(dtype));
+  RunCursor keys(kv, seq, layer, false, head_offset);
+  RunCursor values(kv, seq, layer, true, head_offset);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+
+  std::fill(out, out + group * head_dim, 0.0f);
+  std::fill(s.max_.begin(), s.max_.end(), neg_inf);
+  std::fill(s.sum_.begin(), s.sum_.end(), 0.0f);
+  const std::int64_t n_pos = pos + 1;
+  for (std::int64_t c = 0; c < n_pos; c += kAttentionChunk) {
+    const std::int64_t n = std::min(kAttentionChunk, n_pos - c);
+    for (std::int64_t j = 0; j < n; ++j)
+      LoadRow(k, dtype, keys.Row(c + j), head_dim, &s.k_chunk_[j * head_dim]);
+    for (std::int64_t g = 0; g < group; ++g) {
+      float* scores = &s.scores_[g * kAttentionChunk];
+      float chunk_max = neg_inf;
+      for (std::int64_t j = 0; j < n; ++j) {
+        scores[j] = k.dot(q + g * head_dim, &s.k_chunk_[j * head_dim], head_dim) * scale;
+        chunk_max = std::max(chunk_max, scores[j]);
+      }
+      const float new_max = std::max(s.max_[g], chunk_max);
+      if (new_max == neg_inf) {  // every score so far is -inf: nothing to weigh yet
+        std::fill(scores, scores + n, 0.0f);
+        continue;
+      }
+      const float alpha = std::exp(s.max_[g] - new_max);
+      s.sum_[g] *= alpha;
+      float* acc = out + g * head_dim;
+      for (std::int64_t i = 0; i < head_dim; ++i) acc[i] *= alpha;
+      s.max_[g] = new_max;
+      for (std::int64_t j = 0; j < n; ++j) {
+        scores[j] = std::exp(scores[j] - new_max);
+        s.sum_[g] += scores[j];
+      }
+    }
+    for (std::int64_t j = 0; j < n; ++j) {
+      LoadRow(k, dtype, values.Row(c + j), head_dim, s.v_row_.data());
+      for (std::int64_t g = 0; g < group; ++g) {
+        k.axpy(s.scores_[g * kAttentionChunk + j], s.v_row_.data(), out + g * head_dim, head_dim);
+      }
+    }
+  }
+  for (std::int64_t g = 0; g < group; ++g) {
+    float* acc = out + g * head_dim;
+    for (std::int64_t i = 0; i < head_dim; ++i) acc[i] /= s.sum_[g];
+  }
+}
+
+void StoreKvRow(KvDtype dtype, const float* src, std::int64_t n, std::uint8_t* dst) {
+  if (dtype == KvDtype::kF32) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint16_t h = F32ToF16(src[i]);
+    std::memcpy(dst + 2 * i, &h, 2);
+  }
+}
+
+}  // namespace llmsync::engine

@@ -1,0 +1,136 @@
+// The Llama-family forward pass (llama, qwen2, qwen3), one slice of a batch at a time:
+//
+//   x = token_embd[token]
+//   per layer:  h = rmsnorm(x) * attn_norm
+//               q, k, v = h Wq^T (+ bq), h Wk^T (+ bk), h Wv^T (+ bv)        qwen2: biases
+//               q, k = rmsnorm_per_head(q) * q_norm, ... * k_norm             qwen3
+//               q, k = rope(q, pos), rope(k, pos)     llama: adjacent pairs; qwen: NeoX halves
+//               store k, v at (seq, layer, pos); a = causal attention over positions 0..pos
+//               x += a Wo^T
+//               h = rmsnorm(x) * ffn_norm;  x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T
+//   logits = (rmsnorm(x) * output_norm) Wout^T   for the entries that ask
+//
+// Every step is per token (or per token and head) except the matmuls, whose outputs are
+// per (row, token); see engine.h for why that makes the pass batch-invariant.
+#include <cmath>
+
+#include "engine/engine.h"
+#include "engine/ops.h"
+#include "engine/quant.h"
+
+namespace llmsync::engine {
+
+void Engine::Embed(const BatchEntry* e, std::int64_t n) {
+  const WeightMatrix& embd = model_.TokenEmbedding();
+  const std::int64_t half_rot = hp_.n_rot / 2;
+  const float* factors = model_.RopeFreqFactors().empty() ? nullptr : model_.RopeFreqFactors().data();
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    DequantizeRow(embd.type, embd.Row(e[t].token), &x_[Rows(t, hp_.n_embd)], hp_.n_embd);
+    RopeAngles(e[t].pos, hp_.n_rot, hp_.rope_freq_base, hp_.rope_freq_scale, factors,
+               &rope_cos_[Rows(t, half_rot)], &rope_sin_[Rows(t, half_rot)]);
+  });
+}
+
+void Engine::AttentionBlock(const LayerWeights& l, std::int64_t layer, const BatchEntry* e, std::int64_t n,
+                            KvStorage& kv) {
+  const std::int64_t n_embd = hp_.n_embd;
+  const std::int64_t q_dim = hp_.QDim();
+  const std::int64_t kv_dim = hp_.KvDim();
+  const std::int64_t head_dim = hp_.head_dim;
+  const std::int64_t half_rot = hp_.n_rot / 2;
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    RmsNormRow(&x_[Rows(t, n_embd)], l.attn_norm.data(), hp_.rms_eps, n_embd, &xn_[Rows(t, n_embd)]);
+  });
+  const MatMulJob qkv[] = {{&l.wq, q_.data()}, {&l.wk, k_.data()}, {&l.wv, v_.data()}};
+  MatMuls(xn_.data(), n, n_embd, qkv);
+
+  const KvDtype dtype = kv.Geometry().dtype;
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    float* q = &q_[Rows(t, q_dim)];
+    float* k = &k_[Rows(t, kv_dim)];
+    float* v = &v_[Rows(t, kv_dim)];
+    if (hp_.qkv_bias) {
+      AddRow(q, l.bq.data(), q_dim);
+      AddRow(k, l.bk.data(), kv_dim);
+      AddRow(v, l.bv.data(), kv_dim);
+    }
+    const float* cos_v = &rope_cos_[Rows(t, half_rot)];
+    const float* sin_v = &rope_sin_[Rows(t, half_rot)];
+    for (std::int64_t h = 0; h < hp_.n_head; ++h) {
+      float* head = q + h * head_dim;
+      if (hp_.qk_norm) RmsNormRow(head, l.q_norm.data(), hp_.rms_eps, head_dim, head);
+      ApplyRope(hp_.rope_style, hp_.n_rot, cos_v, sin_v, head);
+    }
+    for (std::int64_t h = 0; h < hp_.n_head_kv; ++h) {
+      float* head = k + h * head_dim;
+      if (hp_.qk_norm) RmsNormRow(head, l.k_norm.data(), hp_.rms_eps, head_dim, head);
+      ApplyRope(hp_.rope_style, hp_.n_rot, cos_v, sin_v, head);
+    }
+    StoreKvRow(dtype, k, kv_dim, kv.Keys(e[t].seq, layer, e[t].pos).data);
+    StoreKvRow(dtype, v, kv_dim, kv.Values(e[t].seq, layer, e[t].pos).data);
+  });
+
+  // Every row of this slice is stored before any token attends: a token may read rows written
+  // by earlier entries of its sequence in the same slice.
+  const std::int64_t group = hp_.n_head / hp_.n_head_kv;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  pool_.ParallelFor(n * hp_.n_head_kv, [&](std::int64_t task, int thread) {
+    const std::int64_t t = task / hp_.n_head_kv;
+    const std::int64_t h = task % hp_.n_head_kv;
+    const std::int64_t offset = Rows(t, q_dim) + h * group * head_dim;
+    AttendKvHead(kv, e[t].seq, layer, e[t].pos, h, group, head_dim, scale, &q_[offset], &attn_[offset],
+                 attention_scratch_[static_cast<std::size_t>(thread)]);
+  });
+
+  const MatMulJob out[] = {{&l.wo, xn_.data()}};
+  MatMuls(attn_.data(), n, q_dim, out);
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    AddRow(&x_[Rows(t, n_embd)], &xn_[Rows(t, n_embd)], n_embd);
+  });
+}
+
+void Engine::FeedForwardBlock(const LayerWeights& l, std::int64_t n) {
+  const std::int64_t n_embd = hp_.n_embd;
+  const std::int64_t n_ff = hp_.n_ff;
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    RmsNormRow(&x_[Rows(t, n_embd)], l.ffn_norm.data(), hp_.rms_eps, n_embd, &xn_[Rows(t, n_embd)]);
+  });
+  const MatMulJob gate_up[] = {{&l.w_gate, gate_.data()}, {&l.w_up, up_.data()}};
+  MatMuls(xn_.data(), n, n_embd, gate_up);
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    SwiGluRow(&gate_[Rows(t, n_ff)], &up_[Rows(t, n_ff)], n_ff);
+  });
+  const MatMulJob down[] = {{&l.w_down, xn_.data()}};
+  MatMuls(gate_.data(), n, n_ff, down);
+  pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
+    AddRow(&x_[Rows(t, n_embd)], &xn_[Rows(t, n_embd)], n_embd);
+  });
+}
+
+void Engine::ForwardSlice(const std::vector<BatchEntry>& entries, std::size_t begin, std::size_t end,
+                          KvStorage& kv, float* logits, std::int64_t logits_row) {
+  const BatchEntry* e = entries.data() + begin;
+  const auto n = static_cast<std::int64_t>(end - begin);
+  Embed(e, n);
+  for (std::int64_t layer = 0; layer < hp_.n_layer; ++layer) {
+    const LayerWeights& l = model_.Layer(layer);
+    AttentionBlock(l, layer, e, n, kv);
+    FeedForwardBlock(l, n);
+  }
+
+  out_rows_.clear();
+  for (std::int64_t t = 0; t < n; ++t) {
+    if (e[t].logits) out_rows_.push_back(t);
+  }
+  if (out_rows_.empty()) return;
+  const auto n_out = static_cast<std::int64_t>(out_rows_.size());
+  const std::int64_t n_embd = hp_.n_embd;
+  pool_.ParallelFor(n_out, [&](std::int64_t i, int /*thread*/) {
+    RmsNormRow(&x_[Rows(out_rows_[static_cast<std::size_t>(i)], n_embd)], model_.OutputNorm().data(),
+               hp_.rms_eps, n_embd, &xn_[Rows(i, n_embd)]);
+  });
+  const MatMulJob out[] = {{&model_.Output(), logits + Rows(logits_row, hp_.n_vocab)}};
+  MatMuls(xn_.data(), n_out, n_embd, out);
+}
+
+}  // namespace llmsync::engine
