@@ -1,14 +1,31 @@
 // The kernel sets behind matmul.h: one table of function pointers per instruction set, each
 // implementing the canonical reductions documented in matmul.h bit for bit.
 //
+// The AVX2 set is compiled with -mavx2 -mfma -mf16c, so its translation units must not emit any
+// inline function or template that other translation units also emit (the linker would keep one
+// copy, possibly the AVX2 one, and a CPU without AVX2 would fault in baseline code). Hence the
+// kernels receive a plain ActivationView instead of PreparedActivations, and this header holds
+// declarations only.
+//
 // Thread safety: the tables are immutable; the kernels are pure functions over caller memory.
 #pragma once
 
 #include <cstdint>
 
-#include "engine/matmul.h"
-
 namespace llmsync::engine {
+
+// Prepared activation rows as plain pointers (see PreparedActivations). Token t's row starts at
+// f32 + t * n_cols, q8 + t * n_cols, scales + t * scales_per_row, sums + t * sums_per_row.
+struct ActivationView {
+  std::int64_t n_tokens;
+  std::int64_t n_cols;
+  const float* f32;
+  const std::int8_t* q8;
+  const float* scales;
+  const std::int32_t* sums;
+  std::int64_t scales_per_row;
+  std::int64_t sums_per_row;
+};
 
 // Quantizes n floats (a multiple of `block`) into int8 codes, one scale per block, and the code
 // sums of each `sum_group` consecutive codes. Canonical: amax = max |x|; d = amax / 127;
@@ -16,8 +33,8 @@ namespace llmsync::engine {
 // block with a non-finite value has d = amax (inf or NaN) and zero codes, so the non-finite value
 // propagates to every output that reads the block.
 using QuantizeQ8Fn = void (*)(const float* x, std::int64_t n, int block, int sum_group, std::int8_t* q,
-                              float* scales, std::int16_t* sums);
-using MatMulFn = void (*)(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
+                              float* scales, std::int32_t* sums);
+using MatMulFn = void (*)(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin,
                           std::int64_t row_end, float* y, std::int64_t y_stride);
 
 struct KernelSet {

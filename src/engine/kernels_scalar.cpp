@@ -18,8 +18,13 @@ std::uint16_t LoadU16(const std::uint8_t* p) {
   return v;
 }
 
+// The final reduction of the eight float lanes of the float kernels.
+float ReduceLanes8(const float* l) {
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
 void QuantizeQ8Scalar(const float* x, std::int64_t n, int block, int sum_group, std::int8_t* q, float* scales,
-                      std::int16_t* sums) {
+                      std::int32_t* sums) {
   for (std::int64_t b = 0; b < n / block; ++b) {
     const float* xb = x + b * block;
     std::int8_t* qb = q + b * block;
@@ -45,17 +50,17 @@ void QuantizeQ8Scalar(const float* x, std::int64_t n, int block, int sum_group, 
     for (int g = 0; g < block / sum_group; ++g) {
       int sum = 0;
       for (int i = 0; i < sum_group; ++i) sum += qb[g * sum_group + i];
-      sums[b * (block / sum_group) + g] = static_cast<std::int16_t>(sum);
+      sums[b * (block / sum_group) + g] = sum;
     }
   }
 }
 
 // Applies dot(row, token) to every (row, token) pair of the range.
 template <typename Dot>
-void ForEachOutput(const std::uint8_t* w, std::int64_t row_bytes, const PreparedActivations& x,
+void ForEachOutput(const std::uint8_t* w, std::int64_t row_bytes, const ActivationView& x,
                    std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride, Dot dot) {
   for (std::int64_t r = row_begin; r < row_end; ++r) {
-    for (std::int64_t t = 0; t < x.Tokens(); ++t) y[t * y_stride + r] = dot(w + r * row_bytes, t);
+    for (std::int64_t t = 0; t < x.n_tokens; ++t) y[t * y_stride + r] = dot(w + r * row_bytes, t);
   }
 }
 
@@ -74,12 +79,12 @@ struct LoadBf16 {
 };
 
 template <typename Load, int kElemBytes>
-void MatMulFloat(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
-                 std::int64_t row_end, float* y, std::int64_t y_stride) {
-  const std::int64_t n = x.Cols();
+void MatMulFloat(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+                 float* y, std::int64_t y_stride) {
+  const std::int64_t n = x.n_cols;
   ForEachOutput(w, n * kElemBytes, x, row_begin, row_end, y, y_stride,
                 [&](const std::uint8_t* row, std::int64_t t) {
-                  const float* xt = x.F32Row(t);
+                  const float* xt = x.f32 + t * x.n_cols;
                   float lanes[8] = {};
                   for (std::int64_t i = 0; i < n; ++i)
                     lanes[i % 8] = std::fma(Load()(row, i), xt[i], lanes[i % 8]);
@@ -87,12 +92,12 @@ void MatMulFloat(const std::uint8_t* w, const PreparedActivations& x, std::int64
                 });
 }
 
-void MatMulQ8_0(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
-                std::int64_t row_end, float* y, std::int64_t y_stride) {
-  const std::int64_t nb = x.Cols() / kBlock32;
+void MatMulQ8_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+                float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / kBlock32;
   ForEachOutput(w, nb * 34, x, row_begin, row_end, y, y_stride, [&](const std::uint8_t* row, std::int64_t t) {
-    const std::int8_t* xq = x.Q8Row(t);
-    const float* xd = x.ScaleRow(t);
+    const std::int8_t* xq = x.q8 + t * x.n_cols;
+    const float* xd = x.scales + t * x.scales_per_row;
     float acc = 0.0f;
     for (std::int64_t b = 0; b < nb; ++b) {
       const std::uint8_t* block = row + b * 34;
@@ -105,13 +110,13 @@ void MatMulQ8_0(const std::uint8_t* w, const PreparedActivations& x, std::int64_
   });
 }
 
-void MatMulQ4_0(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
-                std::int64_t row_end, float* y, std::int64_t y_stride) {
-  const std::int64_t nb = x.Cols() / kBlock32;
+void MatMulQ4_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+                float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / kBlock32;
   ForEachOutput(w, nb * 18, x, row_begin, row_end, y, y_stride, [&](const std::uint8_t* row, std::int64_t t) {
-    const std::int8_t* xq = x.Q8Row(t);
-    const float* xd = x.ScaleRow(t);
-    const std::int16_t* xs = x.SumRow(t);
+    const std::int8_t* xq = x.q8 + t * x.n_cols;
+    const float* xd = x.scales + t * x.scales_per_row;
+    const std::int32_t* xs = x.sums + t * x.sums_per_row;
     float acc = 0.0f;
     for (std::int64_t b = 0; b < nb; ++b) {
       const std::uint8_t* block = row + b * 18;
@@ -127,14 +132,14 @@ void MatMulQ4_0(const std::uint8_t* w, const PreparedActivations& x, std::int64_
   });
 }
 
-void MatMulQ4K(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
-               std::int64_t row_end, float* y, std::int64_t y_stride) {
-  const std::int64_t nb = x.Cols() / kBlockK;
+void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / kBlockK;
   ForEachOutput(w, nb * 144, x, row_begin, row_end, y, y_stride,
                 [&](const std::uint8_t* row, std::int64_t t) {
-                  const std::int8_t* xq = x.Q8Row(t);
-                  const float* xd = x.ScaleRow(t);
-                  const std::int16_t* xs = x.SumRow(t);
+                  const std::int8_t* xq = x.q8 + t * x.n_cols;
+                  const float* xd = x.scales + t * x.scales_per_row;
+                  const std::int32_t* xs = x.sums + t * x.sums_per_row;
                   float acc = 0.0f;
                   for (std::int64_t b = 0; b < nb; ++b) {
                     const std::uint8_t* block = row + b * 144;
@@ -163,14 +168,14 @@ void MatMulQ4K(const std::uint8_t* w, const PreparedActivations& x, std::int64_t
                 });
 }
 
-void MatMulQ6K(const std::uint8_t* w, const PreparedActivations& x, std::int64_t row_begin,
-               std::int64_t row_end, float* y, std::int64_t y_stride) {
-  const std::int64_t nb = x.Cols() / kBlockK;
+void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / kBlockK;
   ForEachOutput(
       w, nb * 210, x, row_begin, row_end, y, y_stride, [&](const std::uint8_t* row, std::int64_t t) {
-        const std::int8_t* xq = x.Q8Row(t);
-        const float* xd = x.ScaleRow(t);
-        const std::int16_t* xs = x.SumRow(t);
+        const std::int8_t* xq = x.q8 + t * x.n_cols;
+        const float* xd = x.scales + t * x.scales_per_row;
+        const std::int32_t* xs = x.sums + t * x.sums_per_row;
         float acc = 0.0f;
         for (std::int64_t b = 0; b < nb; ++b) {
           const std::uint8_t* block = row + b * 210;

@@ -20,12 +20,6 @@ bool CpuHasAvx2() {
 #endif
 }
 
-KernelIsa ChooseIsa() {
-  const char* force = std::getenv("LLMSYNC_FORCE_SCALAR");
-  if (force != nullptr && std::strcmp(force, "1") == 0) return KernelIsa::kScalar;
-  return CpuHasAvx2() ? KernelIsa::kAvx2 : KernelIsa::kScalar;
-}
-
 const KernelSet& Kernels([[maybe_unused]] KernelIsa isa) {
 #if defined(LLMSYNC_KERNELS_AVX2)
   if (isa == KernelIsa::kAvx2) return Avx2Kernels();
@@ -48,8 +42,13 @@ MatMulFn KernelFor(const KernelSet& set, GgmlType type) {
 
 }  // namespace
 
+KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2) {
+  if (force_scalar_env != nullptr && std::strcmp(force_scalar_env, "1") == 0) return KernelIsa::kScalar;
+  return cpu_has_avx2 ? KernelIsa::kAvx2 : KernelIsa::kScalar;
+}
+
 KernelIsa ActiveKernelIsa() {
-  static const KernelIsa kIsa = ChooseIsa();
+  static const KernelIsa kIsa = ChooseKernelIsa(std::getenv("LLMSYNC_FORCE_SCALAR"), CpuHasAvx2());
   return kIsa;
 }
 
@@ -127,7 +126,9 @@ void MatMulRowsWith(KernelIsa isa, GgmlType weight_type, const std::uint8_t* w, 
     return;
   }
   if (row_begin >= row_end || x.Tokens() == 0) return;
-  fn(w, x, row_begin, row_end, y, y_stride);
+  const ActivationView view{x.Tokens(),    x.Cols(),    x.F32Row(0),      x.Q8Row(0),
+                            x.ScaleRow(0), x.SumRow(0), x.ScalesPerRow(), x.SumsPerRow()};
+  fn(w, view, row_begin, row_end, y, y_stride);
 }
 
 }  // namespace llmsync::engine

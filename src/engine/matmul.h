@@ -42,6 +42,9 @@ KernelIsa ActiveKernelIsa();
 // True when this CPU can run the given kernel set (scalar always can).
 bool IsKernelIsaSupported(KernelIsa isa);
 std::string_view KernelIsaName(KernelIsa isa);  // "scalar", "avx2"
+// The choice ActiveKernelIsa makes, given $LLMSYNC_FORCE_SCALAR (may be null) and the CPU's
+// support for AVX2+FMA+F16C: scalar when forced with "1" or when the CPU lacks them.
+KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2);
 
 // What PreparedActivations holds for a weight type.
 enum class ActivationFormat { kF32, kQ8Block32, kQ8Block256 };
@@ -68,7 +71,9 @@ class PreparedActivations {
   const float* F32Row(std::int64_t t) const { return f32_.data() + t * n_cols_; }
   const std::int8_t* Q8Row(std::int64_t t) const { return q8_.data() + t * n_cols_; }
   const float* ScaleRow(std::int64_t t) const { return scales_.data() + t * scales_per_row_; }
-  const std::int16_t* SumRow(std::int64_t t) const { return sums_.data() + t * sums_per_row_; }
+  const std::int32_t* SumRow(std::int64_t t) const { return sums_.data() + t * sums_per_row_; }
+  std::int64_t ScalesPerRow() const { return scales_per_row_; }
+  std::int64_t SumsPerRow() const { return sums_per_row_; }
 
  private:
   GgmlType weight_type_ = GgmlType::kF32;
@@ -80,7 +85,7 @@ class PreparedActivations {
   std::vector<float> f32_;
   std::vector<std::int8_t> q8_;
   std::vector<float> scales_;
-  std::vector<std::int16_t> sums_;
+  std::vector<std::int32_t> sums_;
 };
 
 // y[t * y_stride + r] = dot(row r of W, x row t), for r in [row_begin, row_end) and every token t.

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/matmul.h"
@@ -136,8 +138,10 @@ TEST_P(MatMulTest, BatchInvariant) {
 TEST_P(MatMulTest, KernelSetsAgreeBitForBit) {
   if (!IsKernelIsaSupported(KernelIsa::kAvx2)) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C";
   const GgmlType type = GetParam();
-  for (std::int64_t cols : {256, 512, 2048}) {
-    const std::int64_t rows = 67, n_tokens = 13;
+  std::vector<std::int64_t> widths = {256, 512, 2048};
+  if (GetGgmlTypeInfo(type).block_elems == 1) widths.insert(widths.end(), {37, 100, 7});  // float tails
+  for (std::int64_t cols : widths) {
+    const std::int64_t rows = 70, n_tokens = 13;  // rows 3..70: 8 full row tiles and one of 3
     const Weights w = MakeWeights(type, rows, cols, static_cast<std::uint32_t>(cols));
     std::vector<float> x = Gaussian(static_cast<std::size_t>(n_tokens * cols), 9, 1.0f);
     std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
@@ -170,6 +174,17 @@ TEST_P(MatMulTest, NonFiniteActivationsPropagate) {
 
 INSTANTIATE_TEST_SUITE_P(Types, MatMulTest, ::testing::ValuesIn(kAllTypes),
                          [](const auto& info) { return std::string(GgmlTypeName(info.param)); });
+
+TEST(KernelIsaTest, ChoiceHonoursForceScalar) {
+  EXPECT_EQ(ChooseKernelIsa(nullptr, true), KernelIsa::kAvx2);
+  EXPECT_EQ(ChooseKernelIsa("1", true), KernelIsa::kScalar);
+  EXPECT_EQ(ChooseKernelIsa("0", true), KernelIsa::kAvx2);
+  EXPECT_EQ(ChooseKernelIsa(nullptr, false), KernelIsa::kScalar);
+  const char* env = std::getenv("LLMSYNC_FORCE_SCALAR");
+  if (env != nullptr && std::string(env) == "1") {
+    EXPECT_EQ(ActiveKernelIsa(), KernelIsa::kScalar);
+  }
+}
 
 TEST(PreparedActivationsTest, ReusesItsBuffers) {
   const std::vector<float> x = Gaussian(64 * 512, 8, 1.0f);

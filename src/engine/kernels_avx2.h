@@ -1,0 +1,124 @@
+// Shared pieces of the AVX2 kernel set (kernels_avx2*.cpp). Include ONLY from translation units
+// compiled with -mavx2 -mfma -mf16c: everything here is AVX2 code, kept in namespace avx2 so that no
+// baseline translation unit defines the same inline functions (see kernels.h).
+//
+// Layout of work: the quantized kernels put eight outputs in the eight lanes of one vector. Each
+// output's per-block integer dot product is formed exactly (8 int32 partial sums, then a
+// horizontal reduction of the eight outputs' vectors at once), and the float step
+// acc = fma(d_w * d_x, float(isum), acc) runs on all eight lanes together. Two tile shapes:
+//   RowsTile:   8 rows x 1 token  (decode; and the tokens left over from groups of 8)
+//   TokensTile: 1 row x 8 tokens  (prefill; each weight block is unpacked once for 8 tokens)
+// A tile with fewer than 8 real rows or tokens repeats the last one and discards those lanes.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "engine/kernels.h"
+
+namespace llmsync::engine::avx2 {
+
+// Tokens at or above this count go through TokensTile in groups of 8.
+inline constexpr std::int64_t kTokenGroup = 8;
+
+// Lane i of the result is the sum of the eight int32 lanes of p[i]. Integer sums are exact, so the
+// association order does not matter.
+inline __m256i SumEachOf8(const __m256i* p) {
+  const __m256i s01 = _mm256_hadd_epi32(p[0], p[1]);
+  const __m256i s23 = _mm256_hadd_epi32(p[2], p[3]);
+  const __m256i s45 = _mm256_hadd_epi32(p[4], p[5]);
+  const __m256i s67 = _mm256_hadd_epi32(p[6], p[7]);
+  const __m256i s0123 = _mm256_hadd_epi32(s01, s23);  // [p0..p3 low halves | p0..p3 high halves]
+  const __m256i s4567 = _mm256_hadd_epi32(s45, s67);
+  const __m256i lo = _mm256_permute2x128_si256(s0123, s4567, 0x20);
+  const __m256i hi = _mm256_permute2x128_si256(s0123, s4567, 0x31);
+  return _mm256_add_epi32(lo, hi);
+}
+
+// Converts the f16 held in the low (kHigh = false) or high 16 bits of each int32 lane to float.
+template <bool kHigh>
+inline __m256 F16LanesToF32(__m256i v) {
+  const __m256i pick = kHigh ? _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, 2,
+                                                3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1)
+                             : _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0,
+                                                1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+  v = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, pick), 0x08);
+  return _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+}
+
+// Eight f16 values at base + offsets[i] + at (in bytes), as floats. The gather reads four bytes:
+// when the f16 is the last field of a block, pass kHigh = true and `at` two bytes earlier so that
+// nothing past the block is read.
+template <bool kHigh>
+inline __m256 GatherF16(const std::uint8_t* base, __m256i offsets, std::int64_t at) {
+  const __m256i v = _mm256_i32gather_epi32(reinterpret_cast<const int*>(base + at), offsets, 1);
+  return F16LanesToF32<kHigh>(v);
+}
+
+inline float F16At(const std::uint8_t* p) {
+  std::uint16_t h;
+  __builtin_memcpy(&h, p, sizeof h);
+  return _cvtsh_ss(h);
+}
+
+// Byte offsets (relative to the tile's first row) of the 8 rows of a RowsTile, the last real row
+// repeated for lanes past `n_rows`.
+inline __m256i RowOffsets(std::int64_t row_bytes, std::int64_t n_rows) {
+  alignas(32) std::int32_t off[8];
+  for (int i = 0; i < 8; ++i) off[i] = static_cast<std::int32_t>((i < n_rows ? i : n_rows - 1) * row_bytes);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(off));
+}
+
+// Element offsets of 8 tokens' rows (stride `stride` elements), the last real token repeated.
+inline __m256i TokenOffsets(std::int64_t stride, std::int64_t n_tokens) {
+  alignas(32) std::int32_t off[8];
+  for (int i = 0; i < 8; ++i) off[i] = static_cast<std::int32_t>((i < n_tokens ? i : n_tokens - 1) * stride);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(off));
+}
+
+// Stores lane i of v to y[i * stride] for i < n.
+inline void StoreLanes(__m256 v, std::int64_t n, float* y, std::int64_t stride) {
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, v);
+  for (std::int64_t i = 0; i < n; ++i) y[i * stride] = lanes[i];
+}
+
+void QuantizeQ8(const float* x, std::int64_t n, int block, int sum_group, std::int8_t* q, float* scales,
+                std::int32_t* sums);
+void MatMulF32(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride);
+void MatMulF16(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride);
+void MatMulBf16(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+                float* y, std::int64_t y_stride);
+void MatMulQ8_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+                float* y, std::int64_t y_stride);
+void MatMulQ4_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+                float* y, std::int64_t y_stride);
+void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride);
+void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride);
+
+// Runs RowsTile over [row_begin, row_end) x tokens [t_begin, n_tokens) (one token at a time, 8 rows
+// per tile) and TokensTile over the earlier groups of 8 tokens. `rows_tile(r0, n_rows, t)` and
+// `tokens_tile(r, t0, n_tokens_in_tile)` compute and store their outputs.
+template <typename RowsTile, typename TokensTile>
+inline void Schedule(std::int64_t row_begin, std::int64_t row_end, std::int64_t n_tokens, RowsTile rows_tile,
+                     TokensTile tokens_tile) {
+  const std::int64_t grouped = n_tokens / kTokenGroup * kTokenGroup;
+  if (grouped > 0) {
+    for (std::int64_t r = row_begin; r < row_end; ++r) {
+      for (std::int64_t t0 = 0; t0 < grouped; t0 += kTokenGroup) tokens_tile(r, t0, kTokenGroup);
+    }
+  }
+  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += 8) {
+    const std::int64_t n_rows = row_end - r0 < 8 ? row_end - r0 : 8;
+    for (std::int64_t t = grouped; t < n_tokens; ++t) rows_tile(r0, n_rows, t);
+  }
+}
+
+}  // namespace llmsync::engine::avx2

@@ -1,0 +1,249 @@
+// AVX2 kernel set, part 3: Q4_K and Q6_K weights against 8-bit activation blocks of 256 (with code
+// sums per 16). Compiled with -mavx2 -mfma -mf16c; see kernels_avx2.h for the tiling.
+#include <cstring>
+
+#include "engine/kernels_avx2.h"
+
+namespace llmsync::engine::avx2 {
+namespace {
+
+constexpr std::int64_t kQ4KBytes = 144;
+constexpr std::int64_t kQ6KBytes = 210;
+
+// shuffle_epi8 masks that broadcast 16-bit element j of a 128-bit lane to all 8 of its elements.
+__m256i BroadcastWordMask(int j) {
+  return _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
+}
+
+// A Q4_K super-block unpacked for the integer dot product.
+struct Q4KUnpacked {
+  __m256i codes[8];   // sub-block j's 32 codes (0..15)
+  __m256i scales[8];  // sub-block j's 6-bit scale in every int16 lane
+  std::int32_t mins[8];
+};
+
+void UnpackQ4K(const std::uint8_t* block, Q4KUnpacked* u) {
+  std::uint32_t w[3];
+  std::memcpy(w, block + 4, sizeof w);
+  // Scales: bytes 0-3 low 6 bits (sub-blocks 0-3); bytes 8-11 low nibbles plus the top 2 bits of
+  // bytes 0-3 (sub-blocks 4-7). Mins likewise from bytes 4-7 and the high nibbles of 8-11.
+  const std::uint32_t sc_lo = w[0] & 0x3f3f3f3fu;
+  const std::uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+  const std::uint32_t m_lo = w[1] & 0x3f3f3f3fu;
+  const std::uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+  for (int j = 0; j < 4; ++j) {
+    u->mins[j] = static_cast<std::int32_t>((m_lo >> (8 * j)) & 0xff);
+    u->mins[j + 4] = static_cast<std::int32_t>((m_hi >> (8 * j)) & 0xff);
+  }
+  const __m128i sc8 = _mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo));
+  const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
+  for (int j = 0; j < 8; ++j) u->scales[j] = _mm256_shuffle_epi8(sc16, BroadcastWordMask(j));
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 16 + 32 * c));
+    u->codes[2 * c] = _mm256_and_si256(q, low);
+    u->codes[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+  }
+}
+
+// sum_j sc_j * sum_{e in j} q_e x_e as 8 int32 partial sums; xq is the super-block's 256 codes.
+__m256i DotQ4K(const Q4KUnpacked& u, const std::int8_t* xq) {
+  __m256i sum = _mm256_setzero_si256();
+  for (int j = 0; j < 8; ++j) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * j));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u.codes[j], xv), u.scales[j]));
+  }
+  return sum;
+}
+
+// sum_j m_j * (code sum of sub-block j); xs holds the super-block's 16 sums of 16 codes.
+std::int32_t MinsQ4K(const Q4KUnpacked& u, const std::int32_t* xs) {
+  std::int32_t s = 0;
+  for (int j = 0; j < 8; ++j) s += u.mins[j] * (xs[2 * j] + xs[2 * j + 1]);
+  return s;
+}
+
+// acc = fma(d * dx, sumi, acc); acc = fma(-(dmin * dx), summ, acc), lane-wise.
+__m256 AccumulateQ4K(__m256 acc, __m256 d, __m256 dmin, __m256 dx, __m256i sumi, __m256i summ) {
+  acc = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi), acc);
+  const __m256 neg = _mm256_xor_ps(_mm256_mul_ps(dmin, dx), _mm256_set1_ps(-0.0f));
+  return _mm256_fmadd_ps(neg, _mm256_cvtepi32_ps(summ), acc);
+}
+
+void RowsTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, std::int64_t n_rows,
+                 std::int64_t t, float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / 256;
+  const std::int64_t row_bytes = nb * kQ4KBytes;
+  const std::uint8_t* base = w + r0 * row_bytes;
+  const std::uint8_t* rows[8];
+  for (int i = 0; i < 8; ++i) rows[i] = base + (i < n_rows ? i : n_rows - 1) * row_bytes;
+  const __m256i offsets = RowOffsets(row_bytes, n_rows);
+  const std::int8_t* xq = x.q8 + t * x.n_cols;
+  const float* xd = x.scales + t * x.scales_per_row;
+  const std::int32_t* xs = x.sums + t * x.sums_per_row;
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    __m256i p[8];
+    alignas(32) std::int32_t mins[8];
+    for (int i = 0; i < 8; ++i) {
+      Q4KUnpacked u;
+      UnpackQ4K(rows[i] + b * kQ4KBytes, &u);
+      p[i] = DotQ4K(u, xq + 256 * b);
+      mins[i] = MinsQ4K(u, xs + 16 * b);
+    }
+    const __m256 d = GatherF16<false>(base, offsets, b * kQ4KBytes);
+    const __m256 dmin = GatherF16<false>(base, offsets, b * kQ4KBytes + 2);
+    acc = AccumulateQ4K(acc, d, dmin, _mm256_set1_ps(xd[b]), SumEachOf8(p),
+                        _mm256_load_si256(reinterpret_cast<const __m256i*>(mins)));
+  }
+  StoreLanes(acc, n_rows, y + t * y_stride + r0, 1);
+}
+
+void TokensTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t r, std::int64_t t0,
+                   std::int64_t n_tokens, float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / 256;
+  const std::uint8_t* row = w + r * nb * kQ4KBytes;
+  std::int64_t tok[8];
+  for (int i = 0; i < 8; ++i) tok[i] = t0 + (i < n_tokens ? i : n_tokens - 1);
+  const __m256i scale_idx = TokenOffsets(x.scales_per_row, n_tokens);
+  const float* xd = x.scales + t0 * x.scales_per_row;
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* block = row + b * kQ4KBytes;
+    Q4KUnpacked u;
+    UnpackQ4K(block, &u);
+    __m256i p[8];
+    alignas(32) std::int32_t mins[8];
+    for (int i = 0; i < 8; ++i) {
+      p[i] = DotQ4K(u, x.q8 + tok[i] * x.n_cols + 256 * b);
+      mins[i] = MinsQ4K(u, x.sums + tok[i] * x.sums_per_row + 16 * b);
+    }
+    const __m256 dx = _mm256_i32gather_ps(xd + b, scale_idx, 4);
+    acc = AccumulateQ4K(acc, _mm256_set1_ps(F16At(block)), _mm256_set1_ps(F16At(block + 2)), dx,
+                        SumEachOf8(p), _mm256_load_si256(reinterpret_cast<const __m256i*>(mins)));
+  }
+  StoreLanes(acc, n_tokens, y + t0 * y_stride + r, y_stride);
+}
+
+// A Q6_K super-block unpacked: 8 groups of 32 codes (0..63), each covering two sub-blocks of 16.
+struct Q6KUnpacked {
+  __m256i codes[8];
+  __m256i scales[8];    // int16: group g's first sub-block scale in lanes 0-7, second in 8-15
+  __m256i scales32[2];  // the 16 scales as int32, for the offset term
+};
+
+// shuffle_epi8 mask replicating byte 2g eight times, then byte 2g + 1 eight times.
+__m128i PairMask(int g) {
+  const char a = static_cast<char>(2 * g), b = static_cast<char>(2 * g + 1);
+  return _mm_setr_epi8(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b);
+}
+
+void UnpackQ6K(const std::uint8_t* block, Q6KUnpacked* u) {
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i high = _mm256_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 * h));
+    const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 128 + 32 * h));
+    u->codes[4 * h + 0] =
+        _mm256_or_si256(_mm256_and_si256(q0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
+    u->codes[4 * h + 1] =
+        _mm256_or_si256(_mm256_and_si256(q1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
+    u->codes[4 * h + 2] =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 4), low), _mm256_and_si256(qh, high));
+    u->codes[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q1, 4), low),
+                                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
+  }
+  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 192));
+  for (int g = 0; g < 8; ++g) u->scales[g] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, PairMask(g)));
+  u->scales32[0] = _mm256_cvtepi8_epi32(sc);
+  u->scales32[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8));
+}
+
+// sum_j sc_j * sum_{e in j} (q_e - 32) x_e as 8 int32 partial sums.
+__m256i DotQ6K(const Q6KUnpacked& u, const std::int8_t* xq, const std::int32_t* xs) {
+  __m256i sum = _mm256_setzero_si256();
+  for (int g = 0; g < 8; ++g) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * g));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u.codes[g], xv), u.scales[g]));
+  }
+  const __m256i s0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs));
+  const __m256i s1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 8));
+  const __m256i offset =
+      _mm256_add_epi32(_mm256_mullo_epi32(u.scales32[0], s0), _mm256_mullo_epi32(u.scales32[1], s1));
+  return _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
+}
+
+void RowsTileQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, std::int64_t n_rows,
+                 std::int64_t t, float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / 256;
+  const std::int64_t row_bytes = nb * kQ6KBytes;
+  const std::uint8_t* base = w + r0 * row_bytes;
+  const std::uint8_t* rows[8];
+  for (int i = 0; i < 8; ++i) rows[i] = base + (i < n_rows ? i : n_rows - 1) * row_bytes;
+  const __m256i offsets = RowOffsets(row_bytes, n_rows);
+  const std::int8_t* xq = x.q8 + t * x.n_cols;
+  const float* xd = x.scales + t * x.scales_per_row;
+  const std::int32_t* xs = x.sums + t * x.sums_per_row;
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    __m256i p[8];
+    for (int i = 0; i < 8; ++i) {
+      Q6KUnpacked u;
+      UnpackQ6K(rows[i] + b * kQ6KBytes, &u);
+      p[i] = DotQ6K(u, xq + 256 * b, xs + 16 * b);
+    }
+    // d is the block's last field: gather 4 bytes ending at it and take the high half.
+    const __m256 d = GatherF16<true>(base, offsets, b * kQ6KBytes + 206);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[b])), _mm256_cvtepi32_ps(SumEachOf8(p)), acc);
+  }
+  StoreLanes(acc, n_rows, y + t * y_stride + r0, 1);
+}
+
+void TokensTileQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t r, std::int64_t t0,
+                   std::int64_t n_tokens, float* y, std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / 256;
+  const std::uint8_t* row = w + r * nb * kQ6KBytes;
+  std::int64_t tok[8];
+  for (int i = 0; i < 8; ++i) tok[i] = t0 + (i < n_tokens ? i : n_tokens - 1);
+  const __m256i scale_idx = TokenOffsets(x.scales_per_row, n_tokens);
+  const float* xd = x.scales + t0 * x.scales_per_row;
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* block = row + b * kQ6KBytes;
+    Q6KUnpacked u;
+    UnpackQ6K(block, &u);
+    __m256i p[8];
+    for (int i = 0; i < 8; ++i) {
+      p[i] = DotQ6K(u, x.q8 + tok[i] * x.n_cols + 256 * b, x.sums + tok[i] * x.sums_per_row + 16 * b);
+    }
+    const __m256 dx = _mm256_i32gather_ps(xd + b, scale_idx, 4);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(F16At(block + 208)), dx),
+                          _mm256_cvtepi32_ps(SumEachOf8(p)), acc);
+  }
+  StoreLanes(acc, n_tokens, y + t0 * y_stride + r, y_stride);
+}
+
+}  // namespace
+
+void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride) {
+  Schedule(
+      row_begin, row_end, x.n_tokens,
+      [&](std::int64_t r0, std::int64_t n_rows, std::int64_t t) {
+        RowsTileQ4K(w, x, r0, n_rows, t, y, y_stride);
+      },
+      [&](std::int64_t r, std::int64_t t0, std::int64_t n) { TokensTileQ4K(w, x, r, t0, n, y, y_stride); });
+}
+
+void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
+               float* y, std::int64_t y_stride) {
+  Schedule(
+      row_begin, row_end, x.n_tokens,
+      [&](std::int64_t r0, std::int64_t n_rows, std::int64_t t) {
+        RowsTileQ6K(w, x, r0, n_rows, t, y, y_stride);
+      },
+      [&](std::int64_t r, std::int64_t t0, std::int64_t n) { TokensTileQ6K(w, x, r, t0, n, y, y_stride); });
+}
+
+}  // namespace llmsync::engine::avx2
