@@ -1,0 +1,122 @@
+// Store: the durable home of sessions, nodes, heads, idempotency records, runs and run events.
+//
+// The interface speaks only llmsync records (records.h), so a Redis implementation can replace
+// the embedded SQLite one (sqlite_store.h) without touching the layers above. Its guarantees:
+//   - Every mutating call is atomic: it applies completely or not at all. An append (its
+//     idempotency check, compare-and-swap, parent check, inserts and head move) is one transaction.
+//   - A call that returns OK is durable: it survives a process crash and a power cut.
+//   - Every operation is tenant-scoped: a session or run of another tenant is "not found", with
+//     the same message as one that does not exist. The only exceptions are the Admin* calls and
+//     the cross-tenant scans that say so, which are for the operator's CLI and the run scheduler,
+//     never for a client.
+//   - Reads see a consistent snapshot per call.
+// Expected failures come back as Status values: kNotFound, kConflict, kAlreadyExists,
+// kInvalidArgument (a record the store cannot hold), kDataLoss (corruption), kUnavailable.
+//
+// Thread safety: every method may be called concurrently from any thread. Writers that arrive
+// together share one transaction and one fsync (group commit) without changing what each sees.
+// REQUIRES for every caller: never call a blocking write from inside an EventsDone callback (the
+// callback runs on the store's writer thread); such a call fails with kInternal.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "llmsync/id.h"
+#include "llmsync/status.h"
+#include "store/records.h"
+
+namespace llmsync::store {
+
+// Receives the event ids (in draft order) once the events are durable, or the error.
+using EventsDone = std::function<void(Result<std::vector<std::uint64_t>>)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- Sessions
+
+  // Creates an empty session; head, head_seq and last_seq of `session` are ignored.
+  // kAlreadyExists when the id is taken (by any tenant).
+  virtual Status CreateSession(const SessionRecord& session) = 0;
+  virtual Result<SessionRecord> GetSession(std::string_view tenant, const Id& session) = 0;
+  // The tenant's sessions, newest first.
+  virtual Result<std::vector<SessionRecord>> ListSessions(std::string_view tenant, std::size_t limit) = 0;
+  // Deletes a session with its nodes, idempotency records, runs and run events.
+  virtual Status DeleteSession(std::string_view tenant, const Id& session) = 0;
+  // Operator only (the CLI): finds a session by id whatever its tenant.
+  virtual Result<SessionRecord> AdminFindSession(const Id& session) = 0;
+
+  // ---- Nodes
+
+  // Appends batch.nodes as a chain under batch.parent. In order, inside one transaction:
+  //   1. the session must exist for the tenant (else kNotFound);
+  //   2. a known idempotency key returns the recorded outcome (replayed = true) when
+  //      request_digest matches, and kConflict when it does not;
+  //   3. expect_head, when set, must equal the head; otherwise kConflict, and `*conflict_head`
+  //      (when non-null) receives the current head;
+  //   4. a non-zero parent must be a node of the session (else kNotFound);
+  //   5. each node whose id already exists in the session is kept as it is (created = false);
+  //      the others get the next seqs;
+  //   6. with move_head, the head moves to the last node; head_seq becomes that node's seq when
+  //      it was created here, else the next seq.
+  virtual Result<AppendOutcome> Append(const AppendBatch& batch, Id* conflict_head) = 0;
+  // Points the head at `node` (zero: before the first node); nothing is deleted. head_seq takes
+  // the next seq. Compare-and-swap like Append when expect_head is set.
+  virtual Result<SessionRecord> SetHead(std::string_view tenant, const Id& session, const Id& node,
+                                        const std::optional<Id>& expect_head, Id* conflict_head) = 0;
+  virtual Result<NodeRecord> GetNode(std::string_view tenant, const Id& session, const Id& node) = 0;
+  // The nodes from the root down to `node`, inclusive.
+  virtual Result<std::vector<NodeRecord>> GetPath(std::string_view tenant, const Id& session,
+                                                  const Id& node) = 0;
+  // The session and its nodes with seq > since_seq (at most `limit`), from one snapshot.
+  virtual Result<SessionChanges> ChangesSince(std::string_view tenant, const Id& session,
+                                              std::uint64_t since_seq, std::size_t limit) = 0;
+  // Nodes without children, oldest first.
+  virtual Result<std::vector<BranchTip>> ListBranchTips(std::string_view tenant, const Id& session,
+                                                        std::size_t limit) = 0;
+  // Drops text, tokens and sealed blob of hidden nodes that have a sealed blob and were created
+  // before `created_before_ms`; ids, kinds and token counts stay. Unset tenant: every tenant
+  // (a maintenance sweep). Returns how many nodes were purged.
+  virtual Result<std::uint64_t> PurgeHidden(const std::optional<std::string>& tenant,
+                                            std::int64_t created_before_ms) = 0;
+  // Puts back the content of a purged node (the caller has verified it against the node id).
+  // OK and no change when the node is not purged.
+  virtual Status RestoreContent(std::string_view tenant, const Id& session, const Id& node,
+                                std::string_view text, const TokenIds& tokens, std::string_view sealed) = 0;
+  // Creates `session` with `nodes` (ascending seq, parents first, seq and depth set by the
+  // caller) and its head, all in one transaction: the import path.
+  virtual Status LoadSession(const SessionRecord& session, const std::vector<NodeRecord>& nodes) = 0;
+  // Forgets idempotency records created before the cutoff. Returns how many.
+  virtual Result<std::uint64_t> PruneIdempotency(std::int64_t created_before_ms) = 0;
+
+  // ---- Runs
+
+  // kNotFound unless the session exists for run.tenant and a non-zero from_node is one of its
+  // nodes; kAlreadyExists when the id is taken. last_event_id is ignored.
+  virtual Status CreateRun(const RunRecord& run) = 0;
+  virtual Result<RunRecord> GetRun(std::string_view tenant, const Id& run) = 0;
+  // Applies the set fields. kConflict when expect_status is set and the run is in another status
+  // (the message names it). Returns the updated record.
+  virtual Result<RunRecord> UpdateRun(std::string_view tenant, const Id& run, const RunUpdate& update) = 0;
+  // Oldest first. A filter without a tenant is a cross-tenant scan for the scheduler.
+  virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+
+  // Appends events, each to its run, giving each the run's next event id. All events of one call
+  // commit together; calls that arrive together share a transaction and an fsync. A call with an
+  // unknown run (or a run of another tenant) fails as a whole with kNotFound.
+  virtual Result<std::vector<std::uint64_t>> AppendRunEvents(const std::vector<RunEventDraft>& events) = 0;
+  // The same, without waiting: `done` runs on the writer thread once the events are durable. A
+  // producer can keep generating while earlier events commit. Calls block only while the queue
+  // of pending writes is full (backpressure).
+  virtual void AppendRunEventsAsync(std::vector<RunEventDraft> events, EventsDone done) = 0;
+  // Events of a run with event_id > after_event_id, ascending, at most `limit`.
+  virtual Result<std::vector<RunEvent>> ReadRunEvents(std::string_view tenant, const Id& run,
+                                                      std::uint64_t after_event_id, std::size_t limit) = 0;
+};
+
+}  // namespace llmsync::store

@@ -1,0 +1,279 @@
+// Runs and run events in the SQLite store: records, status compare-and-swap, filters, event ids,
+// group-committed and asynchronous event appends, and the writer-thread guard.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "store_test_util.h"
+
+namespace llmsync::store {
+namespace {
+
+using llmsync::testing::TestDir;
+using testing::Chain;
+using testing::NamedId;
+using testing::NewSession;
+using testing::OpenOrDie;
+
+class RunStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = OpenOrDie(dir_.File("db"));
+    ASSERT_NE(store_, nullptr);
+    ASSERT_TRUE(store_->CreateSession(s_).IsOk());
+    auto out = store_->Append(Chain(s_, Id(), {"q"}), nullptr);
+    ASSERT_TRUE(out.IsOk());
+    node_ = out->ids[0];
+  }
+
+  RunRecord NewRun(const std::string& name, std::int64_t created_at_ms = 10) {
+    RunRecord r;
+    r.id = NamedId("run:" + name);
+    r.tenant = s_.tenant;
+    r.session = s_.id;
+    r.from_node = node_;
+    r.params = "{\"max_tokens\":16}";
+    r.created_at_ms = created_at_ms;
+    r.updated_at_ms = created_at_ms;
+    return r;
+  }
+
+  TestDir dir_;
+  std::unique_ptr<Store> store_;
+  SessionRecord s_ = NewSession("acme", "runs");
+  Id node_;
+};
+
+TEST_F(RunStoreTest, CreateGetAndUpdateWithStatusCompareAndSwap) {
+  RunRecord run = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(run).IsOk());
+  EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kAlreadyExists);
+  auto got = store_->GetRun("acme", run.id);
+  ASSERT_TRUE(got.IsOk());
+  EXPECT_EQ(got->status, RunStatus::kQueued);
+  EXPECT_EQ(got->params, run.params);
+  EXPECT_EQ(got->session, s_.id);
+  EXPECT_EQ(got->from_node, node_);
+  EXPECT_EQ(store_->GetRun("evil", run.id).GetStatus().Code(), StatusCode::kNotFound);
+
+  RunUpdate start;
+  start.expect_status = RunStatus::kQueued;
+  start.status = RunStatus::kRunning;
+  start.now_ms = 20;
+  ASSERT_TRUE(store_->UpdateRun("acme", run.id, start).IsOk());
+  // A second "start" loses the race.
+  auto again = store_->UpdateRun("acme", run.id, start);
+  ASSERT_EQ(again.GetStatus().Code(), StatusCode::kConflict);
+  EXPECT_NE(again.GetStatus().Message().find("running"), std::string::npos);
+
+  RunUpdate finish;
+  finish.expect_status = RunStatus::kRunning;
+  finish.status = RunStatus::kSucceeded;
+  finish.result_node = node_;
+  finish.usage = RunUsage{100, 60, 30, 10, 16};
+  finish.now_ms = 30;
+  auto done = store_->UpdateRun("acme", run.id, finish);
+  ASSERT_TRUE(done.IsOk());
+  EXPECT_EQ(done->status, RunStatus::kSucceeded);
+  auto reread = store_->GetRun("acme", run.id);
+  EXPECT_EQ(reread->usage, (RunUsage{100, 60, 30, 10, 16}));
+  EXPECT_EQ(reread->result_node, node_);
+  EXPECT_EQ(reread->updated_at_ms, 30);
+  EXPECT_EQ(store_->UpdateRun("evil", run.id, finish).GetStatus().Code(), StatusCode::kNotFound);
+}
+
+TEST_F(RunStoreTest, CreateRunChecksSessionTenantAndNode) {
+  RunRecord run = NewRun("bad");
+  run.tenant = "evil";
+  EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kNotFound);
+  run = NewRun("bad");
+  run.from_node = NamedId("not a node");
+  EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kNotFound);
+  run = NewRun("bad");
+  run.session = NamedId("no session");
+  EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kNotFound);
+  run = NewRun("empty-path");
+  run.from_node = Id();
+  EXPECT_TRUE(store_->CreateRun(run).IsOk());
+}
+
+TEST_F(RunStoreTest, ListRunsFiltersByTenantSessionAndStatus) {
+  ASSERT_TRUE(store_->CreateRun(NewRun("a", 1)).IsOk());
+  ASSERT_TRUE(store_->CreateRun(NewRun("b", 2)).IsOk());
+  RunUpdate cancel;
+  cancel.status = RunStatus::kCancelled;
+  ASSERT_TRUE(store_->UpdateRun("acme", NewRun("b").id, cancel).IsOk());
+  SessionRecord other = NewSession("globex", "x");
+  ASSERT_TRUE(store_->CreateSession(other).IsOk());
+  RunRecord foreign;
+  foreign.id = NamedId("run:foreign");
+  foreign.tenant = "globex";
+  foreign.session = other.id;
+  foreign.created_at_ms = 3;
+  ASSERT_TRUE(store_->CreateRun(foreign).IsOk());
+
+  RunFilter all;
+  EXPECT_EQ(store_->ListRuns(all)->size(), 3u);
+  RunFilter acme;
+  acme.tenant = "acme";
+  auto acme_runs = store_->ListRuns(acme);
+  ASSERT_EQ(acme_runs->size(), 2u);
+  EXPECT_EQ((*acme_runs)[0].id, NewRun("a").id);
+  RunFilter live;
+  live.statuses = {RunStatus::kQueued, RunStatus::kRunning};
+  auto live_runs = store_->ListRuns(live);
+  ASSERT_EQ(live_runs->size(), 2u);  // a (acme) and foreign (globex): the restart scan
+  RunFilter by_session;
+  by_session.tenant = "acme";
+  by_session.session = s_.id;
+  by_session.statuses = {RunStatus::kCancelled};
+  ASSERT_EQ(store_->ListRuns(by_session)->size(), 1u);
+  RunFilter bad;
+  bad.session = s_.id;
+  EXPECT_EQ(store_->ListRuns(bad).GetStatus().Code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(RunStoreTest, EventIdsAreMonotonicPerRun) {
+  RunRecord a = NewRun("a");
+  RunRecord b = NewRun("b");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  ASSERT_TRUE(store_->CreateRun(b).IsOk());
+  auto ids = store_->AppendRunEvents(
+      {{"acme", a.id, "token", "1"}, {"acme", b.id, "token", "x"}, {"acme", a.id, "token", "2"}});
+  ASSERT_TRUE(ids.IsOk()) << ids.GetStatus().ToString();
+  EXPECT_EQ(*ids, (std::vector<std::uint64_t>{1, 1, 2}));
+  ids = store_->AppendRunEvents({{"acme", a.id, "done", ""}});
+  EXPECT_EQ(*ids, (std::vector<std::uint64_t>{3}));
+  EXPECT_EQ(store_->GetRun("acme", a.id)->last_event_id, 3u);
+
+  auto events = store_->ReadRunEvents("acme", a.id, 1, 10);
+  ASSERT_TRUE(events.IsOk());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].event_id, 2u);
+  EXPECT_EQ((*events)[0].payload, "2");
+  EXPECT_EQ((*events)[1].type, "done");
+  EXPECT_EQ(store_->ReadRunEvents("acme", a.id, 0, 1)->size(), 1u);
+  EXPECT_EQ(store_->ReadRunEvents("evil", a.id, 0, 10).GetStatus().Code(), StatusCode::kNotFound);
+}
+
+TEST_F(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
+  RunRecord a = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  auto bad =
+      store_->AppendRunEvents({{"acme", a.id, "token", "1"}, {"acme", NamedId("ghost"), "token", "2"}});
+  EXPECT_EQ(bad.GetStatus().Code(), StatusCode::kNotFound);
+  auto foreign = store_->AppendRunEvents({{"acme", a.id, "token", "1"}, {"evil", a.id, "token", "2"}});
+  EXPECT_EQ(foreign.GetStatus().Code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ReadRunEvents("acme", a.id, 0, 10)->empty());
+  EXPECT_EQ(store_->GetRun("acme", a.id)->last_event_id, 0u);
+  EXPECT_TRUE(store_->AppendRunEvents({})->empty());
+}
+
+TEST_F(RunStoreTest, ConcurrentEventAppendsGetDistinctContiguousIds) {
+  RunRecord a = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 50;
+  std::mutex mu;
+  std::set<std::uint64_t> seen;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto ids =
+            store_->AppendRunEvents({{"acme", a.id, "token", std::to_string(t) + ":" + std::to_string(i)}});
+        ASSERT_TRUE(ids.IsOk());
+        std::lock_guard<std::mutex> lock(mu);
+        EXPECT_TRUE(seen.insert(ids->at(0)).second);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(*seen.begin(), 1u);
+  EXPECT_EQ(*seen.rbegin(), static_cast<std::uint64_t>(kThreads * kPerThread));
+  auto events = store_->ReadRunEvents("acme", a.id, 0, 1000);
+  ASSERT_EQ(events->size(), seen.size());
+  // Each thread's own events appear in the order it appended them.
+  std::vector<int> next(kThreads, 0);
+  for (const RunEvent& e : *events) {
+    int t = std::stoi(e.payload.substr(0, e.payload.find(':')));
+    int i = std::stoi(e.payload.substr(e.payload.find(':') + 1));
+    EXPECT_EQ(i, next[t]++);
+  }
+}
+
+TEST_F(RunStoreTest, AsyncEventAppendsReportIdsOnceDurable) {
+  RunRecord a = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::uint64_t> acked;
+  Status failure;
+  constexpr int kCalls = 200;
+  for (int i = 0; i < kCalls; ++i) {
+    store_->AppendRunEventsAsync({{"acme", a.id, "token", std::to_string(i)}},
+                                 [&](Result<std::vector<std::uint64_t>> ids) {
+                                   std::lock_guard<std::mutex> lock(mu);
+                                   if (ids.IsOk()) {
+                                     acked.push_back(ids->at(0));
+                                   } else {
+                                     failure = ids.GetStatus();
+                                   }
+                                   cv.notify_all();
+                                 });
+  }
+  store_->AppendRunEventsAsync({{"acme", NamedId("ghost"), "token", "x"}},
+                               [&](Result<std::vector<std::uint64_t>> r) {
+                                 std::lock_guard<std::mutex> lock(mu);
+                                 failure = r.GetStatus();
+                                 cv.notify_all();
+                               });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return acked.size() == kCalls && !failure.IsOk(); });
+  }
+  EXPECT_EQ(failure.Code(), StatusCode::kNotFound);
+  for (int i = 0; i < kCalls; ++i)
+    EXPECT_EQ(acked[i], static_cast<std::uint64_t>(i + 1));  // submission order
+  auto events = store_->ReadRunEvents("acme", a.id, 0, 1000);
+  ASSERT_EQ(events->size(), static_cast<std::size_t>(kCalls));
+  EXPECT_EQ(events->back().payload, std::to_string(kCalls - 1));
+}
+
+TEST_F(RunStoreTest, BlockingWriteFromTheWriterThreadFailsInsteadOfDeadlocking) {
+  RunRecord a = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool called = false;
+  Status nested;
+  store_->AppendRunEventsAsync({{"acme", a.id, "token", "x"}}, [&](Result<std::vector<std::uint64_t>>) {
+    Status s = store_->CreateSession(NewSession("acme", "from-callback"));
+    std::lock_guard<std::mutex> lock(mu);
+    nested = s;
+    called = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return called; });
+  EXPECT_EQ(nested.Code(), StatusCode::kInternal);
+}
+
+TEST_F(RunStoreTest, EventsSurviveReopenAndIdsContinue) {
+  RunRecord a = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  ASSERT_TRUE(store_->AppendRunEvents({{"acme", a.id, "token", "1"}, {"acme", a.id, "token", "2"}}).IsOk());
+  store_.reset();
+  store_ = OpenOrDie(dir_.File("db"));
+  auto ids = store_->AppendRunEvents({{"acme", a.id, "token", "3"}});
+  ASSERT_TRUE(ids.IsOk());
+  EXPECT_EQ(ids->at(0), 3u);
+  EXPECT_EQ(store_->ReadRunEvents("acme", a.id, 0, 10)->size(), 3u);
+}
+
+}  // namespace
+}  // namespace llmsync::store
