@@ -16,6 +16,9 @@ add_generation_prompt=..., bos_token=..., eos_token=..., plus a case's extra "va
 (transformers passes extra apply_chat_template kwargs through the same way). A case's
 "with_tools" is true (the file's tool list), "empty" (an empty list) or absent (None).
 
+With --snippets FILE it instead renders each {name, template, vars} of FILE (a JSON list) in the
+same environment (strftime_now fixed at 2025-02-14 09:30:00).
+
 Prints one JSON document on stdout: {"jinja2_version": ..., "results": [...]}, one result per
 (template, case, add_generation_prompt) with either "text" or "error_type"/"error".
 Exit code 3 means jinja2 is not importable (the C++ test then skips).
@@ -92,9 +95,28 @@ def render_one(env, source, case, tools, add_generation_prompt, bos, eos):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--templates", required=True, help="directory of *.jinja files")
-    parser.add_argument("--cases", required=True, help="chat_cases.json")
+    parser.add_argument("--templates", help="directory of *.jinja files")
+    parser.add_argument("--cases", help="chat_cases.json")
+    parser.add_argument("--snippets", help="jinja_snippets.json: small templates with their variables")
     args = parser.parse_args()
+
+    if args.snippets:
+        with open(args.snippets, encoding="utf-8") as f:
+            snippets = json.load(f)
+        env = make_environment(datetime.datetime(2025, 2, 14, 9, 30, 0))
+        results = []
+        for snippet in snippets:
+            try:
+                text = env.from_string(snippet["template"]).render(**snippet["vars"])
+                result = {"ok": True, "text": text}
+            except Exception as e:
+                result = {"ok": False, "error_type": type(e).__name__, "error": str(e)}
+            result["name"] = snippet["name"]
+            results.append(result)
+        json.dump({"jinja2_version": jinja2.__version__, "results": results}, sys.stdout, ensure_ascii=True)
+        return
+    if not args.templates or not args.cases:
+        parser.error("--templates and --cases are required without --snippets")
 
     with open(args.cases, encoding="utf-8") as f:
         spec = json.load(f)
