@@ -17,7 +17,7 @@ if [ -f "$build/compile_commands.json" ]; then
   mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep -E '^src/.*\.cpp$' || true)
   if [ ${#sources[@]} -gt 0 ]; then
     printf '%s\n' "${sources[@]}" |
-      { xargs -P "$(nproc)" -n 8 clang-tidy -p "$build" --quiet 2>&1 || true; } |
+      { xargs -P "$(nproc)" -n 8 clang-tidy -p "$build" --quiet --extra-arg=-Wno-unknown-warning-option 2>&1 || true; } |
       { grep -E "(warning|error):" || true; } > "$build/tidy.log"
     if [ -s "$build/tidy.log" ]; then
       cat "$build/tidy.log" >&2
