@@ -14,6 +14,7 @@ struct CliState {
 };
 
 void AddVersionCommands(CLI::App& app, CliState& state);
+void AddTokenizeCommands(CLI::App& app, CliState& state);  // tokenize, bench tokenizer
 void AddModelCommands(CLI::App& app, CliState& state);  // model make-test, model info
 void AddEvalCommands(CLI::App& app, CliState& state);   // eval, generate, bench engine
 

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   CliState state;
   llmsync::cli::AddVersionCommands(app, state);
+  llmsync::cli::AddTokenizeCommands(app, state);
   llmsync::cli::AddModelCommands(app, state);
   llmsync::cli::AddEvalCommands(app, state);
 

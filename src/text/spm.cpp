@@ -48,7 +48,16 @@ std::string CollapseSpaces(std::string_view text) {
 
 }  // namespace
 
-SpmTokenizer::SpmTokenizer(Key /*key*/, Vocab vocab) : Tokenizer(std::move(vocab)) {}
+SpmTokenizer::SpmTokenizer(Key /*key*/, Vocab vocab) : Tokenizer(std::move(vocab)) {
+  // Words can be merged separately when no mergeable token has a "▁" after another character.
+  words_split_at_space_ = true;
+  for (TokenId id = 0; id < GetVocab().Size() && words_split_at_space_; ++id) {
+    if (MergeableToken(GetVocab().Text(id)) != id) continue;
+    std::string_view text = GetVocab().Text(id);
+    while (text.substr(0, kSpaceMarker.size()) == kSpaceMarker) text.remove_prefix(kSpaceMarker.size());
+    if (text.find(kSpaceMarker) != std::string_view::npos) words_split_at_space_ = false;
+  }
+}
 
 Result<std::unique_ptr<Tokenizer>> SpmTokenizer::Create(Vocab vocab) {
   return std::unique_ptr<Tokenizer>(std::make_unique<SpmTokenizer>(Key{}, std::move(vocab)));
@@ -98,8 +107,38 @@ Status SpmTokenizer::EncodeRun(std::string_view text, bool space_prefix, std::ve
       escaped.push_back(c);
     }
   }
-  if (escaped.empty()) return Status::Ok();
+  if (!words_split_at_space_) {
+    MergeSegment(escaped, out);
+    return Status::Ok();
+  }
+  // Cut before every "▁" that follows another character: no token spans such a cut, so each word
+  // merges on its own exactly as within the whole run, and repeated words come from the cache.
+  const std::string_view all(escaped);
+  std::size_t word_start = 0;
+  bool prev_marker = false;
+  for (std::size_t i = 0; i < all.size();) {
+    // 0xE2 never continues a character, so a match is always at a character boundary.
+    const bool marker = all.compare(i, kSpaceMarker.size(), kSpaceMarker) == 0;
+    if (marker && !prev_marker && i > word_start) {
+      EncodeWord(all.substr(word_start, i - word_start), out);
+      word_start = i;
+    }
+    prev_marker = marker;
+    i += marker ? kSpaceMarker.size() : 1;
+  }
+  EncodeWord(all.substr(word_start), out);
+  return Status::Ok();
+}
 
+void SpmTokenizer::EncodeWord(std::string_view word, std::vector<TokenId>* out) const {
+  if (word.empty() || cache_.Lookup(word, out)) return;
+  const std::size_t first = out->size();
+  MergeSegment(word, out);
+  cache_.Insert(word, std::span<const TokenId>(out->data() + first, out->size() - first));
+}
+
+void SpmTokenizer::MergeSegment(std::string_view escaped, std::vector<TokenId>* out) const {
+  if (escaped.empty()) return;
   std::vector<Symbol> symbols;
   symbols.reserve(escaped.size());
   std::size_t pos = 0;
@@ -112,9 +151,7 @@ Status SpmTokenizer::EncodeRun(std::string_view text, bool space_prefix, std::ve
     pos += len;
   }
   symbols.back().next = -1;
-  auto text_of = [&](std::uint32_t start, std::uint32_t size) {
-    return std::string_view(escaped).substr(start, size);
-  };
+  auto text_of = [&](std::uint32_t start, std::uint32_t size) { return escaped.substr(start, size); };
 
   std::priority_queue<Candidate, std::vector<Candidate>, LaterCandidate> queue;
   auto consider = [&](std::int32_t left, std::int32_t right) {
@@ -144,10 +181,9 @@ Status SpmTokenizer::EncodeRun(std::string_view text, bool space_prefix, std::ve
     consider(c.left, left.next);
   }
   for (std::int32_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next) {
-    const Symbol& s = symbols[static_cast<std::size_t>(i)];
-    EmitSymbol(text_of(s.start, s.size), out);
+    const Symbol& sym = symbols[static_cast<std::size_t>(i)];
+    EmitSymbol(text_of(sym.start, sym.size), out);
   }
-  return Status::Ok();
 }
 
 }  // namespace llmsync::text

@@ -9,16 +9,22 @@
 // user-defined and undefined tokens take part in merges, as in SentencePiece; control, unknown,
 // unused and byte pieces never come out of a merge.
 //
+// Speed: when the vocabulary shows that no token spans a "▁" preceded by another character (true of
+// Llama 2, Phi-3, Baichuan; checked at load), a run is cut into words before each such "▁", each
+// word is merged on its own (the result is the same, since no merge could cross the cut) and words
+// come from a BpeWordCache, as in byte-level BPE.
+//
 // remove_extra_whitespaces (when the file sets it) trims spaces at both ends of a run and collapses
 // inner runs of spaces to one, as SentencePiece's normalizer does; that encoding is lossy.
 //
-// Thread safety: immutable after Create.
+// Thread safety: immutable after Create except for the internally synchronized word cache.
 #pragma once
 
 #include <memory>
 #include <string_view>
 #include <vector>
 
+#include "text/bpe_word_cache.h"
 #include "text/tokenizer.h"
 
 namespace llmsync::text {
@@ -41,7 +47,16 @@ class SpmTokenizer final : public Tokenizer {
  private:
   // The token a merge may produce for this text, or -1.
   TokenId MergeableToken(std::string_view text) const;
+  // Appends the tokens of one word of escaped text, from the cache when it was seen before.
+  void EncodeWord(std::string_view word, std::vector<TokenId>* out) const;
+  // Merges one escaped segment ("▁" for spaces) and appends its tokens.
+  void MergeSegment(std::string_view escaped, std::vector<TokenId>* out) const;
   void EmitSymbol(std::string_view text, std::vector<TokenId>* out) const;
+
+  // Whether a run may be cut before each "▁" that follows another character (decided at load from
+  // the vocabulary: true when no mergeable token has such a "▁" inside it, as in Llama 2 / Phi-3).
+  bool words_split_at_space_ = false;
+  mutable BpeWordCache cache_;
 };
 
 }  // namespace llmsync::text

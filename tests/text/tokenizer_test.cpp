@@ -217,6 +217,23 @@ TEST_F(TinySpmTest, ALiteralSpaceMarkerReadsAsASpace) {
             "a b");
 }
 
+TEST(SpmWordSplitTest, TokensSpanningASpaceDisableWordSplitting) {
+  // "x▁y" spans the "▁" between two words, so this vocabulary must be merged run-wide: x+▁ (5), then
+  // x▁+y (10). Merging "▁x" and "▁y" separately would give four tokens.
+  engine::GgufWriter w;
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetStringArray("tokenizer.ggml.tokens",
+                   {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "x", "y", "x\xE2\x96\x81", "x\xE2\x96\x81y"});
+  w.SetFloat32Array("tokenizer.ggml.scores", {0, 0, 0, -1, -2, -2, 5, 10});
+  w.SetInt32Array("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1, 1, 1});
+  w.SetUint32("tokenizer.ggml.unknown_token_id", 0);
+  auto t = LoadTestTokenizer(w);
+  ASSERT_NE(t->tokenizer, nullptr) << t->status.ToString();
+  EXPECT_EQ(*t->tokenizer->Encode("x y"), (Ids{3, 7}));
+  EXPECT_EQ(*t->tokenizer->Decode(Ids{3, 7}), "x y");
+  EXPECT_EQ(*t->tokenizer->Encode("x z"), (Ids{3, 6, 0}));  // x+▁ still merges; z is <unk> (no byte tokens)
+}
+
 // --- loading ---
 
 Status LoadStatus(const engine::GgufWriter& w) {
