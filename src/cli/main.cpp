@@ -25,9 +25,12 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   CliState state;
   llmsync::cli::AddVersionCommands(app, state);
+  llmsync::cli::AddTemplateCommands(app, state);
   llmsync::cli::AddTokenizeCommands(app, state);
+  llmsync::cli::AddStoreCommands(app, state);
   llmsync::cli::AddModelCommands(app, state);
   llmsync::cli::AddEvalCommands(app, state);
+  llmsync::cli::AddBenchKernelsCommands(app, state);
 
   if (argc > 1 && argv[1][0] != '-' && !IsSubcommand(app, argv[1])) {
     std::cerr << "llmsync: unknown command '" << argv[1]

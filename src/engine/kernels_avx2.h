@@ -19,6 +19,9 @@
 
 #include "engine/kernels.h"
 
+// Hot helpers must inline into their loops: an out-of-line helper would spill its vectors.
+#define LLMSYNC_AVX2_INLINE inline __attribute__((always_inline))
+
 namespace llmsync::engine::avx2 {
 
 // Tokens at or above this count go through TokensTile in groups of 8.
@@ -78,6 +81,30 @@ inline __m256i TokenOffsets(std::int64_t stride, std::int64_t n_tokens) {
   for (int i = 0; i < 8; ++i) off[i] = static_cast<std::int32_t>((i < n_tokens ? i : n_tokens - 1) * stride);
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(off));
 }
+
+// Software prefetch for RowsTile: a tile's 8 rows are contiguous, so while it works through block
+// b of nb it prefetches slice b of the next tile's bytes (the rows [r0 + 8, r0 + 16)). Streaming
+// 8 rows at once otherwise leaves the hardware prefetcher behind.
+class NextTilePrefetcher {
+ public:
+  NextTilePrefetcher(const std::uint8_t* tile, std::int64_t row_bytes, std::int64_t rows_after_tile,
+                     std::int64_t nb) {
+    const std::int64_t rows = rows_after_tile < 8 ? rows_after_tile : 8;
+    next_ = tile + 8 * row_bytes;
+    bytes_ = rows > 0 ? rows * row_bytes : 0;
+    step_ = (bytes_ / (nb > 0 ? nb : 1) + 64) & ~std::int64_t{63};
+  }
+  LLMSYNC_AVX2_INLINE void Slice(std::int64_t b) const {
+    const std::int64_t end = (b + 1) * step_ < bytes_ ? (b + 1) * step_ : bytes_;
+    for (std::int64_t off = b * step_; off < end; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next_ + off), _MM_HINT_T0);
+  }
+
+ private:
+  const std::uint8_t* next_;
+  std::int64_t bytes_;
+  std::int64_t step_;
+};
 
 // Stores lane i of v to y[i * stride] for i < n.
 inline void StoreLanes(__m256 v, std::int64_t n, float* y, std::int64_t stride) {

@@ -11,18 +11,39 @@ constexpr std::int64_t kQ4KBytes = 144;
 constexpr std::int64_t kQ6KBytes = 210;
 
 // shuffle_epi8 masks that broadcast 16-bit element j of a 128-bit lane to all 8 of its elements.
-__m256i BroadcastWordMask(int j) {
+LLMSYNC_AVX2_INLINE __m256i BroadcastWordMask(int j) {
   return _mm256_set1_epi16(static_cast<short>((2 * j) | ((2 * j + 1) << 8)));
 }
 
-// A Q4_K super-block unpacked for the integer dot product.
-struct Q4KUnpacked {
-  __m256i codes[8];   // sub-block j's 32 codes (0..15)
-  __m256i scales[8];  // sub-block j's 6-bit scale in every int16 lane
-  std::int32_t mins[8];
+// The 8 sub-block code sums (sums of 32 codes) of a super-block as int16, from its 16 int32 sums of
+// 16 codes. |sum| <= 32 * 127, so the packing does not saturate.
+LLMSYNC_AVX2_INLINE __m128i SubBlockSums(const std::int32_t* xs) {
+  const __m256i s = _mm256_hadd_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs)),
+                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 8)));
+  // hadd leaves sub-blocks in the order 0 1 4 5 | 2 3 6 7.
+  const __m256i ordered = _mm256_permutevar8x32_epi32(s, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7));
+  return _mm_packs_epi32(_mm256_castsi256_si128(ordered), _mm256_extracti128_si256(ordered, 1));
+}
+
+// Lane i of the result is the sum of the four int32 lanes of v[i].
+LLMSYNC_AVX2_INLINE __m256i SumEachOf8x4(const __m128i* v) {
+  const __m256i a01 = _mm256_set_m128i(v[1], v[0]);
+  const __m256i a23 = _mm256_set_m128i(v[3], v[2]);
+  const __m256i a45 = _mm256_set_m128i(v[5], v[4]);
+  const __m256i a67 = _mm256_set_m128i(v[7], v[6]);
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a01, a23), _mm256_hadd_epi32(a45, a67));
+  // h holds the sums in the order 0 2 4 6 | 1 3 5 7.
+  return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// A Q4_K block's 6-bit scales and mins, unpacked to bytes: scales in the low 8 bytes of `scales`,
+// mins in the low 8 bytes of `mins`.
+struct Q4KScales {
+  __m128i scales;
+  __m128i mins;
 };
 
-void UnpackQ4K(const std::uint8_t* block, Q4KUnpacked* u) {
+LLMSYNC_AVX2_INLINE Q4KScales UnpackQ4KScales(const std::uint8_t* block) {
   std::uint32_t w[3];
   std::memcpy(w, block + 4, sizeof w);
   // Scales: bytes 0-3 low 6 bits (sub-blocks 0-3); bytes 8-11 low nibbles plus the top 2 bits of
@@ -31,47 +52,48 @@ void UnpackQ4K(const std::uint8_t* block, Q4KUnpacked* u) {
   const std::uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
   const std::uint32_t m_lo = w[1] & 0x3f3f3f3fu;
   const std::uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-  for (int j = 0; j < 4; ++j) {
-    u->mins[j] = static_cast<std::int32_t>((m_lo >> (8 * j)) & 0xff);
-    u->mins[j + 4] = static_cast<std::int32_t>((m_hi >> (8 * j)) & 0xff);
-  }
-  const __m128i sc8 = _mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo));
-  const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
-  for (int j = 0; j < 8; ++j) u->scales[j] = _mm256_shuffle_epi8(sc16, BroadcastWordMask(j));
-  const __m256i low = _mm256_set1_epi8(0x0f);
-  for (int c = 0; c < 4; ++c) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 16 + 32 * c));
-    u->codes[2 * c] = _mm256_and_si256(q, low);
-    u->codes[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-  }
+  return {_mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo)),
+          _mm_set_epi32(0, 0, static_cast<int>(m_hi), static_cast<int>(m_lo))};
 }
 
-// sum_j sc_j * sum_{e in j} q_e x_e as 8 int32 partial sums; xq is the super-block's 256 codes.
-__m256i DotQ4K(const Q4KUnpacked& u, const std::int8_t* xq) {
+// sum_j m_j * (code sum of sub-block j) as 4 int32 partial sums.
+LLMSYNC_AVX2_INLINE __m128i MinsDot(__m128i mins8, __m128i sub_sums) {
+  return _mm_madd_epi16(_mm_cvtepu8_epi16(mins8), sub_sums);
+}
+
+// Sub-block j's scale in every int16 lane, for j = 0..7.
+LLMSYNC_AVX2_INLINE void ScaleBroadcasts(__m128i scales8, __m256i* out) {
+  const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales8));
+  for (int j = 0; j < 8; ++j) out[j] = _mm256_shuffle_epi8(sc16, BroadcastWordMask(j));
+}
+
+// sum_j sc_j * sum_{e in j} q_e x_e as 8 int32 partial sums, reading the codes straight from the
+// block; xq is the super-block's 256 activation codes.
+LLMSYNC_AVX2_INLINE __m256i DotQ4K(const std::uint8_t* block, const __m256i* scales, const std::int8_t* xq) {
+  const __m256i low = _mm256_set1_epi8(0x0f);
   __m256i sum = _mm256_setzero_si256();
-  for (int j = 0; j < 8; ++j) {
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * j));
-    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u.codes[j], xv), u.scales[j]));
+  for (int c = 0; c < 4; ++c) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 16 + 32 * c));
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * c));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * c + 32));
+    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q, low), x0), scales[2 * c]);
+    const __m256i p1 = _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), x1), scales[2 * c + 1]);
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(p0, p1));
   }
   return sum;
 }
 
-// sum_j m_j * (code sum of sub-block j); xs holds the super-block's 16 sums of 16 codes.
-std::int32_t MinsQ4K(const Q4KUnpacked& u, const std::int32_t* xs) {
-  std::int32_t s = 0;
-  for (int j = 0; j < 8; ++j) s += u.mins[j] * (xs[2 * j] + xs[2 * j + 1]);
-  return s;
-}
-
 // acc = fma(d * dx, sumi, acc); acc = fma(-(dmin * dx), summ, acc), lane-wise.
-__m256 AccumulateQ4K(__m256 acc, __m256 d, __m256 dmin, __m256 dx, __m256i sumi, __m256i summ) {
+LLMSYNC_AVX2_INLINE __m256 AccumulateQ4K(__m256 acc, __m256 d, __m256 dmin, __m256 dx, __m256i sumi,
+                                         __m256i summ) {
   acc = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(sumi), acc);
   const __m256 neg = _mm256_xor_ps(_mm256_mul_ps(dmin, dx), _mm256_set1_ps(-0.0f));
   return _mm256_fmadd_ps(neg, _mm256_cvtepi32_ps(summ), acc);
 }
 
 void RowsTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, std::int64_t n_rows,
-                 std::int64_t t, float* y, std::int64_t y_stride) {
+                 std::int64_t row_end, std::int64_t t, float* y, std::int64_t y_stride) {
   const std::int64_t nb = x.n_cols / 256;
   const std::int64_t row_bytes = nb * kQ4KBytes;
   const std::uint8_t* base = w + r0 * row_bytes;
@@ -81,20 +103,24 @@ void RowsTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0
   const std::int8_t* xq = x.q8 + t * x.n_cols;
   const float* xd = x.scales + t * x.scales_per_row;
   const std::int32_t* xs = x.sums + t * x.sums_per_row;
+  const NextTilePrefetcher prefetch(base, row_bytes, row_end - r0 - 8, nb);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch.Slice(b);
+    const __m128i sub_sums = SubBlockSums(xs + 16 * b);
     __m256i p[8];
-    alignas(32) std::int32_t mins[8];
+    __m128i m[8];
     for (int i = 0; i < 8; ++i) {
-      Q4KUnpacked u;
-      UnpackQ4K(rows[i] + b * kQ4KBytes, &u);
-      p[i] = DotQ4K(u, xq + 256 * b);
-      mins[i] = MinsQ4K(u, xs + 16 * b);
+      const std::uint8_t* block = rows[i] + b * kQ4KBytes;
+      const Q4KScales sm = UnpackQ4KScales(block);
+      __m256i scales[8];
+      ScaleBroadcasts(sm.scales, scales);
+      p[i] = DotQ4K(block, scales, xq + 256 * b);
+      m[i] = MinsDot(sm.mins, sub_sums);
     }
     const __m256 d = GatherF16<false>(base, offsets, b * kQ4KBytes);
     const __m256 dmin = GatherF16<false>(base, offsets, b * kQ4KBytes + 2);
-    acc = AccumulateQ4K(acc, d, dmin, _mm256_set1_ps(xd[b]), SumEachOf8(p),
-                        _mm256_load_si256(reinterpret_cast<const __m256i*>(mins)));
+    acc = AccumulateQ4K(acc, d, dmin, _mm256_set1_ps(xd[b]), SumEachOf8(p), SumEachOf8x4(m));
   }
   StoreLanes(acc, n_rows, y + t * y_stride + r0, 1);
 }
@@ -110,17 +136,18 @@ void TokensTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t 
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     const std::uint8_t* block = row + b * kQ4KBytes;
-    Q4KUnpacked u;
-    UnpackQ4K(block, &u);
+    const Q4KScales sm = UnpackQ4KScales(block);
+    __m256i scales[8];
+    ScaleBroadcasts(sm.scales, scales);
     __m256i p[8];
-    alignas(32) std::int32_t mins[8];
+    __m128i m[8];
     for (int i = 0; i < 8; ++i) {
-      p[i] = DotQ4K(u, x.q8 + tok[i] * x.n_cols + 256 * b);
-      mins[i] = MinsQ4K(u, x.sums + tok[i] * x.sums_per_row + 16 * b);
+      p[i] = DotQ4K(block, scales, x.q8 + tok[i] * x.n_cols + 256 * b);
+      m[i] = MinsDot(sm.mins, SubBlockSums(x.sums + tok[i] * x.sums_per_row + 16 * b));
     }
     const __m256 dx = _mm256_i32gather_ps(xd + b, scale_idx, 4);
     acc = AccumulateQ4K(acc, _mm256_set1_ps(F16At(block)), _mm256_set1_ps(F16At(block + 2)), dx,
-                        SumEachOf8(p), _mm256_load_si256(reinterpret_cast<const __m256i*>(mins)));
+                        SumEachOf8(p), SumEachOf8x4(m));
   }
   StoreLanes(acc, n_tokens, y + t0 * y_stride + r, y_stride);
 }
@@ -133,12 +160,12 @@ struct Q6KUnpacked {
 };
 
 // shuffle_epi8 mask replicating byte 2g eight times, then byte 2g + 1 eight times.
-__m128i PairMask(int g) {
+LLMSYNC_AVX2_INLINE __m128i PairMask(int g) {
   const char a = static_cast<char>(2 * g), b = static_cast<char>(2 * g + 1);
   return _mm_setr_epi8(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b);
 }
 
-void UnpackQ6K(const std::uint8_t* block, Q6KUnpacked* u) {
+LLMSYNC_AVX2_INLINE void UnpackQ6K(const std::uint8_t* block, Q6KUnpacked* u) {
   const __m256i low = _mm256_set1_epi8(0x0f);
   const __m256i high = _mm256_set1_epi8(0x30);
   for (int h = 0; h < 2; ++h) {
@@ -161,7 +188,7 @@ void UnpackQ6K(const std::uint8_t* block, Q6KUnpacked* u) {
 }
 
 // sum_j sc_j * sum_{e in j} (q_e - 32) x_e as 8 int32 partial sums.
-__m256i DotQ6K(const Q6KUnpacked& u, const std::int8_t* xq, const std::int32_t* xs) {
+LLMSYNC_AVX2_INLINE __m256i DotQ6K(const Q6KUnpacked& u, const std::int8_t* xq, const std::int32_t* xs) {
   __m256i sum = _mm256_setzero_si256();
   for (int g = 0; g < 8; ++g) {
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * g));
@@ -175,7 +202,7 @@ __m256i DotQ6K(const Q6KUnpacked& u, const std::int8_t* xq, const std::int32_t* 
 }
 
 void RowsTileQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, std::int64_t n_rows,
-                 std::int64_t t, float* y, std::int64_t y_stride) {
+                 std::int64_t row_end, std::int64_t t, float* y, std::int64_t y_stride) {
   const std::int64_t nb = x.n_cols / 256;
   const std::int64_t row_bytes = nb * kQ6KBytes;
   const std::uint8_t* base = w + r0 * row_bytes;
@@ -185,8 +212,10 @@ void RowsTileQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0
   const std::int8_t* xq = x.q8 + t * x.n_cols;
   const float* xd = x.scales + t * x.scales_per_row;
   const std::int32_t* xs = x.sums + t * x.sums_per_row;
+  const NextTilePrefetcher prefetch(base, row_bytes, row_end - r0 - 8, nb);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch.Slice(b);
     __m256i p[8];
     for (int i = 0; i < 8; ++i) {
       Q6KUnpacked u;
@@ -231,7 +260,7 @@ void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_
   Schedule(
       row_begin, row_end, x.n_tokens,
       [&](std::int64_t r0, std::int64_t n_rows, std::int64_t t) {
-        RowsTileQ4K(w, x, r0, n_rows, t, y, y_stride);
+        RowsTileQ4K(w, x, r0, n_rows, row_end, t, y, y_stride);
       },
       [&](std::int64_t r, std::int64_t t0, std::int64_t n) { TokensTileQ4K(w, x, r, t0, n, y, y_stride); });
 }
@@ -241,7 +270,7 @@ void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_
   Schedule(
       row_begin, row_end, x.n_tokens,
       [&](std::int64_t r0, std::int64_t n_rows, std::int64_t t) {
-        RowsTileQ6K(w, x, r0, n_rows, t, y, y_stride);
+        RowsTileQ6K(w, x, r0, n_rows, row_end, t, y, y_stride);
       },
       [&](std::int64_t r, std::int64_t t0, std::int64_t n) { TokensTileQ6K(w, x, r, t0, n, y, y_stride); });
 }

@@ -40,7 +40,7 @@ struct Q4_0Block {
 // 8 rows x 1 token.
 template <typename Block>
 void RowsTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, std::int64_t n_rows,
-              std::int64_t t, float* y, std::int64_t y_stride) {
+              std::int64_t row_end, std::int64_t t, float* y, std::int64_t y_stride) {
   const std::int64_t nb = x.n_cols / 32;
   const std::int64_t row_bytes = nb * Block::kBytes;
   const std::uint8_t* base = w + r0 * row_bytes;
@@ -50,8 +50,10 @@ void RowsTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, s
   const std::int8_t* xq = x.q8 + t * x.n_cols;
   const float* xd = x.scales + t * x.scales_per_row;
   const std::int32_t* xs = x.sums + t * x.sums_per_row;
+  const NextTilePrefetcher prefetch(base, row_bytes, row_end - r0 - 8, nb);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch.Slice(b);
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * b));
     __m256i p[8];
     for (int i = 0; i < 8; ++i) {
@@ -104,7 +106,7 @@ void MatMulBlock32(const std::uint8_t* w, const ActivationView& x, std::int64_t 
   Schedule(
       row_begin, row_end, x.n_tokens,
       [&](std::int64_t r0, std::int64_t n_rows, std::int64_t t) {
-        RowsTile<Block>(w, x, r0, n_rows, t, y, y_stride);
+        RowsTile<Block>(w, x, r0, n_rows, row_end, t, y, y_stride);
       },
       [&](std::int64_t r, std::int64_t t0, std::int64_t n) {
         TokensTile<Block>(w, x, r, t0, n, y, y_stride);
