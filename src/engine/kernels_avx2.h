@@ -24,7 +24,7 @@
 
 namespace llmsync::engine::avx2 {
 
-// Tokens at or above this count go through TokensTile in groups of 8.
+// TokensTile takes tokens in groups of this many.
 inline constexpr std::int64_t kTokenGroup = 8;
 
 // Lane i of the result is the sum of the eight int32 lanes of p[i]. Integer sums are exact, so the
@@ -130,21 +130,29 @@ void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_
 void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                float* y, std::int64_t y_stride);
 
-// Runs RowsTile over [row_begin, row_end) x tokens [t_begin, n_tokens) (one token at a time, 8 rows
-// per tile) and TokensTile over the earlier groups of 8 tokens. `rows_tile(r0, n_rows, t)` and
-// `tokens_tile(r, t0, n_tokens_in_tile)` compute and store their outputs.
+// Runs TokensTile over the groups of 8 tokens (and over a last partial group of at least
+// kMinPartialGroup tokens, where the wasted lanes cost less than RowsTile would), and RowsTile over
+// the remaining tokens one at a time, 8 rows per tile. Rows go in blocks of kRowBlock so that a
+// block's weights stay in L1/L2 across token groups while each group's activations stay in L1.
+// `rows_tile(r0, n_rows, t)` and `tokens_tile(r, t0, n_tokens_in_tile)` compute and store.
+inline constexpr std::int64_t kMinPartialGroup = 6;
+inline constexpr std::int64_t kRowBlock = 16;
+
 template <typename RowsTile, typename TokensTile>
 inline void Schedule(std::int64_t row_begin, std::int64_t row_end, std::int64_t n_tokens, RowsTile rows_tile,
                      TokensTile tokens_tile) {
-  const std::int64_t grouped = n_tokens / kTokenGroup * kTokenGroup;
-  if (grouped > 0) {
-    for (std::int64_t r = row_begin; r < row_end; ++r) {
-      for (std::int64_t t0 = 0; t0 < grouped; t0 += kTokenGroup) tokens_tile(r, t0, kTokenGroup);
+  std::int64_t grouped = n_tokens / kTokenGroup * kTokenGroup;
+  if (n_tokens - grouped >= kMinPartialGroup) grouped = n_tokens;
+  for (std::int64_t b0 = row_begin; b0 < row_end; b0 += kRowBlock) {
+    const std::int64_t b1 = b0 + kRowBlock < row_end ? b0 + kRowBlock : row_end;
+    for (std::int64_t t0 = 0; t0 < grouped; t0 += kTokenGroup) {
+      const std::int64_t n = grouped - t0 < kTokenGroup ? grouped - t0 : kTokenGroup;
+      for (std::int64_t r = b0; r < b1; ++r) tokens_tile(r, t0, n);
     }
-  }
-  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += 8) {
-    const std::int64_t n_rows = row_end - r0 < 8 ? row_end - r0 : 8;
-    for (std::int64_t t = grouped; t < n_tokens; ++t) rows_tile(r0, n_rows, t);
+    for (std::int64_t r0 = b0; r0 < b1; r0 += 8) {
+      const std::int64_t n_rows = b1 - r0 < 8 ? b1 - r0 : 8;
+      for (std::int64_t t = grouped; t < n_tokens; ++t) rows_tile(r0, n_rows, t);
+    }
   }
 }
 
