@@ -46,9 +46,16 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
+// Turns a log stream expression into void for the conditional in LLMSYNC_LOG.
+struct LogVoidify {
+  void operator&(std::ostream& /*unused*/) {}
+};
+
 }  // namespace llmsync
 
-#define LLMSYNC_LOG(level)                                  \
-  if (!::llmsync::LogEnabled(::llmsync::LogLevel::level)) { \
-  } else                                                    \
-    ::llmsync::LogMessage(::llmsync::LogLevel::level).Stream()
+// A single expression, so it is safe as the body of an unbraced if/else. operator& binds more
+// loosely than <<, so the whole stream chain is built before it is voided.
+#define LLMSYNC_LOG(level)                           \
+  !::llmsync::LogEnabled(::llmsync::LogLevel::level) \
+      ? (void)0                                      \
+      : ::llmsync::LogVoidify() & ::llmsync::LogMessage(::llmsync::LogLevel::level).Stream()
