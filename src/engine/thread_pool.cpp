@@ -13,6 +13,10 @@ namespace {
 // dispatches a job every few tens of microseconds, well inside the spin window.
 constexpr int kSpinIterations = 20000;
 
+constexpr std::uint64_t kClosed = 1;
+constexpr std::uint64_t kJoinedOne = 2;
+constexpr std::uint64_t kJoinedMask = 0xfffffffeULL;
+
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
@@ -51,15 +55,28 @@ void ThreadPool::Run(std::int64_t n_tasks, TaskFn fn, void* ctx) {
   ctx_ = ctx;
   n_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
-  busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
+  const std::uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  job_state_.store(generation << 32, std::memory_order_release);  // open, nobody joined
+  generation_.store(generation, std::memory_order_release);
   generation_.notify_all();
   DrainTasks(0);
-  for (int spins = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spins) {
+  job_state_.fetch_or(kClosed, std::memory_order_acq_rel);
+  for (int spins = 0; (job_state_.load(std::memory_order_acquire) & kJoinedMask) != 0; ++spins) {
     if (spins < kSpinIterations) {
       CpuRelax();
     } else {
-      std::this_thread::yield();  // a worker was descheduled; let it run
+      std::this_thread::yield();  // a joined worker was descheduled mid-task; let it finish
+    }
+  }
+}
+
+bool ThreadPool::TryJoin(std::uint64_t generation) {
+  std::uint64_t state = job_state_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((state >> 32) != (generation & 0xffffffffULL) || (state & kClosed) != 0) return false;
+    if (job_state_.compare_exchange_weak(state, state + kJoinedOne, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+      return true;
     }
   }
 }
@@ -78,8 +95,9 @@ void ThreadPool::WorkerLoop(int thread) {
     }
     seen = current;
     if (stop_.load(std::memory_order_acquire)) return;
+    if (!TryJoin(seen)) continue;  // the caller already finished this job
     DrainTasks(thread);
-    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    job_state_.fetch_sub(kJoinedOne, std::memory_order_release);
   }
 }
 

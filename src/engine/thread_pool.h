@@ -7,6 +7,10 @@
 // atomic wait, so a decode loop issuing hundreds of dispatches per token does not pay a full futex
 // wake each time, and an idle pool costs no CPU.
 //
+// Workers join a job; they do not all have to. The caller drains tasks itself, then closes the job
+// to latecomers and waits only for the workers that joined, so a worker the OS has descheduled (a
+// busy or oversubscribed machine) never stalls a dispatch it took no part in.
+//
 // Which thread runs which task is not deterministic; callers make results independent of it (each
 // task writes its own outputs with a fixed reduction order).
 //
@@ -48,6 +52,7 @@ class ThreadPool {
 
   void Run(std::int64_t n_tasks, TaskFn fn, void* ctx);
   void WorkerLoop(int thread);
+  bool TryJoin(std::uint64_t generation);
   void DrainTasks(int thread);
 
   std::vector<std::thread> workers_;
@@ -56,8 +61,10 @@ class ThreadPool {
   void* ctx_ = nullptr;
   std::int64_t n_tasks_ = 0;
   std::atomic<std::int64_t> next_task_{0};
-  std::atomic<int> busy_workers_{0};          // workers that have not finished the current job
   std::atomic<std::uint64_t> generation_{0};  // bumped once per job; workers wait on it
+  // (generation & 0xffffffff) << 32 | joined workers << 1 | closed. A worker joins by CAS only
+  // while the generation matches the job it saw and the job is open.
+  std::atomic<std::uint64_t> job_state_{0};
   std::atomic<bool> stop_{false};
 };
 
