@@ -117,25 +117,25 @@ struct LoadBf16 {
   static constexpr std::int64_t kBytes = 2;
 };
 
-// Outputs for kRows rows x kTokens tokens, each the canonical 8-lane reduction.
-template <typename Load, int kRows, int kTokens>
+// Outputs for Rows rows x Tokens tokens, each the canonical 8-lane reduction.
+template <typename Load, int Rows, int Tokens>
 void FloatTile(const std::uint8_t* w, std::int64_t row_bytes, const float* x, std::int64_t n, float* y,
                std::int64_t y_stride) {
-  __m256 acc[kRows][kTokens];
-  for (int r = 0; r < kRows; ++r) {
-    for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm256_setzero_ps();
+  __m256 acc[Rows][Tokens];
+  for (int r = 0; r < Rows; ++r) {
+    for (int t = 0; t < Tokens; ++t) acc[r][t] = _mm256_setzero_ps();
   }
   const std::int64_t full = n / 8 * 8;
   for (std::int64_t i = 0; i < full; i += 8) {
-    __m256 xv[kTokens];
-    for (int t = 0; t < kTokens; ++t) xv[t] = _mm256_loadu_ps(x + t * n + i);
-    for (int r = 0; r < kRows; ++r) {
+    __m256 xv[Tokens];
+    for (int t = 0; t < Tokens; ++t) xv[t] = _mm256_loadu_ps(x + t * n + i);
+    for (int r = 0; r < Rows; ++r) {
       const __m256 wv = Load::Vec(w + r * row_bytes, i);
-      for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+      for (int t = 0; t < Tokens; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  for (int r = 0; r < kRows; ++r) {
-    for (int t = 0; t < kTokens; ++t) {
+  for (int r = 0; r < Rows; ++r) {
+    for (int t = 0; t < Tokens; ++t) {
       alignas(32) float l[8];
       _mm256_store_ps(l, acc[r][t]);
       for (std::int64_t i = full; i < n; ++i) {
@@ -146,18 +146,18 @@ void FloatTile(const std::uint8_t* w, std::int64_t row_bytes, const float* x, st
   }
 }
 
-template <typename Load, int kRows, int kTokens>
+template <typename Load, int Rows, int Tokens>
 void FloatRows(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, std::int64_t r1,
                std::int64_t t, float* y, std::int64_t y_stride) {
   const std::int64_t row_bytes = x.n_cols * Load::kBytes;
   std::int64_t r = r0;
-  for (; r + kRows <= r1; r += kRows) {
-    FloatTile<Load, kRows, kTokens>(w + r * row_bytes, row_bytes, x.f32 + t * x.n_cols, x.n_cols,
-                                    y + t * y_stride + r, y_stride);
+  for (; r + Rows <= r1; r += Rows) {
+    FloatTile<Load, Rows, Tokens>(w + r * row_bytes, row_bytes, x.f32 + t * x.n_cols, x.n_cols,
+                                  y + t * y_stride + r, y_stride);
   }
   for (; r < r1; ++r) {
-    FloatTile<Load, 1, kTokens>(w + r * row_bytes, row_bytes, x.f32 + t * x.n_cols, x.n_cols,
-                                y + t * y_stride + r, y_stride);
+    FloatTile<Load, 1, Tokens>(w + r * row_bytes, row_bytes, x.f32 + t * x.n_cols, x.n_cols,
+                               y + t * y_stride + r, y_stride);
   }
 }
 

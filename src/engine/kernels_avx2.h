@@ -41,24 +41,24 @@ inline __m256i SumEachOf8(const __m256i* p) {
   return _mm256_add_epi32(lo, hi);
 }
 
-// Converts the f16 held in the low (kHigh = false) or high 16 bits of each int32 lane to float.
-template <bool kHigh>
+// Converts the f16 held in the low (HighHalf = false) or high 16 bits of each int32 lane to float.
+template <bool HighHalf>
 inline __m256 F16LanesToF32(__m256i v) {
-  const __m256i pick = kHigh ? _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, 2,
-                                                3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1)
-                             : _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0,
-                                                1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i pick = HighHalf ? _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                   2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1)
+                                : _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                   0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
   v = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, pick), 0x08);
   return _mm256_cvtph_ps(_mm256_castsi256_si128(v));
 }
 
 // Eight f16 values at base + offsets[i] + at (in bytes), as floats. The gather reads four bytes:
-// when the f16 is the last field of a block, pass kHigh = true and `at` two bytes earlier so that
+// when the f16 is the last field of a block, pass HighHalf = true and `at` two bytes earlier so that
 // nothing past the block is read.
-template <bool kHigh>
+template <bool HighHalf>
 inline __m256 GatherF16(const std::uint8_t* base, __m256i offsets, std::int64_t at) {
   const __m256i v = _mm256_i32gather_epi32(reinterpret_cast<const int*>(base + at), offsets, 1);
-  return F16LanesToF32<kHigh>(v);
+  return F16LanesToF32<HighHalf>(v);
 }
 
 inline float F16At(const std::uint8_t* p) {
@@ -121,10 +121,12 @@ void MatMulF16(const std::uint8_t* w, const ActivationView& x, std::int64_t row_
                float* y, std::int64_t y_stride);
 void MatMulBf16(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                 float* y, std::int64_t y_stride);
+// NOLINTBEGIN(readability-identifier-naming): Q8_0 and Q4_0 keep ggml's spelling.
 void MatMulQ8_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                 float* y, std::int64_t y_stride);
 void MatMulQ4_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                 float* y, std::int64_t y_stride);
+// NOLINTEND(readability-identifier-naming)
 void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                float* y, std::int64_t y_stride);
 void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,

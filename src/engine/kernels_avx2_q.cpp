@@ -3,6 +3,8 @@
 #include "engine/kernels_avx2.h"
 
 namespace llmsync::engine::avx2 {
+// Names here keep ggml's spelling of the types (Q8_0, Q4_0), as GgmlType's enumerators do.
+// NOLINTBEGIN(readability-identifier-naming)
 namespace {
 
 constexpr std::int64_t kQ8_0Bytes = 34;
@@ -125,4 +127,5 @@ void MatMulQ4_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row
   MatMulBlock32<Q4_0Block>(w, x, row_begin, row_end, y, y_stride);
 }
 
+// NOLINTEND(readability-identifier-naming)
 }  // namespace llmsync::engine::avx2

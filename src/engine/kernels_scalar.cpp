@@ -78,11 +78,11 @@ struct LoadBf16 {
   float operator()(const std::uint8_t* row, std::int64_t i) const { return Bf16ToF32(LoadU16(row + 2 * i)); }
 };
 
-template <typename Load, int kElemBytes>
+template <typename Load, int ElemBytes>
 void MatMulFloat(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                  float* y, std::int64_t y_stride) {
   const std::int64_t n = x.n_cols;
-  ForEachOutput(w, n * kElemBytes, x, row_begin, row_end, y, y_stride,
+  ForEachOutput(w, n * ElemBytes, x, row_begin, row_end, y, y_stride,
                 [&](const std::uint8_t* row, std::int64_t t) {
                   const float* xt = x.f32 + t * x.n_cols;
                   float lanes[8] = {};
@@ -92,8 +92,9 @@ void MatMulFloat(const std::uint8_t* w, const ActivationView& x, std::int64_t ro
                 });
 }
 
-void MatMulQ8_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
-                float* y, std::int64_t y_stride) {
+void MatMulQ8_0(  // NOLINT(readability-identifier-naming): ggml's type name
+    const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+    std::int64_t y_stride) {
   const std::int64_t nb = x.n_cols / kBlock32;
   ForEachOutput(w, nb * 34, x, row_begin, row_end, y, y_stride, [&](const std::uint8_t* row, std::int64_t t) {
     const std::int8_t* xq = x.q8 + t * x.n_cols;
@@ -110,8 +111,9 @@ void MatMulQ8_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row
   });
 }
 
-void MatMulQ4_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
-                float* y, std::int64_t y_stride) {
+void MatMulQ4_0(  // NOLINT(readability-identifier-naming): ggml's type name
+    const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+    std::int64_t y_stride) {
   const std::int64_t nb = x.n_cols / kBlock32;
   ForEachOutput(w, nb * 18, x, row_begin, row_end, y, y_stride, [&](const std::uint8_t* row, std::int64_t t) {
     const std::int8_t* xq = x.q8 + t * x.n_cols;

@@ -6,6 +6,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(LLMSYNC_KERNELS_AVX2)
+#include <cpuid.h>
+#endif
+
 #include "engine/kernels.h"
 
 namespace llmsync::engine {
@@ -14,7 +18,11 @@ namespace {
 bool CpuHasAvx2() {
 #if defined(LLMSYNC_KERNELS_AVX2)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  // avx2 also confirms that the OS saves the YMM state, which F16C needs too. F16C is read from
+  // CPUID leaf 1 (ECX bit 29) because not every compiler knows the "f16c" feature string.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
   return false;
 #endif

@@ -34,13 +34,13 @@ namespace llmsync::engine {
 inline constexpr int kBlock32 = 32;
 inline constexpr int kBlockK = 256;
 
-struct BlockQ8_0 {
+struct BlockQ8_0 {  // NOLINT(readability-identifier-naming): ggml's type name
   std::uint16_t d;
   std::int8_t qs[kBlock32];
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 
-struct BlockQ4_0 {
+struct BlockQ4_0 {  // NOLINT(readability-identifier-naming): ggml's type name
   std::uint16_t d;
   std::uint8_t qs[kBlock32 / 2];
 };
@@ -67,13 +67,16 @@ void UnpackQ4KScales(const std::uint8_t* packed, std::uint8_t* scales, std::uint
 // The inverse. REQUIRES: every scale and min is < 64.
 void PackQ4KScales(const std::uint8_t* scales, const std::uint8_t* mins, std::uint8_t* packed);
 
-// Per-family row (de)quantizers; n is a multiple of the family's block size.
+// Per-family row (de)quantizers; n is a multiple of the family's block size. Q8_0 and Q4_0 keep
+// ggml's spelling, as GgmlType's enumerators do.
+// NOLINTBEGIN(readability-identifier-naming)
 void DequantizeQ8_0(const std::uint8_t* src, float* dst, std::int64_t n);
 void DequantizeQ4_0(const std::uint8_t* src, float* dst, std::int64_t n);
 void DequantizeQ4K(const std::uint8_t* src, float* dst, std::int64_t n);
 void DequantizeQ6K(const std::uint8_t* src, float* dst, std::int64_t n);
 void QuantizeQ8_0(const float* src, std::uint8_t* dst, std::int64_t n);
 void QuantizeQ4_0(const float* src, std::uint8_t* dst, std::int64_t n);
+// NOLINTEND(readability-identifier-naming)
 void QuantizeQ4K(const float* src, std::uint8_t* dst, std::int64_t n);
 void QuantizeQ6K(const float* src, std::uint8_t* dst, std::int64_t n);
 
