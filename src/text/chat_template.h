@@ -56,10 +56,11 @@ struct IncrementalRequest {
   jinja::Value tools = jinja::Value::None();
   bool add_generation_prompt = false;
   jinja::ValueDict extra;
-  // The text frozen for `history`, when known. If it lacks a short tail the template puts after
-  // the last history message (typically the "\n" after a generated "<|im_end|>", since generation
-  // stops at the end-of-turn token), that tail is prepended to the segment. It also serves as the
-  // old rendering when the template cannot render the history alone.
+  // The text frozen for `history`, when known. If it lacks a short whitespace tail the template
+  // puts after the last history message (the "\n" after a generated "<|im_end|>": generation stops
+  // at the end-of-turn token), that tail is prepended to the segment. It also tells where the
+  // history ends when the rendering alone is ambiguous, and serves as the old rendering when the
+  // template cannot render the history alone.
   std::optional<std::string> frozen_text;
 };
 
@@ -131,8 +132,10 @@ Result<IncrementalTokens> RenderIncrementTokens(const ChatTemplate& chat_templat
                                                 const IncrementalRequest& request, const EncodeFn& encode);
 
 // How the incremental rule splits `new_text` given `old_text` (both without generation prompt):
-// the offset in new_text where the new messages' text starts, and which rule applied.
+// the offset in new_text where the new messages' text starts, and which rule applied. The frozen
+// text, when known, settles where the history ends when the text alone is ambiguous (rule 2).
 // Exposed for tests.
-std::pair<std::size_t, SegmentRule> SplitNewText(std::string_view old_text, std::string_view new_text);
+std::pair<std::size_t, SegmentRule> SplitNewText(std::string_view old_text, std::string_view new_text,
+                                                 std::optional<std::string_view> frozen_text = std::nullopt);
 
 }  // namespace llmsync::text

@@ -60,6 +60,27 @@ bool ContainsObject(const Value& v) {
   return false;
 }
 
+// The `loop` variable of iteration i over items.
+Value MakeLoopObject(const ValueList& items, std::int64_t i) {
+  std::int64_t n = static_cast<std::int64_t>(items.size());
+  auto loop = std::make_shared<ObjectData>();
+  loop->type_name = "LoopContext";
+  ValueDict& a = loop->attrs;
+  a.Set(Value::String("index"), Value::Int(i + 1));
+  a.Set(Value::String("index0"), Value::Int(i));
+  a.Set(Value::String("revindex"), Value::Int(n - i));
+  a.Set(Value::String("revindex0"), Value::Int(n - i - 1));
+  a.Set(Value::String("first"), Value::Bool(i == 0));
+  a.Set(Value::String("last"), Value::Bool(i == n - 1));
+  a.Set(Value::String("length"), Value::Int(n));
+  a.Set(Value::String("depth"), Value::Int(1));
+  a.Set(Value::String("depth0"), Value::Int(0));
+  a.Set(Value::String("previtem"), i > 0 ? items[i - 1] : Value::Undefined("there is no previous item"));
+  a.Set(Value::String("nextitem"), i + 1 < n ? items[i + 1] : Value::Undefined("there is no next item"));
+  a.Set(Value::String("cycle"), MakeLoopCycle(i));
+  return Value::Object(std::move(loop));
+}
+
 Status Unpack(const ValueList& items, std::size_t expected) {
   if (items.size() < expected) {
     return Status::InvalidArgument("not enough values to unpack (expected " + std::to_string(expected) +
@@ -223,16 +244,17 @@ Result<Flow> Interpreter::RenderFor(const Node& node, const std::shared_ptr<Scop
   Result<ValueList> all = Iterate(iterable);
   if (!all.IsOk()) return AtLine(all.GetStatus(), node.line);
   ValueList items;
-  std::vector<std::shared_ptr<Scope>> frames;
-  for (Value& item : *all) {
-    auto frame = ChildScope(scope);
-    LLMSYNC_RETURN_IF_ERROR(AtLine(Assign(node.target, item, *frame, node.line), node.line));
-    if (node.condition) {
+  if (!node.condition) {
+    items = std::move(all).Value();
+  } else {
+    // The inline filter sees the loop variable but not `loop`.
+    for (Value& item : *all) {
+      LLMSYNC_RETURN_IF_ERROR(AtLine(Step(), node.line));
+      auto frame = ChildScope(scope);
+      LLMSYNC_RETURN_IF_ERROR(AtLine(Assign(node.target, item, *frame, node.line), node.line));
       LLMSYNC_ASSIGN_OR_RETURN(Value keep, Eval(*node.condition, frame));
-      if (!Truthy(keep)) continue;
+      if (Truthy(keep)) items.push_back(std::move(item));
     }
-    items.push_back(std::move(item));
-    frames.push_back(std::move(frame));
   }
   if (items.empty()) {
     auto frame = ChildScope(scope);
@@ -241,25 +263,11 @@ Result<Flow> Interpreter::RenderFor(const Node& node, const std::shared_ptr<Scop
   }
   std::int64_t n = static_cast<std::int64_t>(items.size());
   for (std::int64_t i = 0; i < n; ++i) {
-    auto loop = std::make_shared<ObjectData>();
-    loop->type_name = "LoopContext";
-    ValueDict& a = loop->attrs;
-    a.Set(Value::String("index"), Value::Int(i + 1));
-    a.Set(Value::String("index0"), Value::Int(i));
-    a.Set(Value::String("revindex"), Value::Int(n - i));
-    a.Set(Value::String("revindex0"), Value::Int(n - i - 1));
-    a.Set(Value::String("first"), Value::Bool(i == 0));
-    a.Set(Value::String("last"), Value::Bool(i == n - 1));
-    a.Set(Value::String("length"), Value::Int(n));
-    a.Set(Value::String("depth"), Value::Int(1));
-    a.Set(Value::String("depth0"), Value::Int(0));
-    a.Set(Value::String("previtem"), i > 0 ? items[i - 1] : Value::Undefined("there is no previous item"));
-    a.Set(Value::String("nextitem"), i + 1 < n ? items[i + 1] : Value::Undefined("there is no next item"));
-    a.Set(Value::String("cycle"), MakeLoopCycle(i));
-    std::shared_ptr<Scope>& frame = frames[static_cast<std::size_t>(i)];
-    frame->vars["loop"] = Value::Object(std::move(loop));
+    LLMSYNC_RETURN_IF_ERROR(AtLine(Step(), node.line));
+    auto frame = ChildScope(scope);
+    LLMSYNC_RETURN_IF_ERROR(AtLine(Assign(node.target, items[i], *frame, node.line), node.line));
+    frame->vars["loop"] = MakeLoopObject(items, i);
     LLMSYNC_ASSIGN_OR_RETURN(Flow flow, RenderNodes(node.body, frame, out));
-    frame.reset();
     if (flow == Flow::kBreak) break;
   }
   return Flow::kNormal;

@@ -67,6 +67,24 @@ class ValueDict {
 class Value {
  public:
   Value() = default;  // undefined
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  // Assignment copies (or moves) the source out first, so `v = v.AsDict()[...]`-style assignments
+  // from a value owned by the target are safe.
+  Value& operator=(const Value& other) {
+    Value copy(other);
+    return *this = std::move(copy);
+  }
+  Value& operator=(Value&& other) noexcept {
+    Value taken(other.kind_, other.safe_, other.flavor_, other.depth_, std::move(other.data_));
+    kind_ = taken.kind_;
+    safe_ = taken.safe_;
+    flavor_ = taken.flavor_;
+    depth_ = taken.depth_;
+    data_.swap(taken.data_);
+    return *this;
+  }
+  ~Value() = default;
 
   static Value Undefined(std::string hint = "");
   static Value None();
@@ -122,13 +140,17 @@ class Value {
   std::uint32_t Depth() const { return depth_; }
 
  private:
+  using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string,
+                            std::shared_ptr<const ValueList>, std::shared_ptr<const ValueDict>,
+                            std::shared_ptr<const Callable>, std::shared_ptr<ObjectData>>;
+  Value(ValueKind kind, bool safe, ListFlavor flavor, std::uint32_t depth, Data&& data)
+      : kind_(kind), safe_(safe), flavor_(flavor), depth_(depth), data_(std::move(data)) {}
+
   ValueKind kind_ = ValueKind::kUndefined;
   bool safe_ = false;
   ListFlavor flavor_ = ListFlavor::kList;
   std::uint32_t depth_ = 0;
-  std::variant<std::monostate, bool, std::int64_t, double, std::string, std::shared_ptr<const ValueList>,
-               std::shared_ptr<const ValueDict>, std::shared_ptr<const Callable>, std::shared_ptr<ObjectData>>
-      data_{std::string()};
+  Data data_{std::string()};
 };
 
 // Attribute bags: namespace() objects (mutable, shared) and loop contexts (read-only).
