@@ -22,6 +22,7 @@ void AddEvalCommands(CLI::App& app, CliState& state);   // eval, generate, bench
 
 // bench kernels (bench_kernels_command.cpp)
 void AddBenchKernelsCommands(CLI::App& app, CliState& state);
+void AddBenchKvcacheCommands(CLI::App& app, CliState& state);  // bench kvcache
 
 // The subcommand `name` of `parent`, created when absent: lets several command files add their own
 // children to a shared group such as `bench`.
