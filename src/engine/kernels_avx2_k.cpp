@@ -84,6 +84,27 @@ LLMSYNC_AVX2_INLINE __m256i DotQ4K(const std::uint8_t* block, const __m256i* sca
   return sum;
 }
 
+// A Q4_K block's codes, sub-block j in codes[j] (0..15 per byte).
+LLMSYNC_AVX2_INLINE void UnpackQ4KCodes(const std::uint8_t* block, __m256i* codes) {
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 16 + 32 * c));
+    codes[2 * c] = _mm256_and_si256(q, low);
+    codes[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+  }
+}
+
+// DotQ4K over codes unpacked once (for the tokens tile, which reuses them for 8 tokens).
+LLMSYNC_AVX2_INLINE __m256i DotQ4KUnpacked(const __m256i* codes, const __m256i* scales,
+                                           const std::int8_t* xq) {
+  __m256i sum = _mm256_setzero_si256();
+  for (int j = 0; j < 8; ++j) {
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * j));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(codes[j], xv), scales[j]));
+  }
+  return sum;
+}
+
 // acc = fma(d * dx, sumi, acc); acc = fma(-(dmin * dx), summ, acc), lane-wise.
 LLMSYNC_AVX2_INLINE __m256 AccumulateQ4K(__m256 acc, __m256 d, __m256 dmin, __m256 dx, __m256i sumi,
                                          __m256i summ) {
@@ -139,10 +160,12 @@ void TokensTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t 
     const Q4KScales sm = UnpackQ4KScales(block);
     __m256i scales[8];
     ScaleBroadcasts(sm.scales, scales);
+    __m256i codes[8];
+    UnpackQ4KCodes(block, codes);
     __m256i p[8];
     __m128i m[8];
     for (int i = 0; i < 8; ++i) {
-      p[i] = DotQ4K(block, scales, x.q8 + tok[i] * x.n_cols + 256 * b);
+      p[i] = DotQ4KUnpacked(codes, scales, x.q8 + tok[i] * x.n_cols + 256 * b);
       m[i] = MinsDot(sm.mins, SubBlockSums(x.sums + tok[i] * x.sums_per_row + 16 * b));
     }
     const __m256 dx = _mm256_i32gather_ps(xd + b, scale_idx, 4);
@@ -155,14 +178,24 @@ void TokensTileQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t 
 // A Q6_K super-block unpacked: 8 groups of 32 codes (0..63), each covering two sub-blocks of 16.
 struct Q6KUnpacked {
   __m256i codes[8];
-  __m256i scales[8];    // int16: group g's first sub-block scale in lanes 0-7, second in 8-15
-  __m256i scales32[2];  // the 16 scales as int32, for the offset term
+  __m256i scales[8];  // int16: group g's first sub-block scale in lanes 0-7, second in 8-15
+  __m256i scales16;   // the 16 scales as int16, for the offset term
 };
 
-// shuffle_epi8 mask replicating byte 2g eight times, then byte 2g + 1 eight times.
-LLMSYNC_AVX2_INLINE __m128i PairMask(int g) {
-  const char a = static_cast<char>(2 * g), b = static_cast<char>(2 * g + 1);
-  return _mm_setr_epi8(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b);
+// shuffle_epi8 mask taking int16 element k (of each 128-bit lane) into every element of the low
+// lane and element k + 1 into every element of the high lane.
+LLMSYNC_AVX2_INLINE __m256i PairMask(int k) {
+  const char a0 = static_cast<char>(2 * k), a1 = static_cast<char>(2 * k + 1);
+  const char b0 = static_cast<char>(2 * k + 2), b1 = static_cast<char>(2 * k + 3);
+  return _mm256_setr_epi8(a0, a1, a0, a1, a0, a1, a0, a1, a0, a1, a0, a1, a0, a1, a0, a1, b0, b1, b0, b1, b0,
+                          b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1);
+}
+
+// The 16 sums of 16 activation codes of a super-block as int16 (|sum| <= 16 * 127).
+LLMSYNC_AVX2_INLINE __m256i SumsOf16(const std::int32_t* xs) {
+  const __m256i packed = _mm256_packs_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs)),
+                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 8)));
+  return _mm256_permute4x64_epi64(packed, 0xd8);  // undo packs' lane interleaving
 }
 
 LLMSYNC_AVX2_INLINE void UnpackQ6K(const std::uint8_t* block, Q6KUnpacked* u) {
@@ -181,23 +214,21 @@ LLMSYNC_AVX2_INLINE void UnpackQ6K(const std::uint8_t* block, Q6KUnpacked* u) {
     u->codes[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q1, 4), low),
                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
   }
-  const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 192));
-  for (int g = 0; g < 8; ++g) u->scales[g] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, PairMask(g)));
-  u->scales32[0] = _mm256_cvtepi8_epi32(sc);
-  u->scales32[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8));
+  u->scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 192)));
+  const __m256i first = _mm256_permute4x64_epi64(u->scales16, 0x44);   // scales 0-7 in both lanes
+  const __m256i second = _mm256_permute4x64_epi64(u->scales16, 0xee);  // scales 8-15 in both lanes
+  for (int g = 0; g < 8; ++g)
+    u->scales[g] = _mm256_shuffle_epi8(g < 4 ? first : second, PairMask((2 * g) % 8));
 }
 
-// sum_j sc_j * sum_{e in j} (q_e - 32) x_e as 8 int32 partial sums.
-LLMSYNC_AVX2_INLINE __m256i DotQ6K(const Q6KUnpacked& u, const std::int8_t* xq, const std::int32_t* xs) {
+// sum_j sc_j * sum_{e in j} (q_e - 32) x_e as 8 int32 partial sums; sums16 from SumsOf16.
+LLMSYNC_AVX2_INLINE __m256i DotQ6K(const Q6KUnpacked& u, const std::int8_t* xq, __m256i sums16) {
   __m256i sum = _mm256_setzero_si256();
   for (int g = 0; g < 8; ++g) {
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * g));
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u.codes[g], xv), u.scales[g]));
   }
-  const __m256i s0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs));
-  const __m256i s1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 8));
-  const __m256i offset =
-      _mm256_add_epi32(_mm256_mullo_epi32(u.scales32[0], s0), _mm256_mullo_epi32(u.scales32[1], s1));
+  const __m256i offset = _mm256_madd_epi16(u.scales16, sums16);  // sum_j sc_j * (code sum of j)
   return _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
 }
 
@@ -216,11 +247,12 @@ void RowsTileQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t r0
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     prefetch.Slice(b);
+    const __m256i sums16 = SumsOf16(xs + 16 * b);
     __m256i p[8];
     for (int i = 0; i < 8; ++i) {
       Q6KUnpacked u;
       UnpackQ6K(rows[i] + b * kQ6KBytes, &u);
-      p[i] = DotQ6K(u, xq + 256 * b, xs + 16 * b);
+      p[i] = DotQ6K(u, xq + 256 * b, sums16);
     }
     // d is the block's last field: gather 4 bytes ending at it and take the high half.
     const __m256 d = GatherF16<true>(base, offsets, b * kQ6KBytes + 206);
@@ -244,7 +276,8 @@ void TokensTileQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t 
     UnpackQ6K(block, &u);
     __m256i p[8];
     for (int i = 0; i < 8; ++i) {
-      p[i] = DotQ6K(u, x.q8 + tok[i] * x.n_cols + 256 * b, x.sums + tok[i] * x.sums_per_row + 16 * b);
+      p[i] =
+          DotQ6K(u, x.q8 + tok[i] * x.n_cols + 256 * b, SumsOf16(x.sums + tok[i] * x.sums_per_row + 16 * b));
     }
     const __m256 dx = _mm256_i32gather_ps(xd + b, scale_idx, 4);
     acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(F16At(block + 208)), dx),
