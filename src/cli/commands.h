@@ -16,9 +16,9 @@ struct CliState {
 void AddVersionCommands(CLI::App& app, CliState& state);
 void AddTemplateCommands(CLI::App& app, CliState& state);  // template render
 void AddTokenizeCommands(CLI::App& app, CliState& state);  // tokenize, bench tokenizer
-void AddStoreCommands(CLI::App& app, CliState& state);  // export, import, bench store
-void AddModelCommands(CLI::App& app, CliState& state);  // model make-test, model info
-void AddEvalCommands(CLI::App& app, CliState& state);   // eval, generate, bench engine
+void AddStoreCommands(CLI::App& app, CliState& state);     // export, import, bench store
+void AddModelCommands(CLI::App& app, CliState& state);     // model make-test, model info
+void AddEvalCommands(CLI::App& app, CliState& state);      // eval, generate, bench engine
 
 // bench kernels (bench_kernels_command.cpp)
 void AddBenchKernelsCommands(CLI::App& app, CliState& state);

@@ -11,9 +11,14 @@ namespace {
 constexpr std::int64_t kMaxThreads = 256;
 constexpr std::int64_t kMaxBatchTokensLimit = 1 << 16;
 constexpr std::int64_t kMaxPosition = std::int64_t{1} << 31;
-// Rows per matmul task. Small enough to balance two to a few dozen threads on a decode step,
-// large enough that the per-task overhead (one atomic increment) vanishes.
-constexpr std::int64_t kRowsPerTask = 32;
+// Rows per matmul task: about four tasks per thread (dynamic scheduling absorbs a slow or
+// descheduled thread), in multiples of 16 rows (the kernels' tile height), at most 256 rows so that
+// a kernel call streams one long run of rows and its prefetcher stays ahead.
+std::int64_t RowsPerTask(std::int64_t total_rows, int threads) {
+  std::int64_t rows = total_rows / (4 * static_cast<std::int64_t>(threads));
+  rows = (rows + 15) / 16 * 16;
+  return std::clamp<std::int64_t>(rows, 16, 256);
+}
 
 }  // namespace
 
@@ -123,16 +128,19 @@ void Engine::MatMuls(const float* x, std::int64_t n, std::int64_t cols, std::spa
       prepared_for[j] = &slot;
     }
   }
+  std::int64_t total_rows = 0;
+  for (const MatMulJob& job : jobs) total_rows += job.w->rows;
+  const std::int64_t rows_per_task = RowsPerTask(total_rows, pool_.Size());
   std::int64_t task_start[4] = {0, 0, 0, 0};
   for (std::size_t j = 0; j < jobs.size(); ++j) {
-    task_start[j + 1] = task_start[j] + (jobs[j].w->rows + kRowsPerTask - 1) / kRowsPerTask;
+    task_start[j + 1] = task_start[j] + (jobs[j].w->rows + rows_per_task - 1) / rows_per_task;
   }
   pool_.ParallelFor(task_start[jobs.size()], [&](std::int64_t task, int /*thread*/) {
     std::size_t j = 0;
     while (task >= task_start[j + 1]) ++j;
     const WeightMatrix& w = *jobs[j].w;
-    std::int64_t row_begin = (task - task_start[j]) * kRowsPerTask;
-    std::int64_t row_end = std::min(w.rows, row_begin + kRowsPerTask);
+    std::int64_t row_begin = (task - task_start[j]) * rows_per_task;
+    std::int64_t row_end = std::min(w.rows, row_begin + rows_per_task);
     MatMulRows(w.type, w.data, *prepared_for[j], row_begin, row_end, jobs[j].y, w.rows);
   });
 }
