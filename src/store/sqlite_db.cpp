@@ -17,6 +17,13 @@ std::uint32_t ByteSwap32(std::uint32_t v) {
 
 }  // namespace
 
+void ConfigureSqliteLibrary() {
+  static const int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)rc;  // SQLITE_MISUSE when another part of the process initialised SQLite first
+}
+
+std::string SqliteVersionString() { return sqlite3_libversion(); }
+
 Status SqliteStatus(int rc, std::string message) {
   switch (rc & 0xff) {
     case SQLITE_OK:

@@ -99,6 +99,13 @@ class Connection {
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
+// Process-wide SQLite settings, applied once before the first connection: memory statistics off
+// (they take a global mutex on every allocation). Harmless when SQLite is already initialised.
+void ConfigureSqliteLibrary();
+
+// sqlite3_libversion().
+std::string SqliteVersionString();
+
 // Maps an SQLite result code to a Status code family with `message`.
 Status SqliteStatus(int rc, std::string message);
 

@@ -1,9 +1,6 @@
-// SqliteStore: run records and run events. Event appends ride the writer's group commit: every
-// call's events commit together, and calls that queue up together share one transaction and one
-// fsync, which is what lets a token stream be durable event by event.
+// SqliteStore: run records and reading run events (appends are in sqlite_events.cpp).
 #include <algorithm>
 #include <limits>
-#include <memory>
 #include <utility>
 
 #include "store/sqlite_store_impl.h"
@@ -18,12 +15,6 @@ constexpr const char* kRunColumns =
     "r.prompt_tokens_disk, r.prompt_tokens_recomputed, r.generated_tokens, r.error, r.created_at_ms, "
     "r.updated_at_ms, r.last_event_id";
 constexpr const char* kRunFrom = " FROM runs r JOIN sessions s ON s.rowid = r.session";
-
-Status RunNotFound(const Id& run) { return Status::NotFound("run " + run.ToHex() + " not found"); }
-
-std::int64_t ToSql(std::uint64_t v) {
-  return static_cast<std::int64_t>(std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()));
-}
 
 Result<RunRecord> ReadRun(const Stmt& stmt) {
   RunRecord r;
@@ -60,6 +51,12 @@ Result<RunRecord> LoadRun(Connection& conn, std::string_view tenant, const Id& r
 }
 
 }  // namespace
+
+Status RunNotFound(const Id& run) { return Status::NotFound("run " + run.ToHex() + " not found"); }
+
+std::int64_t ToSql(std::uint64_t v) {
+  return static_cast<std::int64_t>(std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()));
+}
 
 Status SqliteStore::CreateRun(const RunRecord& run) {
   return writer_->Run([&run](Connection& conn) -> Status {
@@ -170,77 +167,6 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
     runs.push_back(std::move(r));
   }
   return runs;
-}
-
-Result<std::vector<std::uint64_t>> SqliteStore::AppendEventsBody(Connection& conn,
-                                                                 const std::vector<RunEventDraft>& events) {
-  struct Cursor {
-    Id run;
-    std::string_view tenant;
-    std::int64_t rowid = 0;
-    std::uint64_t last = 0;
-  };
-  std::vector<Cursor> cursors;  // few runs per call: a linear search beats hashing
-  std::vector<std::uint64_t> ids;
-  ids.reserve(events.size());
-  std::int64_t now_ms = env_->UnixMillis();
-  LLMSYNC_ASSIGN_OR_RETURN(Stmt insert, conn.Prepare("INSERT INTO run_events (run, event_id, type, payload, "
-                                                     "created_at_ms) VALUES (?, ?, ?, ?, ?)"));
-  for (const RunEventDraft& e : events) {
-    auto it = std::find_if(cursors.begin(), cursors.end(), [&e](const Cursor& c) { return c.run == e.run; });
-    if (it == cursors.end()) {
-      LLMSYNC_ASSIGN_OR_RETURN(
-          Stmt find, conn.Prepare("SELECT rowid, last_event_id FROM runs WHERE id = ? AND tenant = ?"));
-      find.BindId(1, e.run).BindText(2, e.tenant);
-      LLMSYNC_ASSIGN_OR_RETURN(bool found, find.Step());
-      if (!found) return RunNotFound(e.run);
-      cursors.push_back(
-          Cursor{e.run, e.tenant, find.ColumnInt(0), static_cast<std::uint64_t>(find.ColumnInt(1))});
-      it = cursors.end() - 1;
-    } else if (e.tenant != it->tenant) {
-      return RunNotFound(e.run);
-    }
-    std::uint64_t id = ++it->last;
-    insert.Bind(1, it->rowid).Bind(2, ToSql(id)).BindText(3, e.type).BindBlob(4, e.payload).Bind(5, now_ms);
-    LLMSYNC_RETURN_IF_ERROR(insert.Run());
-    insert.Reset();
-    ids.push_back(id);
-  }
-  LLMSYNC_ASSIGN_OR_RETURN(Stmt update, conn.Prepare("UPDATE runs SET last_event_id = ? WHERE rowid = ?"));
-  for (const Cursor& c : cursors) {
-    update.Bind(1, ToSql(c.last)).Bind(2, c.rowid);
-    LLMSYNC_RETURN_IF_ERROR(update.Run());
-    update.Reset();
-  }
-  return ids;
-}
-
-Result<std::vector<std::uint64_t>> SqliteStore::AppendRunEvents(const std::vector<RunEventDraft>& events) {
-  std::vector<std::uint64_t> ids;
-  Status s = writer_->Run([&](Connection& conn) -> Status {
-    LLMSYNC_ASSIGN_OR_RETURN(ids, AppendEventsBody(conn, events));
-    return Status::Ok();
-  });
-  if (!s.IsOk()) return s;
-  return ids;
-}
-
-void SqliteStore::AppendRunEventsAsync(std::vector<RunEventDraft> events, EventsDone done) {
-  // The body and the completion are separate callbacks that share the assigned ids.
-  auto ids = std::make_shared<std::vector<std::uint64_t>>();
-  writer_->Submit(
-      [this, events = std::move(events), ids](Connection& conn) -> Status {
-        LLMSYNC_ASSIGN_OR_RETURN(*ids, AppendEventsBody(conn, events));
-        return Status::Ok();
-      },
-      [ids, done = std::move(done)](const Status& s) {
-        if (!done) return;
-        if (s.IsOk()) {
-          done(std::move(*ids));
-        } else {
-          done(s);
-        }
-      });
 }
 
 Result<std::vector<RunEvent>> SqliteStore::ReadRunEvents(std::string_view tenant, const Id& run,

@@ -50,6 +50,8 @@ Status ConfigureConnection(Connection& conn, bool writer) {
 
 }  // namespace
 
+std::string SqliteLibraryVersion() { return SqliteVersionString(); }
+
 Status SessionNotFound(const Id& session) {
   return Status::NotFound("session " + session.ToHex() + " not found");
 }
@@ -89,6 +91,7 @@ Result<NodeRecord> ReadNode(const Stmt& stmt, int first) {
 }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  ConfigureSqliteLibrary();
   SqliteStoreOptions opts = options;
   if (opts.env == nullptr) opts.env = Env::Default();
   if (opts.path.empty()) return Status::InvalidArgument("the store path is empty");

@@ -39,6 +39,8 @@ struct SqliteStoreOptions {
 
 // The schema version this binary writes.
 int LatestSchemaVersion();
+// The version of the linked SQLite library ("3.40.1"), for benchmark reports.
+std::string SqliteLibraryVersion();
 
 // Opens (or creates) the database, applies pending migrations and starts the writer thread.
 // kNotFound when the file is missing and create_if_missing is false; kDataLoss when the file is

@@ -6,6 +6,7 @@
 // connection from the reader pool, one caller per connection at a time.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,9 @@ Result<NodeRecord> ReadNode(const Stmt& stmt, int first);
 // The rowid of a tenant's session; kNotFound (one message whatever the reason) otherwise.
 Result<std::int64_t> FindSessionRowid(Connection& conn, std::string_view tenant, const Id& session);
 Status SessionNotFound(const Id& session);
+Status RunNotFound(const Id& run);
+// A count as an SQLite integer, saturating.
+std::int64_t ToSql(std::uint64_t v);
 
 class SqliteStore final : public Store {
  public:
@@ -87,13 +91,29 @@ class SqliteStore final : public Store {
   // Runs `body` on a read connection inside one read transaction (one snapshot).
   template <typename T, typename F>
   Result<T> ReadSnapshot(F&& body);
-  Result<std::vector<std::uint64_t>> AppendEventsBody(Connection& conn,
-                                                      const std::vector<RunEventDraft>& events);
+
+  // Event appends are coalesced: callers queue submissions, and one flush operation on the writer
+  // inserts everything queued so far in a single savepoint (sqlite_events.cpp).
+  struct EventSubmission {
+    std::vector<RunEventDraft> events;
+    EventsDone done;
+    Status status;                   // kNotFound when a run is unknown to the tenant
+    std::vector<std::uint64_t> ids;  // assigned when status is OK
+  };
+  using EventBatch = std::vector<EventSubmission>;
+  void EnqueueEvents(std::vector<RunEventDraft> events, EventsDone done);
+  Status FlushEvents(Connection& conn, EventBatch& batch);
+  static void FinishEvents(EventBatch& batch, const Status& commit);
 
   const SqliteStoreOptions options_;
   Env* const env_;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;  // GUARDED_BY(readers_mu_)
+  std::mutex events_mu_;
+  std::condition_variable events_room_;
+  EventBatch pending_events_;            // GUARDED_BY(events_mu_)
+  std::size_t pending_event_count_ = 0;  // GUARDED_BY(events_mu_)
+  bool flush_queued_ = false;            // GUARDED_BY(events_mu_): a flush is queued on the writer
   // Declared last: destroyed first, so queued writes finish while everything else still exists.
   std::unique_ptr<SqliteWriter> writer_;
 };

@@ -222,5 +222,27 @@ TEST_F(BundleTest, EmptySessionsRoundTrip) {
   EXPECT_TRUE(service_->GetSession("acme", r->session.id)->head.IsZero());
 }
 
+// The fuzz corpus's bundle was written by a Python script from the encoding documented in node.h
+// and bundle.h, independently of this implementation: it must verify and import.
+class BundleCorpusTest : public SessionFixture {};
+
+TEST_F(BundleCorpusTest, ImportsABundleMadeByAnIndependentImplementation) {
+  auto text = Env::Default()->ReadFile(std::string(LLMSYNC_SOURCE_DIR) +
+                                       "/tests/session/bundle_corpus/valid_chain.jsonl");
+  ASSERT_TRUE(text.IsOk()) << text.GetStatus().ToString();
+  auto bundle = ParseBundle(*text);
+  ASSERT_TRUE(bundle.IsOk()) << bundle.GetStatus().ToString();
+  EXPECT_TRUE(VerifyBundle(*bundle, SessionLimits{}).IsOk());
+  auto r = ImportSession(*service_, *text, {});
+  ASSERT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+  auto path = service_->Path("acme", r->session.id, r->session.head);
+  ASSERT_TRUE(path.IsOk());
+  ASSERT_EQ(path->size(), 6u);
+  EXPECT_EQ((*path)[3].content.tool_name, "weather");
+  EXPECT_EQ((*path)[5].content.text,
+            "Rainy, 4\xc2\xb0"
+            "C.");
+}
+
 }  // namespace
 }  // namespace llmsync::session
