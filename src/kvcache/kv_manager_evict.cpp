@@ -17,14 +17,15 @@ Result<BlockId> KvManager::AllocateBlock() {
 }
 
 Status KvManager::OutOfBlocks() const {
-  std::int64_t cached_free = 0;  // resident index blocks that only the index holds
+  std::int64_t cached_only = 0;  // resident spans that only the index holds (pinned or not leaves)
   for (const auto& [tick, key] : index_.LruOrder()) {
-    if (pool_.RefCount(index_.Find(key)->block) == 1) ++cached_free;
+    if (pool_.RefCount(index_.Find(key)->block) == 1) ++cached_only;
   }
-  return Status::ResourceExhausted("kv: out of RAM blocks: all " + std::to_string(pool_.Capacity()) +
-                                   " are held by live sequences or by " + std::to_string(cached_free) +
-                                   " cached spans that leases pin or that parents of resident spans; " +
-                                   std::to_string(leases_.TotalBlocks()) + " blocks are leased");
+  return Status::ResourceExhausted("kv: out of RAM blocks: none of the " + std::to_string(pool_.Capacity()) +
+                                   " is free or evictable (" + std::to_string(cached_only) +
+                                   " hold cached spans that are leased or have resident children, the rest "
+                                   "belong to live sequences; leases pin up to " +
+                                   std::to_string(leases_.TotalBlocks()) + " blocks)");
 }
 
 void KvManager::ExpireLeases() {

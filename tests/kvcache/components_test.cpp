@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 
 #include "kvcache/block_pool.h"
@@ -241,6 +243,26 @@ TEST_P(SnapshotCodecTest, MismatchedExpectationsAreRejected) {
   EXPECT_FALSE(DecodeSnapshot(Bytes(file), header_, other, out.data()).IsOk());
   EXPECT_FALSE(DecodeSnapshotHeader(Bytes("LLMSKVS1")).IsOk());
   EXPECT_FALSE(DecodeSnapshotHeader(Bytes(std::string(200, 'x'))).IsOk());
+}
+
+// The fuzz seed was written by an independent Python implementation of the documented format
+// (snapshot_codec.h, span_key.h); the C++ codec must accept it and agree on every key.
+TEST(SnapshotCodec, AcceptsAFileWrittenFromTheDocumentedFormat) {
+  std::ifstream in(std::string(LLMSYNC_SOURCE_DIR) + "/tests/kvcache/fuzz_corpus/snapshot/valid_f16.kvs",
+                   std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(file.data()), file.size());
+  auto header = DecodeSnapshotHeader(bytes);
+  ASSERT_TRUE(header.IsOk()) << header.GetStatus().ToString();
+  const SpanKey parent = ChildKey(RootKey("t", ModelId(3), 4, engine::KvDtype::kF16), Tokens{1, 1, 1, 1});
+  EXPECT_EQ(header->parent, parent);
+  EXPECT_EQ(header->key, ChildKey(parent, Tokens{5, 6, 7}));
+  EXPECT_EQ(header->start, 4);
+  const BlockLayout layout{engine::KvGeometry{1, 1, 4, engine::KvDtype::kF16}, 4};
+  std::vector<std::uint8_t> block(layout.BlockBytes());
+  ASSERT_TRUE(DecodeSnapshot(bytes, *header, layout, block.data()).IsOk());
+  // Payload byte i is i * 7 mod 256; plane 1, position 2, byte 7 is payload byte 1 * 3 * 8 + 2 * 8 + 7.
+  EXPECT_EQ(block[layout.RowOffset(1, 2) + 7], (1 * 3 * 8 + 2 * 8 + 7) * 7 % 256);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SnapshotCodecTest,
