@@ -27,8 +27,8 @@ struct ByteLevelTables {
 };
 
 const ByteLevelTables& Tables() {
-  static const ByteLevelTables tables;
-  return tables;
+  static const ByteLevelTables kTables;
+  return kTables;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <pcre2.h>
 
+#include <algorithm>
+
 #include "text/utf8.h"
 
 namespace llmsync::text {
@@ -39,6 +41,10 @@ Result<PreTokenizer> PreTokenizer::Compile(const std::vector<std::string_view>& 
     }
     // JIT is an optimization: when it is unavailable, pcre2_match interprets.
     (void)pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);
+    std::uint32_t captures = 0;
+    if (pcre2_pattern_info(code.get(), PCRE2_INFO_CAPTURECOUNT, &captures) == 0) {
+      pre.max_pairs_ = std::max(pre.max_pairs_, captures + 1);
+    }
     pre.codes_.push_back(std::move(code));
   }
   return pre;
@@ -50,11 +56,15 @@ Status PreTokenizer::Split(std::string_view text, std::vector<std::string_view>*
     pieces->push_back(text);
     return Status::Ok();
   }
+  // One match block, sized for the regex with the most capture groups, serves every match.
+  MatchData md(pcre2_match_data_create(max_pairs_, nullptr));
+  if (md == nullptr) return Status::ResourceExhausted("pre-tokenizer: cannot allocate PCRE2 match data");
   std::vector<std::string_view> current{text};
   std::vector<std::string_view> next;
   for (std::size_t i = 0; i < codes_.size(); ++i) {
     std::vector<std::string_view>* out = i + 1 == codes_.size() ? pieces : &next;
-    for (std::string_view piece : current) LLMSYNC_RETURN_IF_ERROR(SplitWith(codes_[i], piece, out));
+    for (std::string_view piece : current)
+      LLMSYNC_RETURN_IF_ERROR(SplitWith(*codes_[i], md.get(), piece, out));
     if (out == &next) {
       current.swap(next);
       next.clear();
@@ -63,16 +73,14 @@ Status PreTokenizer::Split(std::string_view text, std::vector<std::string_view>*
   return Status::Ok();
 }
 
-Status PreTokenizer::SplitWith(const Code& code, std::string_view piece,
-                               std::vector<std::string_view>* out) const {
-  MatchData md(pcre2_match_data_create_from_pattern(code.get(), nullptr));
-  if (md == nullptr) return Status::ResourceExhausted("pre-tokenizer: cannot allocate PCRE2 match data");
+Status PreTokenizer::SplitWith(const pcre2_real_code_8& code, pcre2_match_data* md, std::string_view piece,
+                               std::vector<std::string_view>* out) {
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
   std::size_t gap_start = 0;  // end of the previous match: text before the next match is a gap
   std::size_t pos = 0;
   std::uint32_t options = PCRE2_NO_UTF_CHECK;
   while (pos < piece.size()) {
-    int rc = pcre2_match(code.get(), subject, piece.size(), pos, options, md.get(), nullptr);
+    int rc = pcre2_match(&code, subject, piece.size(), pos, options, md, nullptr);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT && (options & PCRE2_NO_JIT) == 0) {
       options |= PCRE2_NO_JIT;  // the interpreter keeps its backtracking state on the heap
       continue;
@@ -82,7 +90,7 @@ Status PreTokenizer::SplitWith(const Code& code, std::string_view piece,
       return Status::ResourceExhausted("pre-tokenizer regex failed on a piece of " +
                                        std::to_string(piece.size()) + " bytes: " + PcreErrorMessage(rc));
     }
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     const std::size_t start = ov[0];
     const std::size_t end = ov[1];
     if (end <= start) {

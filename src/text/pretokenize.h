@@ -14,6 +14,7 @@
 // of threads (each call uses its own PCRE2 match data).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,7 +22,9 @@
 
 #include "llmsync/status.h"
 
-struct pcre2_real_code_8;  // pcre2.h's pcre2_code_8; the header stays out of ours
+// pcre2.h's pcre2_code_8 and pcre2_match_data_8; the header stays out of ours.
+struct pcre2_real_code_8;
+struct pcre2_real_match_data_8;
 
 namespace llmsync::text {
 
@@ -60,9 +63,12 @@ class PreTokenizer {
   using Code = std::unique_ptr<pcre2_real_code_8, CodeDeleter>;
 
   PreTokenizer() = default;
-  Status SplitWith(const Code& code, std::string_view piece, std::vector<std::string_view>* out) const;
+  // Splits one piece with one regex, appending matches and the gaps between them.
+  static Status SplitWith(const pcre2_real_code_8& code, pcre2_real_match_data_8* md, std::string_view piece,
+                          std::vector<std::string_view>* out);
 
   std::vector<Code> codes_;
+  std::uint32_t max_pairs_ = 1;  // ovector pairs the regex with the most capture groups needs
 };
 
 }  // namespace llmsync::text

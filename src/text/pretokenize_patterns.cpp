@@ -66,7 +66,7 @@ struct Family {
 };
 
 const std::vector<Family>& Families() {
-  static const std::vector<Family> families = {
+  static const std::vector<Family> kFamilies = {
       {"default",
        {"default"},
        {R"re([\p{P}\$\+<=>\^~\|]+)re", kGpt2, R"re(\p{N}+)re", R"re([0-9][0-9][0-9])re"}},
@@ -100,7 +100,7 @@ const std::vector<Family>& Families() {
       {"gpt-4o", {"gpt-4o", "llama4"}, {kGpt4o}},
       {"seed-coder", {"seed-coder"}, {kSeedCoder}},
   };
-  return families;
+  return kFamilies;
 }
 
 }  // namespace
