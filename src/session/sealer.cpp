@@ -20,8 +20,8 @@ static_assert(SealKey::kBytes == crypto_secretbox_KEYBYTES);
 void EnsureSodium() {
   // sodium_init is idempotent and thread-safe once it has succeeded; a failure means the process
   // has no usable randomness, which is not an expected condition.
-  static const int rc = sodium_init();
-  if (rc < 0) throw std::runtime_error("libsodium failed to initialise");
+  static const int kInitResult = sodium_init();
+  if (kInitResult < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
 }  // namespace

@@ -18,8 +18,8 @@ std::uint32_t ByteSwap32(std::uint32_t v) {
 }  // namespace
 
 void ConfigureSqliteLibrary() {
-  static const int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-  (void)rc;  // SQLITE_MISUSE when another part of the process initialised SQLite first
+  static const int kConfigResult = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kConfigResult;  // SQLITE_MISUSE when another part of the process initialised SQLite first
 }
 
 std::string SqliteVersionString() { return sqlite3_libversion(); }
