@@ -120,6 +120,15 @@ int RunBenchKernels(const BenchKernelsArgs& args) {
     std::cerr << "error: this CPU cannot run the " << engine::KernelIsaName(isa) << " kernels\n";
     return 1;
   }
+  const auto positive = [](const std::vector<std::int64_t>& v) {
+    return !v.empty() && std::all_of(v.begin(), v.end(), [](std::int64_t n) { return n > 0; });
+  };
+  if (args.cols <= 0 || args.seconds <= 0 || args.repetitions <= 0 || args.working_set_mb < 0 ||
+      !positive(args.rows) || !positive(args.tokens)) {
+    std::cerr << "error: --cols, --rows, --tokens, --seconds and --repetitions must be positive\n";
+    return 2;
+  }
+
   std::vector<engine::GgmlType> types;
   for (const std::string& name : SplitCommas(args.types)) {
     Result<engine::GgmlType> type = engine::ParseGgmlType(name);
@@ -133,11 +142,6 @@ int RunBenchKernels(const BenchKernelsArgs& args) {
     }
     types.push_back(*type);
   }
-  if (args.cols <= 0 || args.seconds <= 0 || args.repetitions <= 0) {
-    std::cerr << "error: --cols, --seconds and --repetitions must be positive\n";
-    return 2;
-  }
-
   Env* env = Env::Default();
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 0.02f);

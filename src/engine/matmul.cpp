@@ -86,6 +86,7 @@ void PreparedActivations::PrepareWith(KernelIsa isa, GgmlType weight_type, const
                                       std::int64_t n_tokens, std::int64_t n_cols) {
   assert(IsComputeSupported(weight_type));
   assert(n_cols % GetGgmlTypeInfo(weight_type).block_elems == 0);
+  assert(n_cols >= 0 && n_cols < (std::int64_t{1} << 27));
   weight_type_ = weight_type;
   format_ = ActivationFormatFor(weight_type);
   n_tokens_ = n_tokens;

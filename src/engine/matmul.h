@@ -54,7 +54,8 @@ class PreparedActivations {
  public:
   // Prepares n_tokens rows of n_cols floats (row-major, contiguous) for weights of weight_type.
   // Reuses its buffers: no allocation once they have grown to the largest size used.
-  // REQUIRES: IsComputeSupported(weight_type); n_cols is a multiple of the weight block size.
+  // REQUIRES: IsComputeSupported(weight_type); n_cols is a multiple of the weight block size and
+  // below 2^27 (kernels address 8 rows with 32-bit offsets).
   void Prepare(GgmlType weight_type, const float* x, std::int64_t n_tokens, std::int64_t n_cols);
   // The same with an explicit kernel set (tests compare the sets). REQUIRES: IsKernelIsaSupported.
   void PrepareWith(KernelIsa isa, GgmlType weight_type, const float* x, std::int64_t n_tokens,
