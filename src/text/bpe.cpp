@@ -4,7 +4,6 @@
 
 #include "base/logging.h"
 #include "text/byte_unicode.h"
-#include "text/utf8.h"
 
 namespace llmsync::text {
 namespace {

@@ -8,7 +8,7 @@
 //
 // Encoding contract:
 //   - Input must be valid UTF-8; otherwise kInvalidArgument naming the offset of the first bad
-//     byte. (Bytes cannot be dropped or replaced silently: the ids are frozen state.)
+//     byte. (Invalid input is not repaired with U+FFFD: the ids are frozen state.)
 //   - Control tokens ("<|im_start|>", "<s>") are recognised in the text only with parse_special;
 //     user-defined tokens are recognised by default, as the model's own tokenizer does (see
 //     vocab_matcher.h). BOS/EOS are added only when asked; Specials().add_bos says what the model
@@ -26,7 +26,7 @@
 // Decode(Encode(x)) == x for every valid UTF-8 x whose bytes the vocabulary can represent, except
 // that a SentencePiece vocabulary reads a literal "▁" (U+2581) in x as a space.
 //
-// Thread safety: a Tokenizer is immutable after loading (its BPE word cache is internally
+// Thread safety: a Tokenizer is immutable after loading (its word cache is internally
 // synchronized); Encode and Decode may be called concurrently from any number of threads.
 #pragma once
 

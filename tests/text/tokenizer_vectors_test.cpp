@@ -7,6 +7,7 @@
 // spaces, an empty line for an empty case.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -15,6 +16,7 @@
 #include "base/env.h"
 #include "engine/gguf_reader.h"
 #include "shared_dir.h"
+#include "text/stream_decoder.h"
 #include "text/tokenizer.h"
 
 namespace llmsync::text {
@@ -147,6 +149,65 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, TokenizerVocabOnlyTest, ::testing::Values
                            }
                            return n;
                          });
+
+// Behaviour of the real vocabularies beyond the vectors: special and user-defined tokens, BOS, and
+// streaming a character split across SentencePiece byte tokens.
+TEST(TokenizerRealVocabTest, Gpt2EndOfTextOnlyWithParseSpecial) {
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-gpt-2.gguf");
+  std::unique_ptr<Tokenizer> tok = Load("gpt-2");
+  ASSERT_NE(tok, nullptr);
+  EncodeOptions special;
+  special.parse_special = true;
+  EXPECT_EQ(*tok->Encode("Hello<|endoftext|>", special), (std::vector<TokenId>{15496, 50256}));
+  const std::vector<TokenId> plain = *tok->Encode("Hello<|endoftext|>");
+  EXPECT_GT(plain.size(), 2u);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 50256), 0);
+  EXPECT_EQ(tok->Specials().bos, std::optional<TokenId>(50256));
+  EXPECT_FALSE(tok->Specials().add_bos);
+}
+
+TEST(TokenizerRealVocabTest, DeepseekUserDefinedTokensCanBeSpelledInstead) {
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-deepseek-coder.gguf");
+  std::unique_ptr<Tokenizer> tok = Load("deepseek-coder");
+  ASSERT_NE(tok, nullptr);
+  const std::string text = "F\xC3\xBChrer <|User|>";
+  const std::vector<TokenId> matched = *tok->Encode(text);
+  EXPECT_EQ(std::count(matched.begin(), matched.end(), 32009), 1);  // "\xC3\xBC" is user-defined
+  EncodeOptions spelled;
+  spelled.match_user_defined = false;
+  const std::vector<TokenId> bytes = *tok->Encode(text, spelled);
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), 32009), 0);
+  EXPECT_EQ(*tok->Decode(matched), text);
+  EXPECT_EQ(*tok->Decode(bytes), text);
+  EXPECT_TRUE(tok->Specials().add_bos);
+}
+
+TEST(TokenizerRealVocabTest, LlamaSpmStreamsAnEmojiSpelledInBytes) {
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-llama-spm.gguf");
+  std::unique_ptr<Tokenizer> tok = Load("llama-spm");
+  ASSERT_NE(tok, nullptr);
+  EncodeOptions bos;
+  bos.add_bos = true;
+  const std::string text = "Hi \xF0\x9F\xA6\x99!";  // a llama emoji, not in the vocabulary
+  const std::vector<TokenId> ids = *tok->Encode(text, bos);
+  ASSERT_GE(ids.size(), 6u);
+  EXPECT_EQ(ids[0], 1);
+  StreamDecoder stream(*tok);
+  std::vector<std::string> pieces;
+  for (TokenId id : ids) pieces.push_back(*stream.Push(id));
+  std::string joined;
+  for (const std::string& p : pieces) {
+    EXPECT_TRUE(p.empty() || p.find("\xF0") == std::string::npos ||
+                p.find("\xF0\x9F\xA6\x99") != std::string::npos)
+        << "a piece split the emoji";
+    joined += p;
+  }
+  joined += stream.Flush();
+  EXPECT_EQ(joined, "<s>" + text);
+  DecodeOptions quiet;
+  quiet.render_special = false;
+  EXPECT_EQ(*tok->Decode(ids, quiet), text);
+}
 
 }  // namespace
 }  // namespace llmsync::text
