@@ -20,7 +20,7 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
-using tcp = net::ip::tcp;
+using Tcp = net::ip::tcp;
 
 struct ServerMetrics {
   Counter* bytes_in = nullptr;
@@ -51,7 +51,7 @@ struct ServerState {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, ServerState* state)
+  Connection(Tcp::socket socket, ServerState* state)
       : stream_(std::move(socket)), heartbeat_(stream_.get_executor()), state_(state) {}
 
   void Start() {
@@ -241,7 +241,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (stream_open_.exchange(false) && state_->metrics.open_streams) state_->metrics.open_streams->Add(-1);
     heartbeat_.cancel();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().shutdown(Tcp::socket::shutdown_both, ec);
     stream_.close();
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->connections.erase(shared_from_this());
@@ -291,14 +291,14 @@ std::shared_ptr<StreamSink> Connection::MakeSink() {
 
 struct HttpServer::Impl {
   net::io_context ioc;
-  std::optional<tcp::acceptor> acceptor;
+  std::optional<Tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   ServerState state;
   std::uint16_t port = 0;
   bool running = false;
 
   void Accept() {
-    acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, Tcp::socket socket) {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
         LLMSYNC_LOG(kWarning) << "accept failed: " << ec.message();
@@ -336,7 +336,7 @@ Status HttpServer::Start() {
   beast::error_code ec;
   net::ip::address address = net::ip::make_address(impl_->state.options.host, ec);
   if (ec) return Status::InvalidArgument("invalid listen address '" + impl_->state.options.host + "'");
-  tcp::endpoint endpoint(address, impl_->state.options.port);
+  Tcp::endpoint endpoint(address, impl_->state.options.port);
   impl_->acceptor.emplace(impl_->ioc);
   impl_->acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl_->acceptor->set_option(net::socket_base::reuse_address(true), ec);

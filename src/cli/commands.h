@@ -36,4 +36,6 @@ inline CLI::App* GetOrAddSubcommand(CLI::App& parent, const std::string& name,
   return sub;
 }
 
+void AddServeCommands(CLI::App& app, CliState& state);  // serve
+
 }  // namespace llmsync::cli

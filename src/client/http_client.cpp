@@ -12,7 +12,7 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
-using tcp = net::ip::tcp;
+using Tcp = net::ip::tcp;
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -36,7 +36,7 @@ struct HttpClient::Impl {
 
   Status Connect(beast::tcp_stream& s) {
     beast::error_code ec;
-    tcp::resolver resolver(ioc);
+    Tcp::resolver resolver(ioc);
     auto endpoints = resolver.resolve(host, std::to_string(port), ec);
     if (ec) return Status::Unavailable("cannot resolve " + host + ": " + ec.message());
     s.expires_after(timeout);

@@ -1,0 +1,201 @@
+#include "api/llmsync_server.h"
+
+#include "api/http_server.h"
+#include "api/native_api.h"
+#include "api/session_events.h"
+#include "base/logging.h"
+#include "engine/make_test_model.h"
+#include "engine/model_fingerprint.h"
+#include "store/sqlite_store.h"
+
+namespace llmsync::api {
+
+struct LlmsyncServer::Parts {
+  ServerConfig config;
+  Env* env = nullptr;
+  MetricsRegistry metrics;
+  std::unique_ptr<engine::Model> model;
+  std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  std::unique_ptr<runs::Conversation> conversation;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<session::SessionService> sessions;
+  std::unique_ptr<kvcache::KvManager> kv;
+  std::unique_ptr<runs::EventHub> hub;
+  std::unique_ptr<runs::RunScheduler> scheduler;
+  SessionEventBus session_events;
+  ServerContext ctx;
+  Router router;
+  std::unique_ptr<HttpServer> http;
+  bool started = false;
+};
+
+Status EnsureDemoModel(Env* env, const std::string& path) {
+  if (env->FileExists(path)) return Status::Ok();
+  LLMSYNC_RETURN_IF_ERROR(env->CreateDirs(DirName(path)));
+  engine::MakeTestModelOptions options;
+  options.arch = engine::ModelArch::kLlama;
+  options.n_embd = 256;
+  options.n_layer = 4;
+  options.n_head = 8;
+  options.n_head_kv = 4;
+  options.n_ff = 512;
+  options.type = engine::GgmlType::kQ8_0;
+  options.seed = 42;
+  LLMSYNC_LOG(kInfo) << "no --model given: generating a demo model (random weights, byte vocabulary) at "
+                     << path;
+  return engine::MakeTestModel(env, options, path);
+}
+
+namespace {
+
+Result<session::SealKey> LoadOrCreateSealKey(Env* env, const ServerConfig& config) {
+  if (!config.seal_key_hex.empty()) return session::SealKey::FromHex(config.seal_key_hex);
+  std::string path = JoinPath(config.data_dir, "seal.key");
+  if (env->FileExists(path)) {
+    LLMSYNC_ASSIGN_OR_RETURN(std::string hex, env->ReadFile(path));
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+    return session::SealKey::FromHex(hex);
+  }
+  session::SealKey key = session::SealKey::Random();
+  LLMSYNC_RETURN_IF_ERROR(WriteFileAtomically(env, path, key.ToHex() + "\n"));
+  LLMSYNC_LOG(kInfo) << "generated a seal key for hidden nodes at " << path;
+  return key;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, Env* env) {
+  LLMSYNC_RETURN_IF_ERROR(FinalizeConfig(&config));
+  auto p = std::make_unique<Parts>();
+  p->config = std::move(config);
+  p->env = env;
+  ServerConfig& cfg = p->config;
+  LLMSYNC_RETURN_IF_ERROR(env->CreateDirs(cfg.data_dir));
+  if (cfg.model_path.empty()) {
+    cfg.model_path = JoinPath(cfg.data_dir, "demo-model.gguf");
+    LLMSYNC_RETURN_IF_ERROR(EnsureDemoModel(env, cfg.model_path));
+  }
+
+  LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path));
+  engine::EngineOptions eo;
+  eo.n_threads = cfg.engine_threads;
+  LLMSYNC_ASSIGN_OR_RETURN(p->engine, engine::Engine::Create(*p->model, eo));
+  LLMSYNC_ASSIGN_OR_RETURN(p->tokenizer, text::LoadTokenizer(p->model->File()));
+  std::optional<std::string> template_source;
+  if (auto t = p->model->File().GetString("tokenizer.chat_template"); t.IsOk())
+    template_source = std::string(*t);
+  text::ChatTemplateOptions to;
+  const text::SpecialTokens& specials = p->tokenizer->Specials();
+  if (specials.bos) to.bos_token = std::string(p->tokenizer->TokenText(*specials.bos).ValueOr(""));
+  if (specials.eos) to.eos_token = std::string(p->tokenizer->TokenText(*specials.eos).ValueOr(""));
+  LLMSYNC_ASSIGN_OR_RETURN(text::ChatTemplate tmpl, text::ChatTemplate::ForModel(template_source, to));
+  p->conversation = std::make_unique<runs::Conversation>(p->tokenizer.get(), std::move(tmpl));
+  Id fingerprint = engine::ModelFingerprint(*p->model, cfg.engine_threads);
+
+  store::SqliteStoreOptions so;
+  so.path = cfg.db_path;
+  so.env = env;
+  LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenSqliteStore(so));
+  session::SessionOptions sess;
+  sess.limits.max_text_bytes = cfg.max_text_bytes;
+  LLMSYNC_ASSIGN_OR_RETURN(session::SealKey key, LoadOrCreateSealKey(env, cfg));
+  sess.seal_key = key;
+  p->sessions = std::make_unique<session::SessionService>(p->store.get(), env, sess);
+
+  kvcache::KvOptions ko;
+  ko.model_fingerprint = fingerprint;
+  ko.geometry = p->model->KvGeometryFor(engine::KvDtype::kF16);
+  ko.ram_bytes = cfg.kv_ram_mb << 20;
+  ko.snapshot_dir = cfg.snapshot_dir;
+  ko.disk_bytes = cfg.kv_disk_mb << 20;
+  ko.env = env;
+  ko.metrics = &p->metrics;
+  LLMSYNC_ASSIGN_OR_RETURN(p->kv, kvcache::KvManager::Open(ko));
+
+  p->hub = std::make_unique<runs::EventHub>(p->store.get());
+  runs::SchedulerDeps deps;
+  deps.engine = p->engine.get();
+  deps.kv = p->kv.get();
+  deps.conversation = p->conversation.get();
+  deps.sessions = p->sessions.get();
+  deps.store = p->store.get();
+  deps.hub = p->hub.get();
+  deps.codec = MakeEventCodec();
+  deps.env = env;
+  deps.metrics = &p->metrics;
+  runs::SchedulerOptions sched;
+  sched.max_active_runs = cfg.max_active_runs;
+  sched.max_context = std::min<std::int64_t>(cfg.max_context, p->model->Hparams().n_ctx_train > 0
+                                                                  ? p->model->Hparams().n_ctx_train
+                                                                  : cfg.max_context);
+  sched.limits.max_tokens = cfg.max_tokens;
+  p->scheduler = std::make_unique<runs::RunScheduler>(deps, sched);
+
+  ServerContext& ctx = p->ctx;
+  ctx.config = &p->config;
+  ctx.env = env;
+  ctx.metrics = &p->metrics;
+  ctx.model = p->model.get();
+  ctx.model_name = std::string(p->model->File().GetString("general.name").ValueOr("llmsync-model"));
+  ctx.model_fingerprint = fingerprint;
+  ctx.conversation = p->conversation.get();
+  ctx.store = p->store.get();
+  ctx.sessions = p->sessions.get();
+  ctx.kv = p->kv.get();
+  ctx.hub = p->hub.get();
+  ctx.scheduler = p->scheduler.get();
+  ctx.session_events = &p->session_events;
+  AddSessionRoutes(p->router, ctx);
+  AddRunRoutes(p->router, ctx);
+  AddAdminRoutes(p->router, ctx);
+
+  HttpServerOptions ho;
+  ho.host = cfg.Host();
+  ho.port = cfg.Port();
+  ho.threads = cfg.http_threads;
+  ho.max_body_bytes = cfg.max_body_bytes;
+  ho.metrics = &p->metrics;
+  Router* router = &p->router;
+  p->http = std::make_unique<HttpServer>(ho, [router](const HttpRequest& r) { return router->Route(r); });
+  return std::make_unique<LlmsyncServer>(std::move(p));
+}
+
+LlmsyncServer::LlmsyncServer(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+LlmsyncServer::~LlmsyncServer() { Stop(); }
+
+Status LlmsyncServer::Start() {
+  Parts& p = *parts_;
+  LLMSYNC_RETURN_IF_ERROR(p.scheduler->Start());
+  Status s = p.http->Start();
+  if (!s.IsOk()) {
+    p.scheduler->Stop();
+    return s;
+  }
+  p.started = true;
+  const engine::ModelHparams& hp = p.model->Hparams();
+  LLMSYNC_LOG(kInfo) << "llmsync listening on http://" << p.config.Host() << ":" << p.http->Port();
+  LLMSYNC_LOG(kInfo) << "model: " << p.config.model_path << " (" << p.ctx.model_name << ", " << hp.n_layer
+                     << " layers, n_embd " << hp.n_embd << ", vocab " << hp.n_vocab << ", fingerprint "
+                     << p.ctx.model_fingerprint.ShortHex() << ")";
+  LLMSYNC_LOG(kInfo) << "store: sqlite " << p.config.db_path << "; KV: " << p.config.kv_ram_mb << " MiB RAM, "
+                     << p.config.kv_disk_mb << " MiB disk at " << p.config.snapshot_dir;
+  LLMSYNC_LOG(kInfo) << "limits: context " << p.config.max_context << " tokens, " << p.config.max_active_runs
+                     << " concurrent runs, body " << p.config.max_body_bytes << " bytes; auth: "
+                     << (p.config.api_keys.empty() ? "none (single local tenant, loopback only)"
+                                                   : std::to_string(p.config.api_keys.size()) + " API keys");
+  return Status::Ok();
+}
+
+void LlmsyncServer::Stop() {
+  if (!parts_ || !parts_->started) return;
+  parts_->started = false;
+  parts_->http->Stop();
+  parts_->scheduler->Stop();
+  LLMSYNC_LOG(kInfo) << "llmsync stopped";
+}
+
+std::uint16_t LlmsyncServer::Port() const { return parts_->http->Port(); }
+
+}  // namespace llmsync::api

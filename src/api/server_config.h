@@ -1,0 +1,64 @@
+// ServerConfig: everything `llmsync serve` is configured with, from flags and an optional JSON
+// config file (flags win), and the authentication it implies.
+//
+// Auth: `Authorization: Bearer KEY`, with keys mapped to tenants in the config file. With no keys
+// configured the server has one tenant, "local", and refuses to listen on anything but loopback.
+//
+// Config file shape (every key optional; unknown keys are an error, so typos do not pass silently):
+//   {"listen": "127.0.0.1:8420", "model": "m.gguf", "db": "data/llmsync.sqlite",
+//    "data_dir": "data", "snapshot_dir": "data/kv", "kv_ram_mb": 512, "kv_disk_mb": 4096,
+//    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
+//    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
+//    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168}
+//
+// Thread safety: a value; Authenticate is a pure function of it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "api/http_message.h"
+#include "base/env.h"
+#include "llmsync/status.h"
+
+namespace llmsync::api {
+
+inline constexpr std::string_view kLocalTenant = "local";
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8420";
+  std::string model_path;  // empty: the demo model, generated once under data_dir
+  std::string data_dir = "data";
+  std::string db_path;       // empty: <data_dir>/llmsync.sqlite
+  std::string snapshot_dir;  // empty: <data_dir>/kv
+  std::int64_t kv_ram_mb = 512;
+  std::int64_t kv_disk_mb = 4096;
+  std::map<std::string, std::string> api_keys;  // key -> tenant
+  std::string seal_key_hex;                     // empty: a key generated once under data_dir
+  std::size_t max_body_bytes = 8 << 20;
+  std::int64_t max_context = 4096;
+  int max_active_runs = 8;
+  int engine_threads = 2;
+  int http_threads = 2;
+  std::int32_t max_tokens = 4096;
+  std::size_t max_text_bytes = 1 << 20;
+  std::int64_t event_retention_hours = 168;
+
+  std::string Host() const;
+  std::uint16_t Port() const;
+};
+
+// Reads a JSON config file into `config` (keys present override it).
+Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config);
+// Fills defaults that depend on data_dir and checks the whole configuration.
+Status FinalizeConfig(ServerConfig* config);
+
+// The tenant a request acts for, or kUnauthenticated-style errors: a missing or unknown key is
+// returned as kInvalidArgument with the message the 401 body carries.
+Result<std::string> Authenticate(const ServerConfig& config, const HttpRequest& request);
+
+bool IsLoopbackHost(const std::string& host);
+
+}  // namespace llmsync::api

@@ -1,0 +1,74 @@
+// EventHub: fans the durable events of runs out to any number of live subscribers.
+//
+// Every run that is not yet terminal is open in the hub, from submission (or, after a restart,
+// from the scheduler's resume scan) until its last event is durable. An open run keeps all of its
+// events in memory, so a subscriber that joins at any time with any cursor gets, under one lock,
+// the events after its cursor and then every later one, in id order, with no gap and no
+// duplicate. Events reach the hub only once the store reports them durable: a subscriber never
+// sees an event that a crash could take back. A run that is not open is terminal; its events are
+// read from the store and the subscription ends after them.
+//
+// Thread safety: all methods are safe for concurrent use. Callbacks run with the hub's lock held
+// for that run's entry: they must be quick and must not call back into the hub.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "llmsync/id.h"
+#include "store/records.h"
+#include "store/store.h"
+
+namespace llmsync::runs {
+
+class EventHub {
+ public:
+  // Returns false to unsubscribe.
+  using OnEvent = std::function<bool(const store::RunEvent&)>;
+  // Called once when the run has ended and every event was delivered (not after Unsubscribe).
+  using OnEnd = std::function<void()>;
+
+  // REQUIRES: `store` outlives the hub.
+  explicit EventHub(store::Store* store) : store_(store) {}
+
+  // Opens a run with the events it already has (ascending; empty for a new run).
+  void Open(const Id& run, const std::string& tenant, std::vector<store::RunEvent> existing);
+  // Delivers events that just became durable (ascending ids, following the ones already known).
+  void Publish(const Id& run, const std::vector<store::RunEvent>& events);
+  // The run is terminal and all its events were published: subscribers end, the entry goes.
+  void Close(const Id& run);
+  bool IsOpen(const Id& run) const;
+
+  // Subscribes to the events with id > after_event_id. kNotFound for an unknown run or another
+  // tenant's. Returns a subscription id for Unsubscribe (0 when the run had already ended and
+  // everything was delivered synchronously).
+  Result<std::uint64_t> Subscribe(const std::string& tenant, const Id& run, std::uint64_t after_event_id,
+                                  OnEvent on_event, OnEnd on_end);
+  void Unsubscribe(const Id& run, std::uint64_t subscription);
+
+  std::size_t SubscriberCount() const;
+
+ private:
+  struct Subscriber {
+    OnEvent on_event;
+    OnEnd on_end;
+  };
+  struct Entry {
+    std::string tenant;
+    std::vector<store::RunEvent> events;
+    std::map<std::uint64_t, Subscriber> subscribers;
+  };
+
+  store::Store* store_;
+  mutable std::mutex mu_;
+  std::unordered_map<Id, std::unique_ptr<Entry>> runs_;  // GUARDED_BY(mu_)
+  std::uint64_t next_subscription_ = 1;                  // GUARDED_BY(mu_)
+};
+
+}  // namespace llmsync::runs

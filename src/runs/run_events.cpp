@@ -1,0 +1,17 @@
+#include "runs/run_events.h"
+
+namespace llmsync::runs {
+
+std::string_view EventType(const EventBody& body) {
+  struct Visitor {
+    std::string_view operator()(const StartedEvent&) const { return kEventStarted; }
+    std::string_view operator()(const TokenEvent&) const { return kEventToken; }
+    std::string_view operator()(const UsageEvent&) const { return kEventUsage; }
+    std::string_view operator()(const CompletedEvent&) const { return kEventCompleted; }
+    std::string_view operator()(const FailedEvent&) const { return kEventFailed; }
+    std::string_view operator()(const CancelledEvent&) const { return kEventCancelled; }
+  };
+  return std::visit(Visitor{}, body);
+}
+
+}  // namespace llmsync::runs

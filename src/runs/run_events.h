@@ -1,0 +1,81 @@
+// The events of a run, as typed values, and the interface that turns them into stored payloads.
+//
+// A run's event log is what subscribers read over SSE: run.started, token, run.usage,
+// run.completed, run.failed, run.cancelled. The scheduler produces typed bodies; an EventEncoder
+// (EventCodec) supplied by the API layer serializes each body once (as JSON: JSON stays at the
+// edges), and the
+// store keeps (type, payload) with a monotonically increasing event id per run.
+//
+// Thread safety: values; an EventEncoder must be callable from the scheduler thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "llmsync/id.h"
+#include "store/records.h"
+
+namespace llmsync::runs {
+
+inline constexpr std::string_view kEventStarted = "run.started";
+inline constexpr std::string_view kEventToken = "token";
+inline constexpr std::string_view kEventUsage = "run.usage";
+inline constexpr std::string_view kEventCompleted = "run.completed";
+inline constexpr std::string_view kEventFailed = "run.failed";
+inline constexpr std::string_view kEventCancelled = "run.cancelled";
+
+// Where the cached prefix stopped matching the request, when it did.
+struct Divergence {
+  std::int64_t position = 0;  // token position of the first token not served from cache
+  Id node;                    // the node holding that position (zero when unknown)
+};
+
+// Cost feedback: what this run cost and what the cache saved.
+struct CostReport {
+  store::RunUsage usage;                         // prompt tokens by source, generated tokens
+  std::uint64_t request_bytes = 0;               // what the client sent for this turn
+  std::uint64_t stateless_equivalent_bytes = 0;  // a full-history resend as OpenAI messages
+  double ttft_ms = 0;
+  double decode_tokens_per_s = 0;
+  std::optional<Divergence> divergence;
+};
+
+struct StartedEvent {
+  Id session;
+  Id from_node;
+  std::uint64_t prompt_tokens = 0;
+  bool resumed = false;  // true when the run continues after a restart
+};
+struct TokenEvent {
+  std::int32_t token_id = 0;
+  std::string text;  // complete UTF-8 characters only; may be empty while a character is split
+};
+struct UsageEvent {
+  CostReport cost;
+};
+struct CompletedEvent {
+  Id node_id;
+  std::string finish_reason;  // "stop" (end of turn or a stop string) or "length"
+};
+struct FailedEvent {
+  std::string code;
+  std::string message;
+};
+struct CancelledEvent {};
+
+using EventBody =
+    std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent, CancelledEvent>;
+
+std::string_view EventType(const EventBody& body);
+
+// Serializes event bodies into the stored (and streamed) payloads, and reads token events back
+// (a run resumed after a restart recovers its generated tokens from them).
+struct EventCodec {
+  std::function<std::string(const EventBody&)> encode;
+  std::function<Result<TokenEvent>(std::string_view payload)> decode_token;
+};
+
+}  // namespace llmsync::runs
