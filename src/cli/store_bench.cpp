@@ -8,6 +8,8 @@
 //                                       until the last event is durable
 //                    blocking_concurrent  --event-threads threads, one event per blocking call
 //   path latency     Path(node) of a node at depth --depth: p50, p90, max over --path-reps
+//   fdatasync        p50 and p90 of 4 KiB write + fdatasync in the same directory, measured
+//                    before the appends: what one durable commit costs on this disk right now
 //
 // Every figure is durable-on-acknowledge (WAL, synchronous=FULL). Node appends go through the
 // session layer, so they include hashing, validation and sealing of nothing (all public).
@@ -183,6 +185,25 @@ class Bench {
   session::SessionService sessions_;
 };
 
+// Microseconds of a 4 KiB append + fdatasync through the Env: p50, p90 over `reps`.
+Result<std::vector<double>> FdatasyncMicros(Env* env, const std::string& dir, int reps) {
+  const std::string path = JoinPath(dir, "fsync-probe");
+  LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                           env->NewWritableFile(path, OpenMode::kTruncate));
+  const std::string block(4096, 'x');
+  std::vector<double> us;
+  for (int i = 0; i < reps; ++i) {
+    const std::int64_t start = env->NowMicros();
+    LLMSYNC_RETURN_IF_ERROR(file->Append(block));
+    LLMSYNC_RETURN_IF_ERROR(file->Sync());
+    us.push_back(static_cast<double>(env->NowMicros() - start));
+  }
+  LLMSYNC_RETURN_IF_ERROR(file->Close());
+  LLMSYNC_RETURN_IF_ERROR(env->RemoveFile(path));
+  std::sort(us.begin(), us.end());
+  return std::vector<double>{us[us.size() / 2], us[us.size() * 9 / 10]};
+}
+
 Result<std::string> RunStoreBench(StoreBenchArgs args) {
   if (args.quick) {
     args.single = 50;
@@ -213,6 +234,7 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
     options.path = path;
     LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> db, store::OpenSqliteStore(options));
     Bench bench(db.get(), env);
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<double> fsync_us, FdatasyncMicros(env, dir, args.quick ? 5 : 100));
     LLMSYNC_ASSIGN_OR_RETURN(double single, bench.NodesPerSecond(args.single, 1, 1));
     LLMSYNC_ASSIGN_OR_RETURN(double concurrent, bench.NodesPerSecond(args.concurrent, args.threads, 1));
     LLMSYNC_ASSIGN_OR_RETURN(double batched, bench.NodesPerSecond(args.batched, 1, args.batch));
@@ -220,7 +242,7 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
     LLMSYNC_ASSIGN_OR_RETURN(double blocking_events,
                              bench.BlockingEventsPerSecond(args.blocking_events, args.event_threads));
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<double> path_ms, bench.PathLatencyMs(args.depth, args.path_reps));
-    char buf[1024];
+    char buf[1280];
     std::snprintf(
         buf, sizeof buf,
         "{\"benchmark\": \"store\", \"sqlite\": \"%s\", \"durability\": \"WAL, synchronous=FULL\", "
@@ -228,9 +250,10 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
         "\"single_concurrent\": %.0f, \"concurrent_threads\": %d, \"batched\": %.0f, \"batch\": %d}, "
         "\"event_appends_per_s\": {\"async_group_commit\": %.0f, \"blocking_concurrent\": %.0f, "
         "\"event_threads\": %d}, \"path_latency_ms\": {\"depth\": %d, \"p50\": %.2f, \"p90\": %.2f, "
-        "\"max\": %.2f}}\n",
+        "\"max\": %.2f}, \"fdatasync_us\": {\"p50\": %.0f, \"p90\": %.0f}}\n",
         store::SqliteLibraryVersion().c_str(), single, concurrent, args.threads, batched, args.batch,
-        async_events, blocking_events, args.event_threads, args.depth, path_ms[0], path_ms[1], path_ms[2]);
+        async_events, blocking_events, args.event_threads, args.depth, path_ms[0], path_ms[1], path_ms[2],
+        fsync_us[0], fsync_us[1]);
     return std::string(buf);
   }();
   std::error_code ec;

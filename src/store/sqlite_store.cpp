@@ -220,15 +220,17 @@ Result<std::vector<NodeRecord>> SqliteStore::GetPath(std::string_view tenant, co
                                                      const Id& node) {
   return ReadSnapshot<std::vector<NodeRecord>>([&](Connection& conn) -> Result<std::vector<NodeRecord>> {
     LLMSYNC_ASSIGN_OR_RETURN(std::int64_t rowid, FindSessionRowid(conn, tenant, session));
-    // Walks parent links upwards. Requiring the depth to drop by one at every step makes the walk
-    // finite even over a corrupt file; the checks below catch a chain that ends early.
+    // Walks parent links upwards over (rowid, parent, depth) only, then reads the full rows by
+    // rowid: the recursion's queue stays small. Requiring the depth to drop by one at every step
+    // makes the walk finite even over a corrupt file; the checks below catch a broken chain.
     static const std::string kSql =
-        std::string("WITH RECURSIVE path(") + kNodeColumns + ") AS (SELECT " + kNodeColumns +
-        " FROM nodes WHERE session = ?1 AND id = ?2 UNION ALL SELECT n.id, n.parent, n.seq, n.depth, n.kind, "
-        "n.hidden, n.purged, n.text, n.tokens, n.token_count, n.tool_name, n.call_id, n.sealed, "
-        "n.created_at_ms "
-        "FROM nodes n JOIN path p ON n.session = ?1 AND n.id = p.parent AND n.depth = p.depth - 1) SELECT " +
-        kNodeColumns + " FROM path";
+        "WITH RECURSIVE path(rid, parent, depth) AS (SELECT rowid, parent, depth FROM nodes WHERE session = "
+        "?1 "
+        "AND id = ?2 UNION ALL SELECT n.rowid, n.parent, n.depth FROM nodes n JOIN path p ON n.session = ?1 "
+        "AND "
+        "n.id = p.parent AND n.depth = p.depth - 1) SELECT n.id, n.parent, n.seq, n.depth, n.kind, n.hidden, "
+        "n.purged, n.text, n.tokens, n.token_count, n.tool_name, n.call_id, n.sealed, n.created_at_ms "
+        "FROM path p JOIN nodes n ON n.rowid = p.rid";
     LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(kSql));
     stmt.Bind(1, rowid).BindId(2, node);
     std::vector<NodeRecord> path;
@@ -240,10 +242,11 @@ Result<std::vector<NodeRecord>> SqliteStore::GetPath(std::string_view tenant, co
     }
     if (path.empty())
       return Status::NotFound("node " + node.ToHex() + " is not in session " + session.ToHex());
-    if (path.size() != path.front().depth || !path.back().parent.IsZero()) {
-      return Status::DataLoss("the path to node " + node.ToHex() + " is broken");
-    }
-    std::reverse(path.begin(), path.end());
+    std::sort(path.begin(), path.end(),
+              [](const NodeRecord& a, const NodeRecord& b) { return a.depth < b.depth; });
+    bool intact = path.back().id == node && path.front().parent.IsZero() && path.size() == path.back().depth;
+    for (std::size_t i = 1; intact && i < path.size(); ++i) intact = path[i].parent == path[i - 1].id;
+    if (!intact) return Status::DataLoss("the path to node " + node.ToHex() + " is broken");
     return path;
   });
 }

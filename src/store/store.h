@@ -55,8 +55,8 @@ class Store {
 
   // Appends batch.nodes as a chain under batch.parent. In order, inside one transaction:
   //   1. the session must exist for the tenant (else kNotFound);
-  //   2. a known idempotency key returns the recorded outcome (replayed = true) when
-  //      request_digest matches, and kConflict when it does not;
+  //   2. a known idempotency key (keys are scoped to the session) returns the recorded outcome
+  //      (replayed = true) when request_digest matches, and kConflict when it does not;
   //   3. expect_head, when set, must equal the head; otherwise kConflict, and `*conflict_head`
   //      (when non-null) receives the current head;
   //   4. a non-zero parent must be a node of the session (else kNotFound);

@@ -148,9 +148,9 @@ TEST_F(StoreCliTest, ImportWithASealKeySealsHiddenNodes) {
 TEST_F(StoreCliTest, BenchStorePrintsJson) {
   auto r = RunLlmsync("bench store --quick --dir " + dir_.File("bench"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  for (const char* key :
-       {"\"benchmark\": \"store\"", "\"single_sequential\"", "\"single_concurrent\"", "\"batched\"",
-        "\"async_group_commit\"", "\"blocking_concurrent\"", "\"path_latency_ms\"", "synchronous=FULL"}) {
+  for (const char* key : {"\"benchmark\": \"store\"", "\"single_sequential\"", "\"single_concurrent\"",
+                          "\"batched\"", "\"async_group_commit\"", "\"blocking_concurrent\"",
+                          "\"path_latency_ms\"", "synchronous=FULL", "\"fdatasync_us\""}) {
     EXPECT_NE(r.out.find(key), std::string::npos) << key << " in " << r.out;
   }
   EXPECT_EQ(r.out.back(), '\n');
