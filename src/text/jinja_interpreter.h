@@ -96,12 +96,9 @@ class Interpreter {
   Status Output(std::string* out, std::string_view text);
 
   // Expressions (jinja_eval.cpp).
- public:
   Result<Value> Eval(const Expr& e, const std::shared_ptr<Scope>& scope);
   // Evaluates a filter chain whose innermost input is `input` (filter blocks, set blocks).
   Result<Value> EvalFilterChain(const Expr& e, const std::shared_ptr<Scope>& scope, const Value& input);
-
- private:
   Result<Value> EvalInner(const Expr& e, const std::shared_ptr<Scope>& scope);
   Result<CallArgs> EvalArgs(const Expr& e, const std::shared_ptr<Scope>& scope);
   Result<Value> EvalBinary(const Expr& e, const std::shared_ptr<Scope>& scope);

@@ -25,6 +25,7 @@
 namespace llmsync::text::jinja {
 
 class Value;
+class ValueDict;
 class Callable;
 class Interpreter;
 struct ObjectData;
@@ -46,23 +47,6 @@ enum class ValueKind {
 
 // Python distinguishes list, tuple and generator; they share one representation here.
 enum class ListFlavor { kList, kTuple, kGenerator };
-
-// An insertion-ordered dictionary with Python key semantics (1 == 1.0 == True).
-// Keys are hashable scalars: strings, numbers, booleans, None.
-class ValueDict {
- public:
-  // Inserts, or replaces the value in place when an equal key exists (like a Python dict).
-  void Set(Value key, Value value);
-  const Value* Find(const Value& key) const;
-  const Value* FindString(std::string_view key) const;
-  std::size_t Size() const { return entries_.size(); }
-  bool Empty() const { return entries_.empty(); }
-  const std::vector<std::pair<Value, Value>>& Entries() const { return entries_; }
-
- private:
-  std::vector<std::pair<Value, Value>> entries_;
-  std::unordered_map<std::string, std::size_t> string_index_;
-};
 
 class Value {
  public:
@@ -151,6 +135,23 @@ class Value {
   ListFlavor flavor_ = ListFlavor::kList;
   std::uint32_t depth_ = 0;
   Data data_{std::string()};
+};
+
+// An insertion-ordered dictionary with Python key semantics (1 == 1.0 == True).
+// Keys are hashable scalars: strings, numbers, booleans, None.
+class ValueDict {
+ public:
+  // Inserts, or replaces the value in place when an equal key exists (like a Python dict).
+  void Set(Value key, Value value);
+  const Value* Find(const Value& key) const;
+  const Value* FindString(std::string_view key) const;
+  std::size_t Size() const { return entries_.size(); }
+  bool Empty() const { return entries_.empty(); }
+  const std::vector<std::pair<Value, Value>>& Entries() const { return entries_; }
+
+ private:
+  std::vector<std::pair<Value, Value>> entries_;
+  std::unordered_map<std::string, std::size_t> string_index_;
 };
 
 // Attribute bags: namespace() objects (mutable, shared) and loop contexts (read-only).
