@@ -140,13 +140,18 @@ Result<std::optional<std::pair<std::uint64_t, std::uint32_t>>> FindNode(Connecti
                                       static_cast<std::uint32_t>(stmt.ColumnInt(1))));
 }
 
-Status InsertNode(Connection& conn, std::int64_t session, const NodeRecord& n, std::uint64_t seq,
-                  std::uint32_t depth, bool purged) {
-  LLMSYNC_ASSIGN_OR_RETURN(
-      Stmt stmt,
-      conn.Prepare("INSERT INTO nodes (session, id, parent, seq, depth, kind, hidden, purged, text, "
-                   "tokens, token_count, tool_name, call_id, sealed, created_at_ms) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+// Inserts a node. With `skip_existing`, a node whose id the session already has is left alone and
+// the result is false (one statement instead of a lookup and an insert); otherwise it is an error.
+Result<bool> InsertNode(Connection& conn, std::int64_t session, const NodeRecord& n, std::uint64_t seq,
+                        std::uint32_t depth, bool purged, bool skip_existing) {
+  static constexpr const char* kInsert =
+      "INSERT INTO nodes (session, id, parent, seq, depth, kind, hidden, purged, text, tokens, token_count, "
+      "tool_name, call_id, sealed, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  static constexpr const char* kInsertIfAbsent =
+      "INSERT INTO nodes (session, id, parent, seq, depth, kind, hidden, purged, text, tokens, token_count, "
+      "tool_name, call_id, sealed, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (session, id) DO NOTHING";
+  LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(skip_existing ? kInsertIfAbsent : kInsert));
   stmt.Bind(1, session)
       .BindId(2, n.id)
       .BindIdOrNull(3, n.parent)
@@ -166,7 +171,8 @@ Status InsertNode(Connection& conn, std::int64_t session, const NodeRecord& n, s
     stmt.BindBlob(14, n.sealed);
   }
   stmt.Bind(15, n.created_at_ms);
-  return stmt.Run();
+  LLMSYNC_RETURN_IF_ERROR(stmt.Run());
+  return conn.Changes() > 0;
 }
 
 Status NodeNotInSession(const Id& node, const Id& session) {
@@ -214,19 +220,20 @@ Status AppendBody(Connection& conn, const AppendBatch& batch, std::int64_t now_m
     if (depth == std::numeric_limits<std::uint32_t>::max())
       return Status::ResourceExhausted("the path is too deep");
     ++depth;
-    LLMSYNC_ASSIGN_OR_RETURN(auto existing, FindNode(conn, s.rowid, n.id));
-    std::uint64_t seq = 0;
-    if (existing) {
-      seq = existing->first;
-      last_created = false;
+    std::uint64_t seq = s.last_seq + 1;
+    LLMSYNC_ASSIGN_OR_RETURN(
+        bool created, InsertNode(conn, s.rowid, n, seq, depth, /*purged=*/false, /*skip_existing=*/true));
+    if (created) {
+      s.last_seq = seq;
     } else {
-      seq = ++s.last_seq;
-      LLMSYNC_RETURN_IF_ERROR(InsertNode(conn, s.rowid, n, seq, depth, /*purged=*/false));
-      last_created = true;
+      LLMSYNC_ASSIGN_OR_RETURN(auto existing, FindNode(conn, s.rowid, n.id));
+      if (!existing) return Status::Internal("node " + n.id.ToHex() + " vanished during an append");
+      seq = existing->first;
     }
+    last_created = created;
     out->ids.push_back(n.id);
     out->seqs.push_back(seq);
-    out->created.push_back(!existing.has_value());
+    out->created.push_back(created);
   }
   if (batch.move_head && s.head != batch.nodes.back().id) {
     s.head = batch.nodes.back().id;
@@ -379,8 +386,8 @@ Status SqliteStore::LoadSession(const SessionRecord& session, const std::vector<
       }
       if (n.depth != parent_depth + 1)
         return Status::InvalidArgument("node " + n.id.ToHex() + " has a wrong depth");
-      Status s = InsertNode(conn, rowid, n, n.seq, n.depth, n.purged);
-      if (!s.IsOk()) return s.WithContext("load node " + n.id.ToHex());
+      Result<bool> inserted = InsertNode(conn, rowid, n, n.seq, n.depth, n.purged, /*skip_existing=*/false);
+      if (!inserted.IsOk()) return inserted.GetStatus().WithContext("load node " + n.id.ToHex());
     }
     if (!session.head.IsZero()) {
       LLMSYNC_ASSIGN_OR_RETURN(auto head, FindNode(conn, rowid, session.head));
