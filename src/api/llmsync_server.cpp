@@ -2,6 +2,8 @@
 
 #include "api/http_server.h"
 #include "api/native_api.h"
+#include "api/openai_api.h"
+#include "api/openai_schema.h"
 #include "api/session_events.h"
 #include "base/logging.h"
 #include "engine/make_test_model.h"
@@ -124,6 +126,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   deps.codec = MakeEventCodec();
   deps.env = env;
   deps.metrics = &p->metrics;
+  deps.constraint_factory = MakeConstraintFactory(*p->tokenizer);  // structured output
   runs::SchedulerOptions sched;
   sched.max_active_runs = cfg.max_active_runs;
   sched.max_context = std::min<std::int64_t>(cfg.max_context, p->model->Hparams().n_ctx_train > 0
@@ -149,6 +152,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   AddSessionRoutes(p->router, ctx);
   AddRunRoutes(p->router, ctx);
   AddAdminRoutes(p->router, ctx);
+  AddOpenAiRoutes(p->router, ctx);
 
   HttpServerOptions ho;
   ho.host = cfg.Host();

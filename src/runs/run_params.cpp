@@ -72,6 +72,11 @@ std::string EncodeRunParams(const RunParams& p) {
     out += "\nstop=" + HexEncode(std::span<const std::uint8_t>(
                            reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
   }
+  if (!p.constraint.empty()) {
+    out += "\nconstraint=" +
+           HexEncode(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(p.constraint.data()),
+                                                   p.constraint.size()));
+  }
   out += "\n";
   return out;
 }
@@ -110,6 +115,10 @@ Result<RunParams> DecodeRunParams(std::string_view text) {
       LLMSYNC_ASSIGN_OR_RETURN(p.lease_s, ParseInt<std::int64_t>(value));
     } else if (key == "add_generation_prompt") {
       p.add_generation_prompt = value == "1";
+    } else if (key == "constraint") {
+      auto bytes = HexDecode(value);
+      if (!bytes.IsOk()) return Status::DataLoss("run parameters: bad constraint");
+      p.constraint.assign(bytes->begin(), bytes->end());
     } else if (key == "stop") {
       auto bytes = HexDecode(value);
       if (!bytes.IsOk()) return Status::DataLoss("run parameters: bad stop string");

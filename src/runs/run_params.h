@@ -30,6 +30,7 @@ struct RunParams {
   std::vector<std::string> stop;      // generation ends before the first occurrence of any of these
   std::int64_t lease_s = 0;           // keep the result's KV warm this long (0: no lease)
   bool add_generation_prompt = true;  // false: continue the last node's text as is
+  std::string constraint;  // structured output spec for SchedulerDeps::constraint_factory; empty: none
 };
 
 // kInvalidArgument naming the field.

@@ -49,6 +49,10 @@ Result<std::unique_ptr<RunScheduler::ActiveRun>> RunScheduler::Prepare(store::Ru
       std::min<std::int64_t>(run->params.max_tokens, options_.max_context - context));
   LLMSYNC_ASSIGN_OR_RETURN(engine::Sampler sampler, engine::Sampler::Create(run->params.sampling));
   run->sampler.emplace(std::move(sampler));
+  if (!run->params.constraint.empty()) {  // structured output
+    if (!deps_.constraint_factory) return Status::InvalidArgument("this server has no token constraints");
+    LLMSYNC_ASSIGN_OR_RETURN(run->constraint, deps_.constraint_factory(run->params.constraint));
+  }
   text::DecodeOptions visible;
   visible.render_special = false;
   run->decoder.emplace(deps_.conversation->GetTokenizer(), visible);
@@ -113,6 +117,7 @@ Status RunScheduler::Start() {
       if (e.type != kEventToken) continue;
       LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
       run->generated.push_back(token.token_id);
+      if (run->constraint) run->constraint->Accept(token.token_id);
       AdvanceText(*run, token.token_id);  // rebuilds the text state the events were made from
     }
     LLMSYNC_LOG(kInfo) << "resuming run " << run_id.ShortHex() << " after " << run->generated.size()

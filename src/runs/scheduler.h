@@ -40,6 +40,7 @@
 #include "runs/event_hub.h"
 #include "runs/run_events.h"
 #include "runs/run_params.h"
+#include "runs/token_constraint.h"
 #include "session/session_service.h"
 #include "store/store.h"
 
@@ -62,6 +63,9 @@ struct SchedulerDeps {
   EventCodec codec;
   Env* env = nullptr;
   MetricsRegistry* metrics = nullptr;
+  // Builds the token constraint of a run with a RunParams::constraint spec (structured output);
+  // when null, such runs are refused.
+  ConstraintFactory constraint_factory;
 };
 
 struct SubmitRequest {

@@ -18,6 +18,7 @@ struct RunScheduler::ActiveRun {
   store::RunRecord record;
   RunParams params;
   std::optional<engine::Sampler> sampler;
+  std::unique_ptr<TokenConstraint> constraint;  // masks logits before sampling; null: none
   std::vector<session::Node> path;
   std::vector<TokenId> prompt;      // path tokens + generation prompt
   std::size_t path_tokens = 0;      // of prompt, the ones frozen on the path

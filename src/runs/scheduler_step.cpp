@@ -47,8 +47,9 @@ std::size_t StopPrefixHoldback(const std::string& text, const std::vector<std::s
 
 std::pair<std::string, bool> RunScheduler::AdvanceText(ActiveRun& run, TokenId token) {
   const text::Tokenizer& tok = deps_.conversation->GetTokenizer();
-  bool done =
-      tok.IsEndOfGeneration(token) || static_cast<std::int64_t>(run.generated.size()) >= run.max_tokens;
+  bool done = tok.IsEndOfGeneration(token) ||
+              static_cast<std::int64_t>(run.generated.size()) >= run.max_tokens ||
+              (run.constraint && run.constraint->Done());  // a constrained output is complete
   if (!tok.IsEndOfGeneration(token)) {
     auto piece = run.decoder->Push(token);
     if (piece.IsOk()) run.text += *piece;
@@ -140,14 +141,14 @@ Status RunScheduler::Step() {
         run.reset();
         continue;
       }
-      bool already_done = !run->generated.empty() &&
-                          (deps_.conversation->GetTokenizer().IsEndOfGeneration(run->generated.back()) ||
-                           static_cast<std::int64_t>(run->generated.size()) >= run->max_tokens);
+      bool constrained_done = run->constraint && run->constraint->Done();
+      bool already_done =
+          !run->generated.empty() &&
+          (deps_.conversation->GetTokenizer().IsEndOfGeneration(run->generated.back()) ||
+           static_cast<std::int64_t>(run->generated.size()) >= run->max_tokens || constrained_done);
       if (already_done) {  // resumed after its last token was durable
-        Finish(
-            *run, store::RunStatus::kSucceeded,
-            deps_.conversation->GetTokenizer().IsEndOfGeneration(run->generated.back()) ? "stop" : "length",
-            Status::Ok());
+        bool eog = deps_.conversation->GetTokenizer().IsEndOfGeneration(run->generated.back());
+        Finish(*run, store::RunStatus::kSucceeded, eog || constrained_done ? "stop" : "length", Status::Ok());
         run.reset();
         continue;
       }
@@ -182,11 +183,15 @@ Status RunScheduler::Step() {
   }
   for (std::size_t i = 0; i < with_logits.size(); ++i) {
     ActiveRun& run = *with_logits[i];
-    std::span<const float> row(logits_.data() + i * static_cast<std::size_t>(n_vocab),
-                               static_cast<std::size_t>(n_vocab));
+    std::span<float> row(logits_.data() + i * static_cast<std::size_t>(n_vocab),
+                         static_cast<std::size_t>(n_vocab));
+    if (run.constraint) {  // structured output: only tokens that keep the output valid and finishable
+      run.constraint->Mask(row, run.max_tokens - static_cast<std::int64_t>(run.generated.size()));
+    }
     std::vector<TokenId> history = run.SequenceTokens();
     TokenId token = run.sampler->Sample(row, history, static_cast<std::int64_t>(history.size()));
     run.generated.push_back(token);
+    if (run.constraint) run.constraint->Accept(token);
     if (run.first_token_micros == 0) run.first_token_micros = now;
     run.last_token_micros = now;
     if (tokens_generated_ != nullptr) tokens_generated_->Add();
@@ -195,7 +200,8 @@ Status RunScheduler::Step() {
     if (done) {
       bool eog = deps_.conversation->GetTokenizer().IsEndOfGeneration(token);
       bool length = !eog && FindStop(run.text, run.params.stop, 0) == std::string::npos &&
-                    static_cast<std::int64_t>(run.generated.size()) >= run.max_tokens;
+                    static_cast<std::int64_t>(run.generated.size()) >= run.max_tokens &&
+                    !(run.constraint && run.constraint->Done());
       Finish(run, store::RunStatus::kSucceeded, length ? "length" : "stop", Status::Ok());
       run.record.status = store::RunStatus::kSucceeded;  // marks it for removal below
       continue;

@@ -1,0 +1,118 @@
+#include "api/openai_runs.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "runs/run_events.h"
+
+namespace llmsync::api {
+
+std::string ApplyRunEvent(const store::RunEvent& event, RunOutcome* out) {
+  out->last_event_id = event.event_id;
+  Json j = Json::parse(event.payload, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::string();
+  if (event.type == runs::kEventToken) {
+    ++out->tokens;
+    std::string text = j.value("text", std::string());
+    out->text += text;
+    return text;
+  }
+  if (event.type == runs::kEventUsage) {
+    out->cost = std::move(j);
+  } else if (event.type == runs::kEventCompleted) {
+    out->status = "completed";
+    out->finish_reason = j.value("finish_reason", std::string("stop"));
+    if (auto id = Id::FromHex(j.value("node_id", std::string())); id.IsOk()) out->node = *id;
+  } else if (event.type == runs::kEventCancelled) {
+    out->status = "cancelled";
+  } else if (event.type == runs::kEventFailed) {
+    out->status = "failed";
+    out->error = j.value("message", std::string("the run failed"));
+  }
+  return std::string();
+}
+
+Result<std::vector<RunOutcome>> WaitForRuns(ServerContext& ctx, const std::string& tenant,
+                                            const std::vector<Id>& runs, bool until_first_token) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<RunOutcome> outcomes;
+    std::vector<bool> done;
+  };
+  auto state = std::make_shared<State>();
+  state->outcomes.resize(runs.size());
+  state->done.assign(runs.size(), false);
+  std::vector<std::uint64_t> subscriptions(runs.size(), 0);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    state->outcomes[i].run = runs[i];
+    auto sub = ctx.hub->Subscribe(
+        tenant, runs[i], 0,
+        [state, i, until_first_token](const store::RunEvent& e) {
+          std::lock_guard<std::mutex> lock(state->mu);
+          ApplyRunEvent(e, &state->outcomes[i]);
+          if (until_first_token && state->outcomes[i].tokens > 0) {
+            state->done[i] = true;
+            state->cv.notify_all();
+          }
+          return true;
+        },
+        [state, i] {
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->done[i] = true;
+          state->cv.notify_all();
+        });
+    if (!sub.IsOk()) {
+      for (std::size_t k = 0; k < i; ++k) ctx.hub->Unsubscribe(runs[k], subscriptions[k]);
+      return sub.GetStatus();
+    }
+    subscriptions[i] = *sub;
+  }
+  std::vector<RunOutcome> result;
+  {
+    std::unique_lock<std::mutex> lock(state->mu);
+    state->cv.wait(lock, [&] {
+      for (bool d : state->done) {
+        if (!d) return false;
+      }
+      return true;
+    });
+  }
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (subscriptions[i] != 0) ctx.hub->Unsubscribe(runs[i], subscriptions[i]);
+  }
+  std::lock_guard<std::mutex> lock(state->mu);
+  return state->outcomes;
+}
+
+std::uint64_t CachedTokens(const Json& cost) {
+  if (!cost.is_object() || !cost.contains("cached_tokens")) return 0;
+  const Json& c = cost["cached_tokens"];
+  return c.value("ram", std::uint64_t{0}) + c.value("disk", std::uint64_t{0});
+}
+
+std::uint64_t PromptTokens(const Json& cost) {
+  return cost.is_object() ? cost.value("prompt_tokens", std::uint64_t{0}) : 0;
+}
+
+}  // namespace llmsync::api
+
+namespace llmsync::api {
+
+Result<RunOutcome> ReadRunOutcome(ServerContext& ctx, const std::string& tenant, const Id& run) {
+  RunOutcome out;
+  out.run = run;
+  std::uint64_t cursor = 0;
+  while (true) {
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> page,
+                             ctx.store->ReadRunEvents(tenant, run, cursor, 1000));
+    for (const store::RunEvent& e : page) {
+      ApplyRunEvent(e, &out);
+      cursor = e.event_id;
+    }
+    if (page.size() < 1000) return out;
+  }
+}
+
+}  // namespace llmsync::api

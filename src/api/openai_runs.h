@@ -1,0 +1,49 @@
+// Run outcomes for the OpenAI-compatible views: what a chat completion or a response reads from a
+// run's durable events (text, finish reason, result node, cost report), and waiting for runs.
+//
+// The views never keep their own copy of a generation: they subscribe to the run's event log in
+// the event hub, exactly like a native SSE subscriber, so what they return is what the log says.
+//
+// Thread safety: RunOutcome is a value; WaitForRuns is safe for concurrent use (it blocks the
+// calling thread until the runs reach the requested point).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "api/server_context.h"
+
+namespace llmsync::api {
+
+struct RunOutcome {
+  Id run;
+  std::string status;  // "completed" | "cancelled" | "failed"; empty while the run is going
+  std::string text;    // concatenated token texts
+  std::string finish_reason;
+  Id node;                   // the assistant node the run appended
+  Json cost;                 // the run.usage payload (null until it arrives)
+  std::string error;         // run.failed message
+  std::uint64_t tokens = 0;  // token events seen
+  std::uint64_t last_event_id = 0;
+};
+
+// Applies one run event to `out`; returns the text of a token event (empty otherwise).
+std::string ApplyRunEvent(const store::RunEvent& event, RunOutcome* out);
+
+// Blocks until every run has ended (until_first_token: has produced a token or ended).
+Result<std::vector<RunOutcome>> WaitForRuns(ServerContext& ctx, const std::string& tenant,
+                                            const std::vector<Id>& runs, bool until_first_token);
+
+// Prompt tokens served from the cache (RAM + disk) in a cost report; 0 for null.
+std::uint64_t CachedTokens(const Json& cost);
+std::uint64_t PromptTokens(const Json& cost);
+
+}  // namespace llmsync::api
+
+namespace llmsync::api {
+
+// A run's outcome so far, read from its durable events in the store (does not wait).
+Result<RunOutcome> ReadRunOutcome(ServerContext& ctx, const std::string& tenant, const Id& run);
+
+}  // namespace llmsync::api

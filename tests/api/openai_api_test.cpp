@@ -1,0 +1,281 @@
+// The OpenAI-compatible endpoints through a real server (server_test_env.h): prefix reuse for a
+// stateless client, divergence reports, n > 1 sharing one prefill, exact Responses stream resume,
+// and 400s for malformed requests.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server_test_env.h"
+
+namespace llmsync::testing {
+namespace {
+
+class OpenAiApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_dir_ = new TestDir();  // NOLINT: one shared model per suite, freed in TearDownTestSuite
+    model_ = ServerTestEnv::TinyModel(*model_dir_);
+  }
+  static void TearDownTestSuite() {
+    delete model_dir_;  // NOLINT
+    model_dir_ = nullptr;
+  }
+  void SetUp() override {
+    env_ = std::make_unique<ServerTestEnv>(model_);
+    Status s = env_->Start(dir_.File("data"));
+    ASSERT_TRUE(s.IsOk()) << s.ToString();
+  }
+  void TearDown() override { env_->Stop(); }
+
+  // A counter from /metrics (0 when absent).
+  std::uint64_t Metric(const std::string& name) {
+    auto r = env_->Client().Get("/metrics");
+    EXPECT_TRUE(r.IsOk());
+    if (!r.IsOk()) return 0;
+    std::string needle = "\n" + name + " ";
+    std::size_t at = ("\n" + r->body).find(needle);
+    if (at == std::string::npos) return 0;
+    return std::stoull(r->body.substr(at + name.size()));
+  }
+
+  client::HttpResult PostRaw(const std::string& target, const std::string& body) {
+    auto r = env_->Client().PostJson(target, body);
+    EXPECT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+    return r.IsOk() ? *r : client::HttpResult{};
+  }
+
+  static inline TestDir* model_dir_ = nullptr;
+  static inline std::string model_;
+  TestDir dir_;
+  std::unique_ptr<ServerTestEnv> env_;
+};
+
+Json Message(const std::string& role, const std::string& content) {
+  return {{"role", role}, {"content", content}};
+}
+
+TEST_F(OpenAiApiTest, ResendingATenTurnHistoryComputesOnlyTheNewTokens) {
+  Json messages = Json::array({Message("system", "You are a helpful assistant. Answer briefly.")});
+  std::uint64_t previous_total = 0;
+  for (int turn = 0; turn < 10; ++turn) {
+    messages.push_back(Message("user", "Question number " + std::to_string(turn) + "?"));
+    std::uint64_t prefilled_before = Metric("llmsync_tokens_prefilled_total");
+    auto [status, body] = env_->Post(
+        "/v1/chat/completions", {{"model", "m"}, {"messages", messages}, {"max_tokens", 6}, {"seed", turn}});
+    ASSERT_EQ(status, 200) << body.dump();
+    const Json& usage = body["usage"];
+    std::uint64_t prompt = usage["prompt_tokens"];
+    std::uint64_t cached = usage["prompt_tokens_details"]["cached_tokens"];
+    EXPECT_EQ(usage["completion_tokens"], 6);
+    EXPECT_EQ(body["llmsync"]["reused_nodes"], turn == 0 ? 0 : 2 * turn + 1) << body["llmsync"].dump();
+    EXPECT_EQ(body["llmsync"]["appended_nodes"], turn == 0 ? 2 : 1);
+    if (turn > 0) {
+      // Everything the previous turn computed is served from the cache; only its last sampled
+      // token (never fed) and the new user message are computed.
+      EXPECT_GE(cached, previous_total - 1) << "turn " << turn;
+      EXPECT_LT(prompt - cached, 120u) << "turn " << turn;
+    }
+    EXPECT_EQ(Metric("llmsync_tokens_prefilled_total") - prefilled_before, prompt - cached)
+        << "turn " << turn;
+    previous_total = usage["total_tokens"];
+    messages.push_back(Message("assistant", body["choices"][0]["message"]["content"].get<std::string>()));
+  }
+}
+
+TEST_F(OpenAiApiTest, DivergenceNamesTheMessageAndCharacterOffset) {
+  Json first = Json::array({Message("system", "Today is 2024-05-01. Be brief."), Message("user", "Hi")});
+  auto [s1, b1] = env_->Post("/v1/chat/completions", {{"messages", first}, {"max_tokens", 2}});
+  ASSERT_EQ(s1, 200) << b1.dump();
+  EXPECT_TRUE(b1["llmsync"]["divergence"].is_null());
+
+  Json changed = first;
+  changed[0]["content"] = "Today is 2024-05-02. Be brief.";
+  auto r = PostRaw("/v1/chat/completions", Json{{"messages", changed}, {"max_tokens", 2}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json body = Json::parse(r.body);
+  EXPECT_EQ(body["llmsync"]["divergence"]["message_index"], 0);
+  EXPECT_EQ(body["llmsync"]["divergence"]["char_offset"], 18);
+  ASSERT_TRUE(r.headers.count("x-llmsync-divergence"));
+  EXPECT_EQ(r.headers["x-llmsync-divergence"].rfind("message=0; offset=18; byte_offset=18; node=", 0), 0u)
+      << r.headers["x-llmsync-divergence"];
+
+  // A later message with multi-byte characters before the change: offsets in code points and bytes.
+  Json later = first;
+  later.push_back(Message("assistant", b1["choices"][0]["message"]["content"].get<std::string>()));
+  later.push_back(Message("user", "héllo wörld, version 1"));
+  ASSERT_EQ(env_->Post("/v1/chat/completions", {{"messages", later}, {"max_tokens", 2}}).first, 200);
+  later[3]["content"] = "héllo wörld, version 2";
+  auto [s3, b3] = env_->Post("/v1/chat/completions", {{"messages", later}, {"max_tokens", 2}});
+  ASSERT_EQ(s3, 200);
+  EXPECT_EQ(b3["llmsync"]["reused_nodes"], 3);
+  EXPECT_EQ(b3["llmsync"]["divergence"]["message_index"], 3);
+  EXPECT_EQ(b3["llmsync"]["divergence"]["char_offset"], 21);
+  EXPECT_EQ(b3["llmsync"]["divergence"]["byte_offset"], 23);
+}
+
+TEST_F(OpenAiApiTest, SamplesShareOnePrefill) {
+  std::string long_prompt;
+  for (int i = 0; i < 12; ++i) long_prompt += "This sentence makes the prompt longer. ";
+  std::uint64_t prefilled_before = Metric("llmsync_tokens_prefilled_total");
+  auto [status, body] = env_->Post("/v1/chat/completions", {{"messages", {Message("user", long_prompt)}},
+                                                            {"max_tokens", 5},
+                                                            {"n", 3},
+                                                            {"temperature", 1.0},
+                                                            {"seed", 5}});
+  ASSERT_EQ(status, 200) << body.dump();
+  ASSERT_EQ(body["choices"].size(), 3u);
+  const Json& runs = body["llmsync"]["runs"];
+  ASSERT_EQ(runs.size(), 3u);
+  std::uint64_t prompt = runs[0]["cost"]["prompt_tokens"];
+  ASSERT_GT(prompt, 400u);
+  EXPECT_GE(runs[0]["cost"]["recomputed_tokens"].get<std::uint64_t>(), prompt - 32);  // the one prefill
+  std::uint64_t total_recomputed = 0;
+  for (const Json& run : runs) total_recomputed += run["cost"]["recomputed_tokens"].get<std::uint64_t>();
+  for (int i = 1; i < 3; ++i) {
+    // The others reuse the prompt's published blocks; at most the last partial block is recomputed.
+    EXPECT_LE(runs[i]["cost"]["recomputed_tokens"].get<std::uint64_t>(), 32u) << runs[i].dump();
+  }
+  EXPECT_EQ(Metric("llmsync_tokens_prefilled_total") - prefilled_before, total_recomputed);
+  EXPECT_EQ(body["usage"]["completion_tokens"], 15);
+}
+
+TEST_F(OpenAiApiTest, ResponseStreamResumesExactly) {
+  auto [status, created] = env_->Post(
+      "/v1/responses", {{"input", "Tell a story."}, {"background", true}, {"max_output_tokens", 20}});
+  ASSERT_EQ(status, 200) << created.dump();
+  std::string id = created["id"];
+  auto read = [&](const std::string& query) {
+    std::vector<std::pair<std::int64_t, std::string>> events;
+    int code = 0;
+    Status s = env_->Client().Stream(
+        "/v1/responses/" + id + "?stream=true" + query, {},
+        [&](const client::SseEvent& e) {
+          Json j = Json::parse(e.data);
+          events.emplace_back(j["sequence_number"].get<std::int64_t>(), e.data);
+          return true;
+        },
+        &code);
+    EXPECT_TRUE(s.IsOk()) << s.ToString();
+    EXPECT_EQ(code, 200);
+    return events;
+  };
+  auto all = read("");
+  ASSERT_GT(all.size(), 10u);
+  EXPECT_EQ(Json::parse(all.front().second)["type"], "response.created");
+  EXPECT_EQ(Json::parse(all.back().second)["type"], "response.incomplete");
+  for (std::size_t cut : {std::size_t{0}, std::size_t{3}, all.size() / 2, all.size() - 2}) {
+    auto rest = read("&starting_after=" + std::to_string(all[cut].first));
+    std::vector<std::pair<std::int64_t, std::string>> expected(
+        all.begin() + static_cast<std::ptrdiff_t>(cut) + 1, all.end());
+    EXPECT_EQ(rest, expected) << "starting_after " << all[cut].first;
+  }
+  auto [s2, polled] = env_->Get("/v1/responses/" + id);
+  ASSERT_EQ(s2, 200);
+  EXPECT_EQ(polled["status"], "incomplete");
+  EXPECT_EQ(polled["usage"]["output_tokens"], 20);
+}
+
+TEST_F(OpenAiApiTest, StructuredOutputAlwaysParsesAndValidates) {
+  Json schema = {{"type", "object"},
+                 {"properties",
+                  {{"name", {{"type", "string"}}},
+                   {"age", {{"type", "integer"}}},
+                   {"kind", {{"enum", {"cat", "dog", 3}}}},
+                   {"tags", {{"type", "array"}, {"items", {{"type", "boolean"}}}}},
+                   {"extra", {{"anyOf", {{{"type", "null"}}, {{"type", "number"}}}}}}}},
+                 {"required", {"name", "age", "kind", "tags"}},
+                 {"additionalProperties", false}};
+  Json format = {{"type", "json_schema"},
+                 {"json_schema", {{"name", "pet"}, {"schema", schema}, {"strict", true}}}};
+  for (int max_tokens : {40, 150}) {
+    for (int seed = 0; seed < 3; ++seed) {
+      auto [status, body] =
+          env_->Post("/v1/chat/completions", {{"messages", {Message("user", "A pet as JSON")}},
+                                              {"max_tokens", max_tokens},
+                                              {"temperature", 1.0},
+                                              {"seed", seed},
+                                              {"response_format", format}});
+      ASSERT_EQ(status, 200) << body.dump();
+      std::string text = body["choices"][0]["message"]["content"];
+      Json value = Json::parse(text, nullptr, false);
+      ASSERT_FALSE(value.is_discarded()) << text;
+      ASSERT_TRUE(value.is_object()) << text;
+      EXPECT_TRUE(value["name"].is_string()) << text;
+      EXPECT_TRUE(value["age"].is_number_integer()) << text;
+      EXPECT_TRUE(value["kind"] == "cat" || value["kind"] == "dog" || value["kind"] == 3) << text;
+      ASSERT_TRUE(value["tags"].is_array()) << text;
+      for (const Json& t : value["tags"]) EXPECT_TRUE(t.is_boolean()) << text;
+      if (value.contains("extra"))
+        EXPECT_TRUE(value["extra"].is_null() || value["extra"].is_number()) << text;
+      for (auto it = value.begin(); it != value.end(); ++it)
+        EXPECT_TRUE(schema["properties"].contains(it.key()));
+      EXPECT_EQ(body["choices"][0]["finish_reason"], "stop") << text;
+    }
+  }
+  auto [status, body] = env_->Post("/v1/chat/completions", {{"messages", {Message("user", "Any object")}},
+                                                            {"max_tokens", 30},
+                                                            {"seed", 4},
+                                                            {"response_format", {{"type", "json_object"}}}});
+  ASSERT_EQ(status, 200) << body.dump();
+  Json any = Json::parse(body["choices"][0]["message"]["content"].get<std::string>(), nullptr, false);
+  EXPECT_TRUE(any.is_object()) << body.dump();
+}
+
+TEST_F(OpenAiApiTest, InvalidSchemasGet400NamingTheKeyword) {
+  const std::vector<std::pair<Json, std::string>> cases = {
+      {{{"type", "object"}, {"properties", {{"a", {{"type", "string"}, {"pattern", "x+"}}}}}}, "pattern"},
+      {{{"type", "object"}, {"$ref", "#/defs/a"}}, "$ref"},
+      {{{"type", "object"}, {"oneOf", Json::array()}}, "oneOf"},
+      {{{"type", "string"}}, "root"},
+      {{{"type", "object"}, {"properties", {{"a", {{"type", "date"}}}}}}, "date"},
+      {{{"type", "object"}, {"required", {"missing"}}}, "missing"},
+  };
+  for (const auto& [schema, word] : cases) {
+    auto [status, body] =
+        env_->Post("/v1/chat/completions",
+                   {{"messages", {Message("user", "x")}},
+                    {"response_format",
+                     {{"type", "json_schema"}, {"json_schema", {{"name", "s"}, {"schema", schema}}}}}});
+    EXPECT_EQ(status, 400) << schema.dump();
+    EXPECT_NE(body["error"]["message"].get<std::string>().find(word), std::string::npos) << body.dump();
+  }
+}
+
+TEST_F(OpenAiApiTest, MalformedRequestsGet400JsonErrors) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"/v1/chat/completions", "not json"},
+      {"/v1/chat/completions", "[]"},
+      {"/v1/chat/completions", "{}"},
+      {"/v1/chat/completions", R"({"messages": "hi"})"},
+      {"/v1/chat/completions", R"({"messages": []})"},
+      {"/v1/chat/completions", R"({"messages": [{"content": "no role"}]})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": 7}]})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "temperature": 9})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 0})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": -1})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "stream_options": 1})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c"}]}]})"},
+      {"/v1/responses", "{}"},
+      {"/v1/responses", R"({"input": 5})"},
+      {"/v1/responses", R"({"input": [{"type": "mystery"}]})"},
+      {"/v1/responses", R"({"input": "x", "background": "yes"})"},
+  };
+  for (const auto& [target, body] : bad) {
+    client::HttpResult r = PostRaw(target, body);
+    EXPECT_EQ(r.status, 400) << target << " " << body << " -> " << r.body;
+    Json j = Json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].contains("message")) << r.body;
+  }
+  auto [s1, b1] = env_->Post("/v1/responses", {{"input", "x"}, {"previous_response_id", "resp_nope"}});
+  EXPECT_EQ(s1, 404) << b1.dump();
+  EXPECT_EQ(env_->Get("/v1/responses/resp_" + std::string(64, 'a')).first, 404);
+  EXPECT_EQ(env_->Get("/v1/models").second["data"][0]["object"], "model");
+  // The server still answers.
+  EXPECT_EQ(env_->Get("/healthz").first, 200);
+}
+
+}  // namespace
+}  // namespace llmsync::testing
