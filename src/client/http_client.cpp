@@ -122,11 +122,17 @@ Result<HttpResult> HttpClient::PostJson(const std::string& target, const std::st
 
 Status HttpClient::Stream(const std::string& target, const HeaderList& headers,
                           const SseParser::Callback& on_event, int* status, std::string* error_body) {
+  return StreamRequest("GET", target, "", headers, on_event, status, error_body);
+}
+
+Status HttpClient::StreamRequest(const std::string& method, const std::string& target,
+                                 const std::string& body, const HeaderList& headers,
+                                 const SseParser::Callback& on_event, int* status, std::string* error_body) {
   beast::tcp_stream s(impl_->ioc);
   LLMSYNC_RETURN_IF_ERROR(impl_->Connect(s));
   HeaderList with_accept = headers;
   with_accept.emplace("Accept", "text/event-stream");
-  auto req = impl_->MakeRequest("GET", target, "", with_accept);
+  auto req = impl_->MakeRequest(method, target, body, with_accept);
   beast::error_code ec;
   http::write(s, req, ec);
   if (ec) return Status::Unavailable("sending request: " + ec.message());

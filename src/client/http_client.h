@@ -46,6 +46,10 @@ class HttpClient {
   // `status` receives the HTTP status; a non-2xx body is returned in `error_body`.
   Status Stream(const std::string& target, const HeaderList& headers, const SseParser::Callback& on_event,
                 int* status, std::string* error_body = nullptr);
+  // The same for any method and body (an OpenAI-style POST with "stream": true).
+  Status StreamRequest(const std::string& method, const std::string& target, const std::string& body,
+                       const HeaderList& headers, const SseParser::Callback& on_event, int* status,
+                       std::string* error_body = nullptr);
 
  private:
   struct Impl;
