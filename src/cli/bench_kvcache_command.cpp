@@ -53,6 +53,7 @@ struct BenchKvArgs {
   std::int64_t user_tokens = 32;
   std::int64_t reply_tokens = 32;
   double ram_fraction = 0.35;  // trace RAM budget as a share of its final working set
+  bool no_disk = false;        // trace without the disk tier: evicted spans are recomputed
 };
 
 double ProcessCpuSeconds() {
@@ -211,7 +212,7 @@ Result<std::string> BenchTrace(Fixture& f, const BenchKvArgs& args, const std::s
   const std::int64_t ram_blocks = std::max<std::int64_t>(
       blocks_per_session + 2,
       static_cast<std::int64_t>(std::ceil(args.ram_fraction * static_cast<double>(working_set))));
-  KvOptions options = BaseOptions(f, args, dir, ram_blocks);
+  KvOptions options = BaseOptions(f, args, args.no_disk ? "" : dir, ram_blocks);
   LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<KvManager> kv, KvManager::Open(options));
 
   const std::vector<std::int32_t> system = BenchTokens(args.system_tokens, n_vocab, 11);
@@ -244,8 +245,8 @@ Result<std::string> BenchTrace(Fixture& f, const BenchKvArgs& args, const std::s
   auto rate = [&](std::uint64_t n) {
     return Num(static_cast<double>(n) / static_cast<double>(prompt_tokens), 4);
   };
-  return std::string("{\"sessions\": ") + std::to_string(args.sessions) +
-         ", \"turns\": " + std::to_string(args.turns) +
+  return std::string("{\"disk_tier\": ") + (args.no_disk ? "false" : "true") +
+         ", \"sessions\": " + std::to_string(args.sessions) + ", \"turns\": " + std::to_string(args.turns) +
          ", \"system_tokens\": " + std::to_string(args.system_tokens) +
          ", \"user_tokens\": " + std::to_string(args.user_tokens) +
          ", \"reply_tokens\": " + std::to_string(args.reply_tokens) +
@@ -345,6 +346,7 @@ void AddBenchKvcacheCommands(CLI::App& app, CliState& state) {
   cmd->add_option("--reply-tokens", args->reply_tokens, "Trace: tokens per reply (default 32)");
   cmd->add_option("--ram-fraction", args->ram_fraction,
                   "Trace: RAM budget as a share of the sessions' final working set (default 0.35)");
+  cmd->add_flag("--no-disk", args->no_disk, "Trace: no disk tier (evicted spans are recomputed)");
   cmd->callback([args, &state] { state.exit_code = RunBenchKvcache(*args); });
 }
 
