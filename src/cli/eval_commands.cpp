@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -168,6 +170,14 @@ struct BenchArgs {
   int gen = 32;
 };
 
+// CPU time of the whole process (every thread), in seconds. The benchmark reports it beside wall
+// time because the machine it runs on is shared: wall time then measures the neighbours too.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 int RunBenchEngine(const BenchArgs& args) {
   if (args.prompt < 1 || args.prompt > 4096 || args.gen < 1 || args.gen > 4096) {
     return Fail(Status::InvalidArgument("--prompt and --gen must be in [1, 4096]"));
@@ -197,33 +207,46 @@ int RunBenchEngine(const BenchArgs& args) {
   if (Status s = kv.AddSequence(0); !s.IsOk()) return Fail(s);
   batch.Clear();
   batch.AddSequence(0, 0, prompt);
+  double load_avg[1] = {-1};
+  if (getloadavg(load_avg, 1) != 1) load_avg[0] = -1;
   t0 = env->NowMicros();
+  double cpu0 = ProcessCpuSeconds();
   if (Status s = eng.Forward(batch, kv, logits); !s.IsOk()) return Fail(s);
   std::int64_t prefill_us = env->NowMicros() - t0;
+  double prefill_cpu = ProcessCpuSeconds() - cpu0;
 
   t0 = env->NowMicros();
+  cpu0 = ProcessCpuSeconds();
   for (int i = 0; i < args.gen; ++i) {
     batch.Clear();
     batch.Add(0, args.prompt + i, engine::ArgMax(logits), true);
     if (Status s = eng.Forward(batch, kv, logits); !s.IsOk()) return Fail(s);
   }
   std::int64_t decode_us = env->NowMicros() - t0;
+  double decode_cpu = ProcessCpuSeconds() - cpu0;
 
   auto per_s = [](int n, std::int64_t us) { return us > 0 ? 1e6 * n / static_cast<double>(us) : 0.0; };
+  // tok/s if every thread had a core to itself: tokens x threads / CPU seconds. Spin-waiting counts
+  // as CPU time, so this errs low rather than high.
+  auto per_cpu_s = [&](int n, double cpu) { return cpu > 0 ? n * eng.Threads() / cpu : 0.0; };
   const engine::ModelHparams& hp = model.Hparams();
-  char json[1024];
+  char json[1536];
   std::snprintf(
       json, sizeof(json),
       "{\"benchmark\": \"engine\", \"model\": \"%s\", \"arch\": \"%s\", \"weights\": \"%s\", "
       "\"n_embd\": %lld, \"n_layer\": %lld, \"n_vocab\": %lld, \"threads\": %d, \"isa\": \"%s\", "
       "\"prompt_tokens\": %d, \"gen_tokens\": %d, \"load_s\": %.3f, \"prefill_s\": %.3f, "
-      "\"prefill_tok_s\": %.2f, \"decode_s\": %.3f, \"decode_tok_s\": %.2f}",
+      "\"prefill_tok_s\": %.2f, \"decode_s\": %.3f, \"decode_tok_s\": %.2f, \"prefill_cpu_s\": %.3f, "
+      "\"prefill_tok_s_cpu\": %.2f, \"decode_cpu_s\": %.3f, \"decode_tok_s_cpu\": %.2f, \"load_avg_1m\": "
+      "%.2f}",
       args.model.c_str(), std::string(engine::ModelArchName(hp.arch)).c_str(),
       std::string(engine::GgmlTypeName(model.Layer(0).wq.type)).c_str(), static_cast<long long>(hp.n_embd),
       static_cast<long long>(hp.n_layer), static_cast<long long>(hp.n_vocab), eng.Threads(),
       std::string(engine::KernelIsaName(engine::ActiveKernelIsa())).c_str(), args.prompt, args.gen,
       static_cast<double>(load_us) / 1e6, static_cast<double>(prefill_us) / 1e6,
-      per_s(args.prompt, prefill_us), static_cast<double>(decode_us) / 1e6, per_s(args.gen, decode_us));
+      per_s(args.prompt, prefill_us), static_cast<double>(decode_us) / 1e6, per_s(args.gen, decode_us),
+      prefill_cpu, per_cpu_s(args.prompt, prefill_cpu), decode_cpu, per_cpu_s(args.gen, decode_cpu),
+      load_avg[0]);
   std::cout << json << "\n";
   return 0;
 }
