@@ -37,5 +37,6 @@ inline CLI::App* GetOrAddSubcommand(CLI::App& parent, const std::string& name,
 }
 
 void AddServeCommands(CLI::App& app, CliState& state);  // serve
+void AddChatCommands(CLI::App& app, CliState& state);   // chat, demo, bench trace, bench sse
 
 }  // namespace llmsync::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   llmsync::cli::AddBenchKernelsCommands(app, state);
   llmsync::cli::AddBenchKvcacheCommands(app, state);
   llmsync::cli::AddServeCommands(app, state);
+  llmsync::cli::AddChatCommands(app, state);
 
   if (argc > 1 && argv[1][0] != '-' && !IsSubcommand(app, argv[1])) {
     std::cerr << "llmsync: unknown command '" << argv[1]

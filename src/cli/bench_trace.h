@@ -1,0 +1,54 @@
+// The agent-trace benchmark (`llmsync bench trace`): a seeded synthetic trace of S sessions x T
+// turns sharing a system prompt and tool list, the drivers that play it against a target (the
+// native state-sync API, or an OpenAI-compatible endpoint used statelessly), and the report.
+//
+// Thread safety: a driver and its samples belong to the benchmark's single thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llmsync/client.h"
+#include "llmsync/status.h"
+
+namespace llmsync::cli {
+
+struct TraceConfig {
+  int sessions = 8;
+  int turns = 8;
+  int message_tokens = 64;   // K: bytes of text per message (one token per byte on byte-vocab models)
+  int generate_tokens = 16;  // G
+  std::uint64_t seed = 1;
+};
+
+// What a target did for one (session, turn).
+struct TurnSample {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t cached_tokens = 0;
+  std::int64_t computed_tokens = 0;
+  std::int64_t generated_tokens = 0;
+  std::int64_t new_tokens = 0;   // prompt tokens the previous turn's state did not hold
+  double ttft_ms = 0;            // client side: from the turn's first request to the first token
+  std::uint64_t bytes_sent = 0;  // request bodies of the turn
+};
+
+// The trace's text: the shared system prompt (with its tool list) and message `turn` of `session`.
+std::string TraceSystemPrompt();
+std::string TraceMessage(const TraceConfig& config, int session, int turn);
+
+// Plays turns against one target. Turn 0 of a session carries the system prompt.
+class TraceDriver {
+ public:
+  virtual ~TraceDriver() = default;
+  virtual Result<TurnSample> Turn(int session, int turn, const std::string& message) = 0;
+};
+
+std::unique_ptr<TraceDriver> MakeNativeDriver(const client::ClientOptions& options,
+                                              const TraceConfig& config);
+// `path` is the chat completions path ("/v1/chat/completions"); `model` the model name to send.
+std::unique_ptr<TraceDriver> MakeOpenAiDriver(const client::ClientOptions& options, const std::string& path,
+                                              const std::string& model, const TraceConfig& config);
+
+}  // namespace llmsync::cli

@@ -1,0 +1,122 @@
+// The client-side commands through the real binary: `chat` driven by piped stdin, `demo`, and
+// `bench trace` on a tiny model, whose JSON must add up.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "../api/server_test_env.h"
+#include "run_cli.h"
+
+namespace llmsync::testing {
+namespace {
+
+int Count(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (std::size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) ++n;
+  return n;
+}
+
+class ClientCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { model_ = ServerTestEnv::TinyModel(dir_); }
+  std::string Common() const { return "--model " + model_ + " --data-dir " + dir_.File("data"); }
+  TestDir dir_;
+  std::string model_;
+};
+
+TEST_F(ClientCliTest, ChatFromPipedStdinRunsCommandsAndPrintsCosts) {
+  std::string script = dir_.File("script.txt");
+  std::string bundle = dir_.File("session.ndjson");
+  std::ofstream(script) << "Hello there\n"
+                           "/usage\n"
+                           "Second message\n"
+                           "/regen\n"
+                           "/branch\n"
+                           "/rewind 2\n"
+                           "/edit An edited first message\n"
+                           "/branch\n"
+                           "/switch nosuchnode\n"
+                           "/export "
+                        << bundle
+                        << "\n"
+                           "/help\n"
+                           "/quit\n"
+                           "never sent\n";
+  CliOutput r = RunLlmsync("chat " + Common() + " --max-tokens 5 --seed 3 < " + script);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out.find("llmsync chat —"), std::string::npos) << "no banner when stdin is not a TTY";
+  EXPECT_EQ(r.out.rfind("> ", 0), std::string::npos) << "no prompt when stdin is not a TTY";
+  EXPECT_EQ(Count(r.out, "[cost] prompt"), 4) << "one cost line per turn (2 turns, regen, edit)\n" << r.out;
+  EXPECT_NE(r.out.find("turns 1 | prompt"), std::string::npos) << "/usage after one turn\n" << r.out;
+  EXPECT_NE(r.out.find("cached"), std::string::npos);
+  EXPECT_NE(r.out.find("stateless"), std::string::npos);
+  EXPECT_NE(r.out.find("no node nosuchnode"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/rewind N"), std::string::npos) << "/help lists the commands";
+  // After /regen there are two assistant tips; after /edit a third branch from the top.
+  EXPECT_GE(Count(r.out, "depth "), 2 + 3) << r.out;
+  std::ifstream in(bundle);
+  std::stringstream exported;
+  exported << in.rdbuf();
+  EXPECT_NE(exported.str().find("An edited first message"), std::string::npos) << "the export has the edit";
+  EXPECT_NE(exported.str().find("Second message"), std::string::npos) << "and the old branch";
+  EXPECT_EQ(exported.str().find("never sent"), std::string::npos) << "/quit stops reading";
+}
+
+TEST_F(ClientCliTest, DemoExitsZeroAndPrintsItsTable) {
+  CliOutput r = RunLlmsync("demo " + Common() + " --max-tokens 6");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("bytes sent"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stateless"), std::string::npos);
+  EXPECT_NE(r.out.find("ttft ms"), std::string::npos);
+  EXPECT_NE(r.out.find("connection dropped after event"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("matches them exactly"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("branch: edited question 2"), std::string::npos);
+  EXPECT_NE(r.out.find("on 2 branches"), std::string::npos) << r.out;
+}
+
+TEST_F(ClientCliTest, BenchTraceJsonIsConsistent) {
+  std::string out = dir_.File("trace.json");
+  CliOutput r =
+      RunLlmsync("bench trace --model " + model_ +
+                 " --sessions 3 --turns 3 --message-tokens 24 --generate 3 --kv-ram-mb 1 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::ifstream in(out);
+  nlohmann::json report = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.out;
+  const nlohmann::json& native = report["targets"]["native"];
+  ASSERT_TRUE(native["available"].get<bool>()) << native;
+  ASSERT_EQ(native["per_turn"].size(), 3u);
+  std::uint64_t cumulative = 0;
+  for (const nlohmann::json& t : native["per_turn"]) {
+    EXPECT_EQ(t["computed_tokens"].get<int>() + t["cached_tokens"].get<int>(), t["prompt_tokens"].get<int>())
+        << t;
+    EXPECT_EQ(t["generated_tokens"].get<int>(), 3 * 3) << t;
+    EXPECT_GT(t["bytes_sent"].get<int>(), 0);
+    cumulative += t["bytes_sent"].get<std::uint64_t>();
+    EXPECT_EQ(t["bytes_sent_cumulative"].get<std::uint64_t>(), cumulative);
+    EXPECT_LE(t["ttft_ms_p50"].get<double>(), t["ttft_ms_p99"].get<double>());
+  }
+  EXPECT_EQ(native["totals"]["computed_tokens"].get<int>() + native["totals"]["cached_tokens"].get<int>(),
+            native["totals"]["prompt_tokens"].get<int>());
+  // Later turns reuse the session's state: more cached than computed.
+  const nlohmann::json& last = native["per_turn"][2];
+  EXPECT_GT(last["cached_tokens"].get<int>(), last["computed_tokens"].get<int>()) << last;
+  const nlohmann::json& stateless = report["targets"]["llmsync_chat_completions_stateless"];
+  ASSERT_TRUE(stateless.is_object());
+  if (stateless["available"].get<bool>()) {
+    for (const nlohmann::json& t : stateless["per_turn"]) {
+      EXPECT_EQ(t["computed_tokens"].get<int>() + t["cached_tokens"].get<int>(),
+                t["prompt_tokens"].get<int>());
+    }
+    EXPECT_GT(stateless["per_turn"][2]["bytes_sent"].get<int>(),
+              native["per_turn"][2]["bytes_sent"].get<int>())
+        << "a stateless client resends the history";
+  } else {
+    EXPECT_NE(stateless["reason"].get<std::string>().find("not available"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace llmsync::testing
