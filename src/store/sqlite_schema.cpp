@@ -150,6 +150,10 @@ Result<int> ReadSchemaVersion(Connection& conn) {
 
 Status MigrateSchema(Connection& conn, int target) {
   if (target <= 0 || target > LatestSchemaVersion()) target = LatestSchemaVersion();
+  // Nothing to do is the common case (every open after the first): check without taking the
+  // write lock, so opening a database that a server is busy writing does not wait for it.
+  Result<int> current = ReadSchemaVersion(conn);
+  if (current.IsOk() && *current >= target && *current <= LatestSchemaVersion()) return Status::Ok();
   // IMMEDIATE: two processes opening a fresh file at once must not both migrate it.
   LLMSYNC_RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE"));
   Status s = MigrateLocked(conn, target);
