@@ -154,15 +154,17 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
       auto emit = [&](std::int64_t s, std::string_view type, Json body) {
         if (s > after) out += Event(s, type, std::move(body));
       };
+      // The run as it was at this event: only immutable fields come from the store, so a replay
+      // produces byte-identical events.
       auto record = [&](store::RunStatus status) {
         store::RunRecord r;
+        if (auto stored = ctx->store->GetRun(tenant, run_id); stored.IsOk()) r = *stored;
         r.id = run_id;
         r.tenant = tenant;
         r.status = status;
-        if (auto stored = ctx->store->GetRun(tenant, run_id); stored.IsOk()) {
-          r = *stored;
-          r.status = status;
-        }
+        r.result_node = Id();
+        r.error.clear();
+        r.updated_at_ms = r.created_at_ms;
         return r;
       };
       Id msg = run_id;

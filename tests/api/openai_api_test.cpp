@@ -205,10 +205,12 @@ TEST_F(OpenAiApiTest, StructuredOutputAlwaysParsesAndValidates) {
       EXPECT_TRUE(value["kind"] == "cat" || value["kind"] == "dog" || value["kind"] == 3) << text;
       ASSERT_TRUE(value["tags"].is_array()) << text;
       for (const Json& t : value["tags"]) EXPECT_TRUE(t.is_boolean()) << text;
-      if (value.contains("extra"))
+      if (value.contains("extra")) {
         EXPECT_TRUE(value["extra"].is_null() || value["extra"].is_number()) << text;
-      for (auto it = value.begin(); it != value.end(); ++it)
+      }
+      for (auto it = value.begin(); it != value.end(); ++it) {
         EXPECT_TRUE(schema["properties"].contains(it.key()));
+      }
       EXPECT_EQ(body["choices"][0]["finish_reason"], "stop") << text;
     }
   }

@@ -16,9 +16,9 @@ function Arg(name) {
   if (i < 0 || i + 1 >= process.argv.length) throw new Error(`missing ${name}`);
   return process.argv[i + 1];
 }
-const llmsync = Arg('--llmsync');
-const npmDir = Arg('--npm-dir');
-const work = Arg('--work');
+const llmsync = path.resolve(Arg('--llmsync'));
+const npmDir = path.resolve(Arg('--npm-dir'));
+const work = path.resolve(Arg('--work'));
 
 const require = createRequire(path.join(npmDir, 'package.json'));
 let OpenAI;
