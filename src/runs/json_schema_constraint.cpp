@@ -22,16 +22,16 @@ JsonSchemaConstraint::JsonSchemaConstraint(std::shared_ptr<const JsonSchema> sch
     : schema_(std::move(schema)), token_bytes_(std::move(token_bytes)), automaton_(schema_.get()) {}
 
 void JsonSchemaConstraint::Mask(std::span<float> logits, std::int64_t remaining) {
-  const float kMasked = -std::numeric_limits<float>::infinity();
+  const float masked = -std::numeric_limits<float>::infinity();
   for (std::size_t id = 0; id < logits.size(); ++id) {
     if (std::isinf(logits[id]) && logits[id] < 0) continue;
     const std::string* bytes = id < token_bytes_->size() ? &(*token_bytes_)[id] : nullptr;
     if (bytes == nullptr || bytes->empty()) {
-      logits[id] = kMasked;
+      logits[id] = masked;
       continue;
     }
     JsonAutomaton next = automaton_;
-    if (!next.Feed(*bytes) || next.MinRemaining() > remaining - 1) logits[id] = kMasked;
+    if (!next.Feed(*bytes) || next.MinRemaining() > remaining - 1) logits[id] = masked;
   }
 }
 
