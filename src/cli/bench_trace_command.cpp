@@ -171,14 +171,15 @@ int RunTrace(const TraceFlags& f) {
     std::cerr << "llmsync bench trace: " << dir.GetStatus().ToString() << "\n";
     return 1;
   }
-  eo.data_dir = *dir;
-  auto server = EmbeddedServer::Start(eo);
-  if (!server.IsOk()) {
-    std::cerr << "llmsync bench trace: " << server.GetStatus().ToString() << "\n";
-    return 1;
-  }
-  client::ClientOptions local;
-  local.port = (*server)->Port();
+  // Each built-in target gets a fresh server: a warm cache left by one target must not serve another.
+  auto play_local = [&](const std::string& name, const auto& make_driver) -> Json {
+    eo.data_dir = *dir + "/" + name;
+    auto server = EmbeddedServer::Start(eo);
+    if (!server.IsOk()) return {{"available", false}, {"reason", server.GetStatus().ToString()}};
+    client::ClientOptions local;
+    local.port = (*server)->Port();
+    return PlayTarget(*make_driver(local), f.trace);
+  };
   const TraceConfig& c = f.trace;
   Json report = {{"benchmark", "trace"},
                  {"config",
@@ -191,10 +192,13 @@ int RunTrace(const TraceFlags& f) {
                    {"model", f.model.empty() ? "demo" : f.model}}},
                  {"targets", Json::object()}};
   if (f.targets.find("native") != std::string::npos) {
-    report["targets"]["native"] = PlayTarget(*MakeNativeDriver(local, c), c);
+    report["targets"]["native"] =
+        play_local("native", [&](const client::ClientOptions& o) { return MakeNativeDriver(o, c); });
   }
   if (f.targets.find("openai") != std::string::npos) {
-    Json r = PlayTarget(*MakeOpenAiDriver(local, "/v1/chat/completions", "default", c), c);
+    Json r = play_local("openai", [&](const client::ClientOptions& o) {
+      return MakeOpenAiDriver(o, "/v1/chat/completions", "default", c);
+    });
     if (!r.value("available", false))
       r["reason"] = "llmsync /v1/chat/completions not available: " + r.value("reason", "");
     report["targets"]["llmsync_chat_completions_stateless"] = r;

@@ -102,7 +102,7 @@ class OpenAiDriver : public TraceDriver {
     Json body = {{"model", model_},
                  {"messages", messages},
                  {"max_tokens", config_.generate_tokens},
-                 {"temperature", 0},
+                 {"temperature", 0.0},
                  {"seed", config_.seed},
                  {"stream", true},
                  {"stream_options", {{"include_usage", true}}}};
@@ -120,7 +120,8 @@ class OpenAiDriver : public TraceDriver {
       if (!chunk.is_object()) return true;
       if (chunk.contains("choices") && chunk["choices"].is_array() && !chunk["choices"].empty()) {
         const Json& delta = chunk["choices"][0].value("delta", Json::object());
-        if (delta.contains("content") && delta["content"].is_string()) {
+        // The first chunk usually carries only the role (content ""): TTFT waits for real text.
+        if (delta.contains("content") && delta["content"].is_string() && !delta["content"].empty()) {
           if (first) s.ttft_ms = MsSince(start);
           first = false;
           reply += delta["content"].get<std::string>();
