@@ -223,6 +223,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
                        });
       return;
     }
+    // Everything queued goes out as one chunk in one write: with many subscribers a burst of
+    // events would otherwise cost a syscall and a completion per event per connection.
+    if (pending_.size() > 1) {
+      std::string merged;
+      merged.reserve(pending_bytes_);
+      for (const std::string& piece : pending_) merged += piece;
+      pending_.clear();
+      pending_.push_back(std::move(merged));
+    }
     writing_ = true;
     net::async_write(stream_, http::make_chunk(net::buffer(pending_.front())),
                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
