@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Style gates: clang-format drift (fails on any difference) and clang-tidy's naming checks over
 # the sources, using the compile database of a configured build tree.
-#   scripts/lint.sh [BUILD_DIR]     (default: build)
+#   scripts/lint.sh [BUILD_DIR] [--format-only]     (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
+format_only="${2:-}"
 
 mapfile -t files < <(git ls-files '*.cpp' '*.h' 2>/dev/null || find include src tests bench -name '*.cpp' -o -name '*.h')
 if ! clang-format --dry-run --Werror "${files[@]}"; then
@@ -12,6 +13,10 @@ if ! clang-format --dry-run --Werror "${files[@]}"; then
   exit 1
 fi
 echo "lint: clang-format clean (${#files[@]} files)"
+
+if [ "$format_only" = "--format-only" ]; then
+  exit 0
+fi
 
 if [ -f "$build/compile_commands.json" ]; then
   mapfile -t sources < <(printf '%s\n' "${files[@]}" | grep -E '^src/.*\.cpp$' || true)

@@ -9,7 +9,14 @@ bash scripts/setup.sh
 
 echo "== release build"
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
-bash scripts/lint.sh build
+# Formatting drift always fails CI. The clang-tidy naming gate parses the whole tree again, which
+# costs about as much as a build on two cores; developers run it with `bash scripts/lint.sh build`
+# before committing, and CI runs it when LLMSYNC_TIDY=1.
+if [ "${LLMSYNC_TIDY:-0}" = "1" ]; then
+  bash scripts/lint.sh build
+else
+  bash scripts/lint.sh build --format-only
+fi
 
 echo "== tests (release)"
 (cd build && ctest --output-on-failure -j "$jobs")
