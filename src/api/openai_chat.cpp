@@ -168,6 +168,7 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     LLMSYNC_RETURN_IF_ERROR(runs::ValidateRunParams(params, runs::RunLimits{}));
     if (body.contains("response_format")) {
       LLMSYNC_ASSIGN_OR_RETURN(params.constraint, ConstraintSpecFor(body["response_format"], false));
+      LLMSYNC_RETURN_IF_ERROR(CheckConstraintFits(params.constraint, params.max_tokens));
     }
     LLMSYNC_ASSIGN_OR_RETURN(int n, ParseChoiceCount(body));
     LLMSYNC_ASSIGN_OR_RETURN(bool stream, OptionalBool(body, "stream", false));

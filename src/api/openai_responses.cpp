@@ -245,6 +245,7 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
     if (!body["text"].is_object()) return Status::InvalidArgument("text must be an object");
     if (body["text"].contains("format")) {
       LLMSYNC_ASSIGN_OR_RETURN(c.params.constraint, ConstraintSpecFor(body["text"]["format"], true));
+      LLMSYNC_RETURN_IF_ERROR(CheckConstraintFits(c.params.constraint, c.params.max_tokens));
     }
   }
   LLMSYNC_ASSIGN_OR_RETURN(c.stream, OptionalBool(body, "stream", false));

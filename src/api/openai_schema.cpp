@@ -166,6 +166,22 @@ Result<std::string> ConstraintSpecFor(const Json& format, bool responses_shape) 
   return DumpJson({{"type", "json_schema"}, {"schema", (*holder)["schema"]}});
 }
 
+Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens) {
+  if (spec.empty()) return Status::Ok();
+  Json j = Json::parse(spec, nullptr, false);
+  std::int64_t needed = 2;  // json_object: {}
+  if (!j.is_discarded() && j.value("type", std::string()) == "json_schema") {
+    LLMSYNC_ASSIGN_OR_RETURN(JsonSchema s, ParseJsonSchema(j["schema"]));
+    needed = runs::JsonAutomaton::MinLength(s);
+  }
+  if (needed > max_tokens) {
+    return Status::InvalidArgument("max_tokens " + std::to_string(max_tokens) +
+                                   " cannot fit the schema: its smallest " + "document takes " +
+                                   std::to_string(needed) + " tokens");
+  }
+  return Status::Ok();
+}
+
 runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer) {
   const text::Tokenizer* tok = &tokenizer;
   auto table = std::make_shared<std::shared_ptr<const runs::TokenBytes>>();

@@ -25,6 +25,9 @@ namespace llmsync::api {
 Result<runs::JsonSchema> ParseJsonSchema(const Json& schema);
 // The constraint spec of a chat `response_format` / Responses `text.format` (empty for text).
 Result<std::string> ConstraintSpecFor(const Json& format, bool responses_shape);
+// kInvalidArgument when the smallest document of `spec` needs more than `max_tokens` tokens (at one
+// byte per token): a constrained run must be able to close its document.
+Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens);
 // REQUIRES: `tokenizer` outlives the factory.
 runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer);
 

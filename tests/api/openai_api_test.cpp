@@ -231,11 +231,17 @@ TEST_F(OpenAiApiTest, InvalidSchemasGet400NamingTheKeyword) {
       {{{"type", "string"}}, "root"},
       {{{"type", "object"}, {"properties", {{"a", {{"type", "date"}}}}}}, "date"},
       {{{"type", "object"}, {"required", {"missing"}}}, "missing"},
+      {{{"type", "object"},
+        {"properties", {{"long_property_name", {{"type", "string"}}}}},
+        {"required", {"long_property_name"}},
+        {"description", std::string(10, 'x')}},
+       "cannot fit"},
   };
   for (const auto& [schema, word] : cases) {
     auto [status, body] =
         env_->Post("/v1/chat/completions",
                    {{"messages", {Message("user", "x")}},
+                    {"max_tokens", 20},
                     {"response_format",
                      {{"type", "json_schema"}, {"json_schema", {{"name", "s"}, {"schema", schema}}}}}});
     EXPECT_EQ(status, 400) << schema.dump();
