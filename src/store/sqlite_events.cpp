@@ -34,7 +34,7 @@ void SqliteStore::EnqueueEvents(std::vector<RunEventDraft> events, EventsDone do
   // The flush body and its completion share the batch the body takes.
   auto batch = std::make_shared<EventBatch>();
   writer_->Submit([this, batch](Connection& conn) { return FlushEvents(conn, *batch); },
-                  [batch](const Status& s) { FinishEvents(*batch, s); });
+                  [this, batch](const Status& s) { FinishEvents(*batch, s); });
 }
 
 Status SqliteStore::FlushEvents(Connection& conn, EventBatch& batch) {
@@ -104,6 +104,15 @@ Status SqliteStore::FlushEvents(Connection& conn, EventBatch& batch) {
 }
 
 void SqliteStore::FinishEvents(EventBatch& batch, const Status& commit) {
+  if (batch.empty() && !commit.IsOk()) {
+    // The flush failed before its body ran (BEGIN failed): the submissions it was queued for are
+    // still pending and no other flush is queued for them, so they share its fate.
+    std::lock_guard<std::mutex> lock(events_mu_);
+    batch.swap(pending_events_);
+    pending_event_count_ = 0;
+    flush_queued_ = false;
+  }
+  events_room_.notify_all();
   for (EventSubmission& sub : batch) {
     if (!sub.done) continue;
     if (!commit.IsOk()) {

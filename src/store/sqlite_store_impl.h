@@ -103,7 +103,7 @@ class SqliteStore final : public Store {
   using EventBatch = std::vector<EventSubmission>;
   void EnqueueEvents(std::vector<RunEventDraft> events, EventsDone done);
   Status FlushEvents(Connection& conn, EventBatch& batch);
-  static void FinishEvents(EventBatch& batch, const Status& commit);
+  void FinishEvents(EventBatch& batch, const Status& commit);
 
   const SqliteStoreOptions options_;
   Env* const env_;

@@ -1,5 +1,7 @@
 // Runs and run events in the SQLite store: records, status compare-and-swap, filters, event ids,
 // group-committed and asynchronous event appends, and the writer-thread guard.
+#include <sqlite3.h>
+
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -273,6 +275,41 @@ TEST_F(RunStoreTest, EventsSurviveReopenAndIdsContinue) {
   ASSERT_TRUE(ids.IsOk());
   EXPECT_EQ(ids->at(0), 3u);
   EXPECT_EQ(store_->ReadRunEvents("acme", a.id, 0, 10)->size(), 3u);
+}
+
+// Another process holding the database's write lock makes writes fail with kUnavailable once
+// busy_timeout_ms has passed, instead of hanging; queued events fail too, and everything works
+// again once the lock is released.
+TEST(LockedStoreTest, WritesFailUnavailableWhileAnotherProcessHoldsTheLockAndRecover) {
+  TestDir dir;
+  SqliteStoreOptions options;
+  options.path = dir.File("db");
+  options.busy_timeout_ms = 20;
+  auto opened = OpenSqliteStore(options);
+  ASSERT_TRUE(opened.IsOk());
+  Store& store = **opened;
+  SessionRecord s = NewSession("acme", "locked");
+  ASSERT_TRUE(store.CreateSession(s).IsOk());
+  RunRecord run;
+  run.id = NamedId("run");
+  run.tenant = "acme";
+  run.session = s.id;
+  ASSERT_TRUE(store.CreateRun(run).IsOk());
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(options.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(store.Append(Chain(s, Id(), {"x"}), nullptr).GetStatus().Code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store.AppendRunEvents({{"acme", run.id, "token", "1"}}).GetStatus().Code(),
+            StatusCode::kUnavailable);
+  EXPECT_TRUE(store.GetSession("acme", s.id).IsOk());  // readers are not blocked
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+
+  EXPECT_TRUE(store.Append(Chain(s, Id(), {"x"}), nullptr).IsOk());
+  auto ids = store.AppendRunEvents({{"acme", run.id, "token", "2"}});
+  ASSERT_TRUE(ids.IsOk()) << ids.GetStatus().ToString();
+  EXPECT_EQ(ids->at(0), 1u);
 }
 
 }  // namespace
