@@ -76,9 +76,10 @@ Result<std::optional<MessageDivergence>> ConversationIndex::Compare(const std::s
                                                                     const MessageDraft& message) {
   std::optional<MessageDivergence> best;
   for (const Child& c : children) {
+    if (c.kind != message.draft.kind) continue;  // another kind of message is not this one changed
     auto node = ctx_->sessions->GetNode(tenant, session, c.id);
     if (!node.IsOk() || node->IsHidden()) continue;
-    std::size_t n = c.kind == message.draft.kind ? CommonPrefix(message.draft.text, node->content.text) : 0;
+    std::size_t n = CommonPrefix(message.draft.text, node->content.text);
     if (!best || n > best->byte_offset) {
       best = MessageDivergence{message.message_index, CodePoints(message.draft.text, n), n, c.id};
     }

@@ -17,7 +17,8 @@
 //
 // When the request leaves the tree under a node that already has children, the placement reports
 // a divergence: the message index, and the character (code point) and byte offset where the
-// message first differs from the closest existing child (longest common prefix).
+// message first differs from the closest existing child of the same kind (longest common prefix).
+// Children of other kinds are other conversations, not this message changed: no report.
 //
 // Thread safety: all methods are safe for concurrent use; one mutex guards the maps.
 #pragma once
