@@ -39,7 +39,7 @@ Result<bool> OptionalBool(const Json& body, const char* key, bool fallback);
 
 // Submits `n` runs from `from` in `session` (seeds seed, seed+1, ...). With n > 1 the first run is
 // submitted alone and the others once it has produced its first token: by then the prompt's KV
-// blocks are published in the radix index, so the samples share one prefill.
+// rows are published in the radix index, so the samples share one prefill.
 Result<std::vector<Id>> SubmitRuns(ServerContext& ctx, const std::string& tenant, const Id& session,
                                    const Id& from, const runs::RunParams& params, int n,
                                    std::uint64_t request_bytes);
