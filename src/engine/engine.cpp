@@ -114,6 +114,7 @@ Status Engine::Forward(const Batch& batch, KvStorage& kv, std::span<float> logit
 }
 
 void Engine::MatMuls(const float* x, std::int64_t n, std::int64_t cols, std::span<const MatMulJob> jobs) {
+  if (n == 0) return;
   // Prepare the activations once per distinct weight type in the group.
   const PreparedActivations* prepared_for[3] = {};
   std::size_t n_prepared = 0;

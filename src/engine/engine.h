@@ -81,8 +81,12 @@ class Engine {
   void ForwardSlice(const std::vector<BatchEntry>& entries, std::size_t begin, std::size_t end, KvStorage& kv,
                     float* logits, std::int64_t logits_row);
   void Embed(const BatchEntry* e, std::int64_t n);
-  void AttentionBlock(const LayerWeights& l, std::int64_t layer, const BatchEntry* e, std::int64_t n,
-                      KvStorage& kv);
+  // Norm, q/k/v, RoPE, stores the slice's K/V rows and attends: attn_ for n tokens.
+  void Attend(const LayerWeights& l, std::int64_t layer, const BatchEntry* e, std::int64_t n, KvStorage& kv);
+  // x += attn Wo^T for the first n rows.
+  void AttentionOutput(const LayerWeights& l, std::int64_t n);
+  // Moves the rows of x_ and attn_ listed in out_rows_ (ascending) to the front.
+  void CompactToOutputRows();
   void FeedForwardBlock(const LayerWeights& l, std::int64_t n);
   // Computes y = x W^T for every job (all with input x of n tokens x cols), preparing the activations
   // once per distinct weight type and splitting all jobs' rows over the pool.

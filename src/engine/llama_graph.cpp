@@ -10,8 +10,11 @@
 //               h = rmsnorm(x) * ffn_norm;  x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T
 //   logits = (rmsnorm(x) * output_norm) Wout^T   for the entries that ask
 //
+// In the last layer, everything after attention runs only for the entries that ask for logits.
+//
 // Every step is per token (or per token and head) except the matmuls, whose outputs are
 // per (row, token); see engine.h for why that makes the pass batch-invariant.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/engine.h"
@@ -31,8 +34,8 @@ void Engine::Embed(const BatchEntry* e, std::int64_t n) {
   });
 }
 
-void Engine::AttentionBlock(const LayerWeights& l, std::int64_t layer, const BatchEntry* e, std::int64_t n,
-                            KvStorage& kv) {
+void Engine::Attend(const LayerWeights& l, std::int64_t layer, const BatchEntry* e, std::int64_t n,
+                    KvStorage& kv) {
   const std::int64_t n_embd = hp_.n_embd;
   const std::int64_t q_dim = hp_.QDim();
   const std::int64_t kv_dim = hp_.KvDim();
@@ -81,12 +84,27 @@ void Engine::AttentionBlock(const LayerWeights& l, std::int64_t layer, const Bat
     AttendKvHead(kv, e[t].seq, layer, e[t].pos, h, group, head_dim, scale, &q_[offset], &attn_[offset],
                  attention_scratch_[static_cast<std::size_t>(thread)]);
   });
+}
 
+void Engine::AttentionOutput(const LayerWeights& l, std::int64_t n) {
+  const std::int64_t n_embd = hp_.n_embd;
   const MatMulJob out[] = {{&l.wo, xn_.data()}};
-  MatMuls(attn_.data(), n, q_dim, out);
+  MatMuls(attn_.data(), n, hp_.QDim(), out);
   pool_.ParallelFor(n, [&](std::int64_t t, int /*thread*/) {
     AddRow(&x_[Rows(t, n_embd)], &xn_[Rows(t, n_embd)], n_embd);
   });
+}
+
+void Engine::CompactToOutputRows() {
+  const std::int64_t n_embd = hp_.n_embd;
+  const std::int64_t q_dim = hp_.QDim();
+  for (std::size_t i = 0; i < out_rows_.size(); ++i) {
+    const auto from = out_rows_[i];
+    const auto to = static_cast<std::int64_t>(i);
+    if (from == to) continue;  // from > to otherwise: copying forward never overwrites a pending row
+    std::copy_n(&x_[Rows(from, n_embd)], n_embd, &x_[Rows(to, n_embd)]);
+    std::copy_n(&attn_[Rows(from, q_dim)], q_dim, &attn_[Rows(to, q_dim)]);
+  }
 }
 
 void Engine::FeedForwardBlock(const LayerWeights& l, std::int64_t n) {
@@ -111,23 +129,32 @@ void Engine::ForwardSlice(const std::vector<BatchEntry>& entries, std::size_t be
                           KvStorage& kv, float* logits, std::int64_t logits_row) {
   const BatchEntry* e = entries.data() + begin;
   const auto n = static_cast<std::int64_t>(end - begin);
-  Embed(e, n);
-  for (std::int64_t layer = 0; layer < hp_.n_layer; ++layer) {
-    const LayerWeights& l = model_.Layer(layer);
-    AttentionBlock(l, layer, e, n, kv);
-    FeedForwardBlock(l, n);
-  }
-
   out_rows_.clear();
   for (std::int64_t t = 0; t < n; ++t) {
     if (e[t].logits) out_rows_.push_back(t);
   }
-  if (out_rows_.empty()) return;
   const auto n_out = static_cast<std::int64_t>(out_rows_.size());
+
+  Embed(e, n);
+  for (std::int64_t layer = 0; layer < hp_.n_layer; ++layer) {
+    const LayerWeights& l = model_.Layer(layer);
+    Attend(l, layer, e, n, kv);  // every token's K/V rows are stored, including the last layer's
+    if (layer + 1 < hp_.n_layer) {
+      AttentionOutput(l, n);
+      FeedForwardBlock(l, n);
+      continue;
+    }
+    // Past the last attention only the tokens that return logits matter. Each row's computation
+    // is per token, so dropping the others changes no bits of the ones kept.
+    CompactToOutputRows();
+    AttentionOutput(l, n_out);
+    FeedForwardBlock(l, n_out);
+  }
+  if (n_out == 0) return;
+
   const std::int64_t n_embd = hp_.n_embd;
   pool_.ParallelFor(n_out, [&](std::int64_t i, int /*thread*/) {
-    RmsNormRow(&x_[Rows(out_rows_[static_cast<std::size_t>(i)], n_embd)], model_.OutputNorm().data(),
-               hp_.rms_eps, n_embd, &xn_[Rows(i, n_embd)]);
+    RmsNormRow(&x_[Rows(i, n_embd)], model_.OutputNorm().data(), hp_.rms_eps, n_embd, &xn_[Rows(i, n_embd)]);
   });
   const MatMulJob out[] = {{&model_.Output(), logits + Rows(logits_row, hp_.n_vocab)}};
   MatMuls(xn_.data(), n_out, n_embd, out);

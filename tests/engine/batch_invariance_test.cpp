@@ -34,14 +34,17 @@ LogitsMap RunSchedule(Engine& engine, KvStorage& kv, const Schedule& schedule) {
   const std::int64_t n_vocab = engine.GetModel().Hparams().n_vocab;
   for (const std::vector<BatchEntry>& entries : schedule) {
     Batch batch;
-    for (const BatchEntry& e : entries) batch.Add(e.seq, e.pos, e.token, true);
+    for (const BatchEntry& e : entries) batch.Add(e.seq, e.pos, e.token, e.logits);
     std::vector<float> logits(batch.NumLogits() * static_cast<std::size_t>(n_vocab));
     Status s = engine.Forward(batch, kv, logits);
     EXPECT_TRUE(s.IsOk()) << s.ToString();
     if (!s.IsOk()) return out;
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      auto row = logits.begin() + static_cast<std::ptrdiff_t>(i * static_cast<std::size_t>(n_vocab));
-      out[{entries[i].seq, entries[i].pos}] = std::vector<float>(row, row + n_vocab);
+    std::size_t row_index = 0;
+    for (const BatchEntry& e : entries) {
+      if (!e.logits) continue;
+      auto row =
+          logits.begin() + static_cast<std::ptrdiff_t>(row_index++ * static_cast<std::size_t>(n_vocab));
+      out[{e.seq, e.pos}] = std::vector<float>(row, row + n_vocab);
     }
   }
   return out;
@@ -172,6 +175,21 @@ TEST_P(BatchInvarianceTest, MixedBatchesOfSeveralSequencesMatchEachAlone) {
   LogitsMap alone = Run(AloneSchedule(seqs), 1);
   ExpectBitIdentical(alone, Run(MixedSchedule(seqs), 1), "mixed, 1 thread");
   ExpectBitIdentical(alone, Run(MixedSchedule(seqs), 3, 5), "mixed, 3 threads, slices of 5");
+}
+
+TEST_P(BatchInvarianceTest, AskingForFewerLogitsChangesNoBits) {
+  // The last layer runs past attention only for the entries that ask; the others must not matter.
+  auto seqs = MakeSequences({kLongSeq, 25, 33, 9}, n_vocab_);
+  LogitsMap alone = Run(AloneSchedule(seqs), 1);
+  Schedule sparse = MixedSchedule(seqs);
+  for (std::vector<BatchEntry>& batch : sparse) {
+    for (BatchEntry& e : batch) e.logits = (e.seq + static_cast<SeqId>(e.pos)) % 3 == 0;
+  }
+  LogitsMap got = Run(sparse, 2, 6);
+  for (auto it = alone.begin(); it != alone.end();) {
+    it = (it->first.first + static_cast<SeqId>(it->first.second)) % 3 == 0 ? std::next(it) : alone.erase(it);
+  }
+  ExpectBitIdentical(alone, got, "sparse logits");
 }
 
 TEST_P(BatchInvarianceTest, PagedStoreGivesTheSameBitsAsContiguous) {
