@@ -302,14 +302,15 @@ Result<Value> FilterRound(Interpreter&, const Value& input, CallArgs& args) {
 
 Result<Value> FilterAttr(Interpreter& interp, const Value& input, CallArgs& args) {
   LLMSYNC_ASSIGN_OR_RETURN(auto a, BindArgs("attr", args, {{"name", std::nullopt}}));
+  // Python's getattr only: unlike `x.name`, `x|attr('name')` never falls back to dict keys.
   std::string name = PyStr(a[0]);
+  if (input.IsUndefined()) return interp.GetAttr(input, name);  // fails like jinja2
   if (input.IsObject()) {
     if (const Value* v = input.AsObject().attrs.FindString(name)) return *v;
   }
   Value method = GetMethod(input, name);
-  if (!method.IsUndefined() || !method.UndefinedHint().empty() || input.IsUndefined()) {
-    return input.IsUndefined() ? interp.GetAttr(input, name) : method;
-  }
+  bool found = !method.IsUndefined() || !method.UndefinedHint().empty();  // a method, or an unsafe one
+  if (found) return method;
   return Value::Undefined(Quoted(PyTypeName(input) + " object") + " has no attribute " + Quoted(name));
 }
 
