@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <regex>
 
 #include "../cli/run_cli.h"
 #include "session/bundle.h"
@@ -46,10 +45,11 @@ class StoreCliTest : public testing::SessionFixture {
   }
 
   static Id ImportedSession(const std::string& out) {
-    std::smatch m;
-    std::regex re("imported session ([0-9a-f]{64})");
-    if (!std::regex_search(out, m, re)) return Id();
-    return *Id::FromHex(m[1].str());
+    const std::string marker = "imported session ";
+    size_t at = out.find(marker);
+    if (at == std::string::npos) return Id();
+    auto id = Id::FromHex(out.substr(at + marker.size(), 64));
+    return id.IsOk() ? *id : Id();
   }
 
   SessionInfo s_;
