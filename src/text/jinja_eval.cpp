@@ -453,6 +453,7 @@ Result<Value> Interpreter::EvalCompare(const Expr& e, const std::shared_ptr<Scop
 }
 
 Result<Value> Interpreter::EvalSlice(const Expr& e, const std::shared_ptr<Scope>& scope) {
+  if (!e.a) return Status::Internal("slice without an object");
   LLMSYNC_ASSIGN_OR_RETURN(Value obj, Eval(*e.a, scope));
   Value parts[3] = {Value::None(), Value::None(), Value::None()};
   for (int i = 0; i < 3; ++i) {

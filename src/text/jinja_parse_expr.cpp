@@ -401,6 +401,9 @@ Result<std::unique_ptr<Expr>> Parser::ParseSubscript(std::unique_ptr<Expr> node)
     }
     e->b = std::move(args[0]);
   } else {
+    for (const auto& arg : args) {
+      if (arg->kind == ExprKind::kSlice) return Unsupported("slices inside multi-part subscripts", line);
+    }
     e->b = MakeExpr(ExprKind::kTuple, line);
     e->b->items = std::move(args);
     LLMSYNC_RETURN_IF_ERROR(SealExpr(e->b.get()));

@@ -68,6 +68,7 @@ TEST(JinjaEngineTest, UnsupportedFeaturesAreNamedWithTheirLine) {
            {"\n{{ 'x' | xmlattr }}", "the 'xmlattr' filter (line 2)"},
            {"{{ '%s' % 1 }}", "printf-style string formatting"},
            {"{{ '\\N{BULLET}' }}", "\\N{...} escapes"},
+           {"{{ x[::, 1] }}", "slices inside multi-part subscripts (line 1)"},  // found by fuzzing
        }) {
     Status s = Err(c.source);
     EXPECT_EQ(s.Code(), StatusCode::kUnimplemented) << c.source << ": " << s.ToString();
