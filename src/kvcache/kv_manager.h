@@ -16,7 +16,7 @@
 // them), and rows up to the end after Commit (the caller's word that the last Forward succeeded).
 //
 // Sharing rules: full blocks are published as soon as they are confirmed; a partial last block when
-// its sequence is released. A block referenced by more than one owner (index, sequences) is copied
+// its sequence is released, or earlier on request (Share). A block referenced by more than one owner (index, sequences) is copied
 // before any write into it (copy on write: a branch diverging inside a cached block keeps the
 // shared rows before the divergence and writes its own block).
 //
@@ -191,6 +191,11 @@ class KvManager final : public engine::KvStorage {
   Result<std::vector<std::int32_t>> Tokens(SeqId seq) const;
   // Publishes the rows known to be written and frees the sequence; unknown ids are ignored.
   void Release(SeqId seq);
+  // Publishes the rows known to be written now, the partial last block included, while the
+  // sequence lives on (the end of a prompt: parallel samples and branches started before this
+  // sequence is released then reuse all of it). The sequence's next write into that block copies
+  // it first. kNotFound for an unknown sequence.
+  Status Share(SeqId seq);
 
   // Leases (see lease_table.h). kInvalidArgument for a bad TTL or empty path; kResourceExhausted
   // over a quota; kNotFound for an unknown lease or one of another tenant.
@@ -239,6 +244,7 @@ class KvManager final : public engine::KvStorage {
   // Publishing (kv_manager_seq.cpp); REQUIRE mu_ held.
   void ConfirmTo(SeqState& s, std::int64_t rows);
   void Publish(SeqState& s, std::int64_t block, std::int64_t n_tokens);
+  void PublishConfirmed(SeqState& s);  // every confirmed row, the partial last block included
   void DropRedundantSiblings(const RadixNode& node);
   void ReleaseLocked(SeqState& s);
   void UpdateGauges();

@@ -74,10 +74,23 @@ void KvManager::Release(SeqId seq) {
   if (s != nullptr) ReleaseLocked(*s);
 }
 
-void KvManager::ReleaseLocked(SeqState& s) {
+Status KvManager::Share(SeqId seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SeqState* s = Lookup(seq);
+  if (s == nullptr) return NoSequence(seq);
+  PublishConfirmed(*s);
+  UpdateGauges();
+  return Status::Ok();
+}
+
+void KvManager::PublishConfirmed(SeqState& s) {
   const std::int64_t b = options_.block_tokens;
   ConfirmTo(s, s.confirmed);
   if (s.confirmed % b != 0) Publish(s, s.confirmed / b, s.confirmed % b);
+}
+
+void KvManager::ReleaseLocked(SeqState& s) {
+  PublishConfirmed(s);
   for (BlockId block : s.blocks) pool_.Unref(block);
   const std::uint32_t slot = static_cast<std::uint32_t>(s.id & 0xffffffffu);
   slots_[slot].reset();  // destroys s

@@ -180,6 +180,11 @@ Status RunScheduler::Step() {
       tokens_prefilled_->Add(static_cast<std::uint64_t>(run->feeding));
     run->fed += run->feeding;
     run->feeding = 0;
+    if (prefill && run->fed == static_cast<std::int64_t>(run->prompt.size())) {
+      // The whole prompt is cached, its partial last block included: samples and branches that
+      // start while this run decodes reuse it instead of recomputing up to a block.
+      LLMSYNC_RETURN_IF_ERROR(deps_.kv->Share(run->seq.Id()));
+    }
   }
   for (std::size_t i = 0; i < with_logits.size(); ++i) {
     ActiveRun& run = *with_logits[i];

@@ -136,6 +136,33 @@ TEST_F(SequenceTest, CopyOnWriteKeepsBothBranchesExact) {
   ExpectMatchesReference(PrefillAll(m_, *kv_, sa2->seq.Id()), want_b);
 }
 
+// Share publishes a live sequence's partial last block: a sample started while the first one
+// decodes reuses the whole prompt, and the first one's next write copies that block first.
+TEST_F(SequenceTest, ShareServesThePartialPromptBlockWhileTheSequenceGoesOn) {
+  Tokens prompt = RandomTokens(21, n_vocab_, 5);  // one full block of 16 and 5 rows of the next
+  Tokens a = Concat(prompt, RandomTokens(6, n_vocab_, 6));
+  Tokens b = Concat(prompt, RandomTokens(6, n_vocab_, 7));
+  std::vector<Logits> want_a = ReferenceLogits(m_, a);
+  std::vector<Logits> want_b = ReferenceLogits(m_, b);
+
+  auto sa = kv_->Acquire("t", prompt);
+  ASSERT_TRUE(sa.IsOk());
+  ExpectMatchesReference(PrefillAll(m_, *kv_, sa->seq.Id()), want_a);
+  EXPECT_EQ(kv_->Acquire("t", prompt)->account.ram_tokens, 16);  // before Share: full blocks only
+  ASSERT_TRUE(kv_->Share(sa->seq.Id()).IsOk());
+  auto sb = kv_->Acquire("t", b);
+  ASSERT_TRUE(sb.IsOk());
+  EXPECT_EQ(sb->account.ram_tokens, 21);
+
+  // a goes on decoding into the shared block (a copy), b continues from the shared rows.
+  const std::uint64_t cow_before = kv_->Stats().cow_copies;
+  ASSERT_TRUE(kv_->Append(sa->seq.Id(), std::span<const std::int32_t>(a).subspan(21)).IsOk());
+  ExpectMatchesReference(PrefillAll(m_, *kv_, sa->seq.Id()), want_a);
+  EXPECT_EQ(kv_->Stats().cow_copies, cow_before + 1);
+  ExpectMatchesReference(PrefillAll(m_, *kv_, sb->seq.Id()), want_b);
+  EXPECT_EQ(kv_->Share(engine::SeqId{12345}).Code(), StatusCode::kNotFound);
+}
+
 TEST_F(SequenceTest, TenantQuotaRefusesWithAClearError) {
   kv_->SetTenantLeaseQuota("small", 2);
   auto ok = kv_->Lease(LeaseRequest{"small", RandomTokens(32, n_vocab_, 1), 60, Id()});
