@@ -16,9 +16,9 @@
 // them), and rows up to the end after Commit (the caller's word that the last Forward succeeded).
 //
 // Sharing rules: full blocks are published as soon as they are confirmed; a partial last block when
-// its sequence is released, or earlier on request (Share). A block referenced by more than one owner (index, sequences) is copied
-// before any write into it (copy on write: a branch diverging inside a cached block keeps the
-// shared rows before the divergence and writes its own block).
+// its sequence is released, or earlier on request (Share). A block referenced by more than one owner (index,
+// sequences) is copied before any write into it (copy on write: a branch diverging inside a cached block
+// keeps the shared rows before the divergence and writes its own block).
 //
 // Eviction: when a block is needed and none is free, the least recently used index block that no
 // sequence holds, no lease pins and no resident child depends on (an LRU leaf) is spilled to the
