@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/env.h"
@@ -178,6 +179,47 @@ double ProcessCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// Bytes of weights one decode step reads: every matrix once, except the embedding table, of which
+// it reads one row (unless the output projection is the same table).
+double DecodeWeightBytes(const Model& model) {
+  auto bytes = [](const engine::WeightMatrix& w) { return static_cast<double>(w.row_bytes) * w.rows; };
+  double total = model.TiedOutput() ? 0 : static_cast<double>(model.TokenEmbedding().row_bytes);
+  total += bytes(model.Output());
+  for (std::int64_t i = 0; i < model.Hparams().n_layer; ++i) {
+    const engine::LayerWeights& l = model.Layer(i);
+    for (const engine::WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      total += bytes(*w);
+  }
+  return total;
+}
+
+// The machine's sequential read bandwidth right now with `threads` threads (best of 3 passes over
+// 512 MiB): the roof for decode, which streams every weight once per token.
+double SequentialReadGbs(int threads) {
+  constexpr std::size_t kBytes = std::size_t{512} << 20;
+  std::vector<std::uint64_t> buffer(kBytes / sizeof(std::uint64_t), 1);
+  double best = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads));
+    std::vector<std::thread> workers;
+    const std::int64_t t0 = Env::Default()->NowMicros();
+    const std::size_t chunk = buffer.size() / static_cast<std::size_t>(threads);
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const std::uint64_t* p = buffer.data() + static_cast<std::size_t>(t) * chunk;
+        std::uint64_t sum = 0;
+        for (std::size_t i = 0; i < chunk; ++i) sum += p[i];
+        sums[static_cast<std::size_t>(t)] = sum;
+      });
+    }
+    for (std::thread& w : workers) w.join();
+    const std::int64_t us = Env::Default()->NowMicros() - t0;
+    if (sums[0] != chunk) return 0;  // keeps the reads; cannot happen
+    if (us > 0) best = std::max(best, static_cast<double>(kBytes) / static_cast<double>(us) / 1e3);
+  }
+  return best;
+}
+
 int RunBenchEngine(const BenchArgs& args) {
   if (args.prompt < 1 || args.prompt > 4096 || args.gen < 1 || args.gen > 4096) {
     return Fail(Status::InvalidArgument("--prompt and --gen must be in [1, 4096]"));
@@ -225,20 +267,24 @@ int RunBenchEngine(const BenchArgs& args) {
   std::int64_t decode_us = env->NowMicros() - t0;
   double decode_cpu = ProcessCpuSeconds() - cpu0;
 
+  const double decode_bytes = DecodeWeightBytes(model);
+  const double read_gbs = SequentialReadGbs(eng.Threads());
+
   auto per_s = [](int n, std::int64_t us) { return us > 0 ? 1e6 * n / static_cast<double>(us) : 0.0; };
   // tok/s if every thread had a core to itself: tokens x threads / CPU seconds. Spin-waiting counts
   // as CPU time, so this errs low rather than high.
   auto per_cpu_s = [&](int n, double cpu) { return cpu > 0 ? n * eng.Threads() / cpu : 0.0; };
   const engine::ModelHparams& hp = model.Hparams();
-  char json[1536];
+  char json[2048];
   std::snprintf(
       json, sizeof(json),
       "{\"benchmark\": \"engine\", \"model\": \"%s\", \"arch\": \"%s\", \"weights\": \"%s\", "
       "\"n_embd\": %lld, \"n_layer\": %lld, \"n_vocab\": %lld, \"threads\": %d, \"isa\": \"%s\", "
       "\"prompt_tokens\": %d, \"gen_tokens\": %d, \"load_s\": %.3f, \"prefill_s\": %.3f, "
       "\"prefill_tok_s\": %.2f, \"decode_s\": %.3f, \"decode_tok_s\": %.2f, \"prefill_cpu_s\": %.3f, "
-      "\"prefill_tok_s_cpu\": %.2f, \"decode_cpu_s\": %.3f, \"decode_tok_s_cpu\": %.2f, \"load_avg_1m\": "
-      "%.2f}",
+      "\"prefill_tok_s_cpu\": %.2f, \"decode_cpu_s\": %.3f, \"decode_tok_s_cpu\": %.2f, "
+      "\"decode_weight_mb_per_token\": %.1f, \"decode_weight_gbs\": %.2f, \"memory_read_gbs\": %.2f, "
+      "\"load_avg_1m\": %.2f}",
       args.model.c_str(), std::string(engine::ModelArchName(hp.arch)).c_str(),
       std::string(engine::GgmlTypeName(model.Layer(0).wq.type)).c_str(), static_cast<long long>(hp.n_embd),
       static_cast<long long>(hp.n_layer), static_cast<long long>(hp.n_vocab), eng.Threads(),
@@ -246,7 +292,7 @@ int RunBenchEngine(const BenchArgs& args) {
       static_cast<double>(load_us) / 1e6, static_cast<double>(prefill_us) / 1e6,
       per_s(args.prompt, prefill_us), static_cast<double>(decode_us) / 1e6, per_s(args.gen, decode_us),
       prefill_cpu, per_cpu_s(args.prompt, prefill_cpu), decode_cpu, per_cpu_s(args.gen, decode_cpu),
-      load_avg[0]);
+      decode_bytes / 1e6, decode_bytes * per_s(args.gen, decode_us) / 1e9, read_gbs, load_avg[0]);
   std::cout << json << "\n";
   return 0;
 }

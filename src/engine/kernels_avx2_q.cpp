@@ -56,6 +56,7 @@ void RowsTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r0, s
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     prefetch.Slice(b);
+    PrefetchRowsAhead(rows, b * Block::kBytes, 1);  // blocks are under a line: one covers each
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * b));
     __m256i p[8];
     for (int i = 0; i < 8; ++i) {

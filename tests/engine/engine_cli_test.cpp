@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -140,6 +142,13 @@ TEST_F(EngineCliTest, BenchEnginePrintsJson) {
   for (const char* key : {"\"benchmark\": \"engine\"", "\"prefill_tok_s\":", "\"decode_tok_s\":",
                           "\"threads\": 2", "\"prompt_tokens\": 8", "\"gen_tokens\": 4"}) {
     EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  }
+  // The roofline figures are measured, so positive.
+  for (const char* key :
+       {"\"decode_weight_mb_per_token\": ", "\"decode_weight_gbs\": ", "\"memory_read_gbs\": "}) {
+    std::size_t at = r.out.find(key);
+    ASSERT_NE(at, std::string::npos) << key << "\n" << r.out;
+    EXPECT_GT(std::strtod(r.out.c_str() + at + std::strlen(key), nullptr), 0.0) << key << "\n" << r.out;
   }
   ExpectFailure("bench engine --model " + model + " --prompt 0", "--prompt");
 }
