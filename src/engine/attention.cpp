@@ -124,61 +124,86 @@ class RunCursor {
 void AttentionScratch::Resize(std::int64_t group, std::int64_t head_dim) {
   k_chunk_.assign(static_cast<std::size_t>(kAttentionChunk * head_dim), 0.0f);
   v_row_.assign(static_cast<std::size_t>(head_dim), 0.0f);
-  scores_.assign(static_cast<std::size_t>(group * kAttentionChunk), 0.0f);
-  max_.assign(static_cast<std::size_t>(group), 0.0f);
-  sum_.assign(static_cast<std::size_t>(group), 0.0f);
+  scores_.assign(static_cast<std::size_t>(kAttentionQueryTile * group * kAttentionChunk), 0.0f);
+  max_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), 0.0f);
+  sum_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), 0.0f);
+  acc_.assign(static_cast<std::size_t>(kAttentionQueryTile * group * head_dim), 0.0f);
+  acc_rows_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), nullptr);
+  q_rows_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), nullptr);
+  out_rows_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), nullptr);
+  last_pos_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), 0);
+  seen_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), 0);
 }
 
-void AttendKvHead(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t pos, std::int64_t kv_head,
-                  std::int64_t group, std::int64_t head_dim, float scale, const float* q, float* out,
-                  AttentionScratch& s) {
+void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos, std::int64_t n_queries,
+                   std::int64_t kv_head, std::int64_t group, std::int64_t head_dim, float scale, const float* q,
+                   float* out, std::int64_t row_stride, AttentionScratch& s) {
   const AttentionKernels& k = Kernels();
   const KvDtype dtype = kv.Geometry().dtype;
   const std::int64_t head_offset = kv_head * head_dim * static_cast<std::int64_t>(KvDtypeBytes(dtype));
   RunCursor keys(kv, seq, layer, false, head_offset);
   RunCursor values(kv, seq, layer, true, head_offset);
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  // Row r = i * group + g is head g of query i; it sees positions [0, first_pos + i].
+  const std::int64_t rows = n_queries * group;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t at = (r / group) * row_stride + (r % group) * head_dim;
+    s.q_rows_[r] = q + at;
+    s.out_rows_[r] = out + at;
+    s.acc_rows_[r] = &s.acc_[r * head_dim];
+    s.last_pos_[r] = first_pos + r / group;
+  }
+  auto q_row = [&](std::int64_t r) { return s.q_rows_[r]; };
+  // Outputs accumulate in contiguous scratch rows: the tile's real output rows are a multiple of
+  // 1 KiB apart, where stores to one and loads from another falsely alias (4 KiB aliasing).
+  auto out_row = [&](std::int64_t r) { return s.acc_rows_[r]; };
+  std::int64_t* seen_in_chunk = s.seen_.data();
 
-  std::fill(out, out + group * head_dim, 0.0f);
-  std::fill(s.max_.begin(), s.max_.end(), neg_inf);
-  std::fill(s.sum_.begin(), s.sum_.end(), 0.0f);
-  const std::int64_t n_pos = pos + 1;
+  for (std::int64_t r = 0; r < rows; ++r) std::fill(out_row(r), out_row(r) + head_dim, 0.0f);
+  std::fill(s.max_.begin(), s.max_.begin() + rows, neg_inf);
+  std::fill(s.sum_.begin(), s.sum_.begin() + rows, 0.0f);
+  const std::int64_t n_pos = first_pos + n_queries;
   for (std::int64_t c = 0; c < n_pos; c += kAttentionChunk) {
     const std::int64_t n = std::min(kAttentionChunk, n_pos - c);
     for (std::int64_t j = 0; j < n; ++j)
       LoadRow(k, dtype, keys.Row(c + j), head_dim, &s.k_chunk_[j * head_dim]);
-    for (std::int64_t g = 0; g < group; ++g) {
-      float* scores = &s.scores_[g * kAttentionChunk];
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t seen = std::min(kAttentionChunk, s.last_pos_[r] + 1 - c);
+      seen_in_chunk[r] = seen;
+      if (seen <= 0) continue;  // the chunk is entirely after this query
+      float* scores = &s.scores_[r * kAttentionChunk];
       float chunk_max = neg_inf;
-      for (std::int64_t j = 0; j < n; ++j) {
-        scores[j] = k.dot(q + g * head_dim, &s.k_chunk_[j * head_dim], head_dim) * scale;
+      for (std::int64_t j = 0; j < seen; ++j) {
+        scores[j] = k.dot(q_row(r), &s.k_chunk_[j * head_dim], head_dim) * scale;
         chunk_max = std::max(chunk_max, scores[j]);
       }
-      const float new_max = std::max(s.max_[g], chunk_max);
+      const float new_max = std::max(s.max_[r], chunk_max);
       if (new_max == neg_inf) {  // every score so far is -inf: nothing to weigh yet
-        std::fill(scores, scores + n, 0.0f);
+        std::fill(scores, scores + seen, 0.0f);
         continue;
       }
-      const float alpha = std::exp(s.max_[g] - new_max);
-      s.sum_[g] *= alpha;
-      float* acc = out + g * head_dim;
+      const float alpha = std::exp(s.max_[r] - new_max);
+      s.sum_[r] *= alpha;
+      float* acc = out_row(r);
       for (std::int64_t i = 0; i < head_dim; ++i) acc[i] *= alpha;
-      s.max_[g] = new_max;
-      for (std::int64_t j = 0; j < n; ++j) {
+      s.max_[r] = new_max;
+      for (std::int64_t j = 0; j < seen; ++j) {
         scores[j] = std::exp(scores[j] - new_max);
-        s.sum_[g] += scores[j];
+        s.sum_[r] += scores[j];
       }
     }
     for (std::int64_t j = 0; j < n; ++j) {
       LoadRow(k, dtype, values.Row(c + j), head_dim, s.v_row_.data());
-      for (std::int64_t g = 0; g < group; ++g) {
-        k.axpy(s.scores_[g * kAttentionChunk + j], s.v_row_.data(), out + g * head_dim, head_dim);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        if (j >= seen_in_chunk[r]) continue;
+        k.axpy(s.scores_[r * kAttentionChunk + j], s.v_row_.data(), out_row(r), head_dim);
       }
     }
   }
-  for (std::int64_t g = 0; g < group; ++g) {
-    float* acc = out + g * head_dim;
-    for (std::int64_t i = 0; i < head_dim; ++i) acc[i] /= s.sum_[g];
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* acc = out_row(r);
+    float* dst = s.out_rows_[r];
+    for (std::int64_t i = 0; i < head_dim; ++i) dst[i] = acc[i] / s.sum_[r];
   }
 }
 

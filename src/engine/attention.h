@@ -12,7 +12,7 @@
 // fma in order, the same final reduction), with AVX2 or scalar kernels chosen by ActiveKernelIsa();
 // both give identical bits.
 //
-// Thread safety: AttendKvHead may run concurrently for different outputs, each with its own
+// Thread safety: AttendKvHeads may run concurrently for different outputs, each with its own
 // AttentionScratch; it only reads the KvStorage.
 #pragma once
 
@@ -24,6 +24,8 @@
 namespace llmsync::engine {
 
 inline constexpr std::int64_t kAttentionChunk = 32;
+// Queries attended together by AttendKvHeads: they share each converted key and value row.
+inline constexpr std::int64_t kAttentionQueryTile = 16;
 
 // Per-thread buffers, sized once for a model.
 class AttentionScratch {
@@ -31,23 +33,42 @@ class AttentionScratch {
   void Resize(std::int64_t group, std::int64_t head_dim);
 
  private:
-  friend void AttendKvHead(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t pos,
-                           std::int64_t kv_head, std::int64_t group, std::int64_t head_dim, float scale,
-                           const float* q, float* out, AttentionScratch& scratch);
+  friend void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos,
+                            std::int64_t n_queries, std::int64_t kv_head, std::int64_t group,
+                            std::int64_t head_dim, float scale, const float* q, float* out,
+                            std::int64_t row_stride, AttentionScratch& scratch);
   std::vector<float> k_chunk_;  // kAttentionChunk rows of head_dim, converted to f32
   std::vector<float> v_row_;    // one row of head_dim, converted to f32
-  std::vector<float> scores_;   // group x kAttentionChunk
-  std::vector<float> max_;      // group
-  std::vector<float> sum_;      // group
+  std::vector<float> scores_;   // kAttentionQueryTile x group x kAttentionChunk
+  std::vector<float> max_;      // kAttentionQueryTile x group
+  std::vector<float> sum_;      // kAttentionQueryTile x group
+  // Per row (query i, head g): where its query and output are, its position, and how many
+  // positions of the current chunk it sees.
+  std::vector<float> acc_;  // kAttentionQueryTile x group rows of head_dim: running outputs
+  std::vector<float*> acc_rows_;
+  std::vector<const float*> q_rows_;
+  std::vector<float*> out_rows_;
+  std::vector<std::int64_t> last_pos_;
+  std::vector<std::int64_t> seen_;
 };
 
-// Attention output of the `group` query heads (q: group rows of head_dim, consecutive) that share
-// KV head `kv_head`, for the token at position `pos` of `seq` in `layer`. Writes group rows of
-// head_dim to out.
-// REQUIRES: positions 0..pos of seq hold rows in kv; scratch.Resize(group, head_dim) was called.
-void AttendKvHead(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t pos, std::int64_t kv_head,
-                  std::int64_t group, std::int64_t head_dim, float scale, const float* q, float* out,
-                  AttentionScratch& scratch);
+// Attention output of the `group` query heads that share KV head `kv_head`, for the `n_queries`
+// tokens at positions first_pos, first_pos + 1, ... of `seq` in `layer`. Query i's heads are
+// group rows of head_dim at q + i * row_stride; its output goes to out + i * row_stride likewise.
+// Each query's arithmetic is exactly the single-token scheme above, so the tile changes no bits;
+// the queries only share the conversion of each key chunk and value row.
+// REQUIRES: positions 0..first_pos + n_queries - 1 of seq hold rows in kv;
+// 1 <= n_queries <= kAttentionQueryTile; scratch.Resize(group, head_dim) was called.
+void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos, std::int64_t n_queries,
+                   std::int64_t kv_head, std::int64_t group, std::int64_t head_dim, float scale, const float* q,
+                   float* out, std::int64_t row_stride, AttentionScratch& scratch);
+
+// The same for one token at `pos` (q and out: group rows of head_dim, consecutive).
+inline void AttendKvHead(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t pos, std::int64_t kv_head,
+                         std::int64_t group, std::int64_t head_dim, float scale, const float* q, float* out,
+                         AttentionScratch& scratch) {
+  AttendKvHeads(kv, seq, layer, pos, 1, kv_head, group, head_dim, scale, q, out, 0, scratch);
+}
 
 // Writes one f32 row into KV storage as dtype (F16 rounds to nearest even).
 void StoreKvRow(KvDtype dtype, const float* src, std::int64_t n, std::uint8_t* dst);

@@ -50,6 +50,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Model& model, const EngineO
   engine->rope_sin_.resize(Rows(t, hp.n_rot / 2));
   engine->out_rows_.reserve(static_cast<std::size_t>(t));
   engine->seq_ranges_.reserve(static_cast<std::size_t>(t));
+  engine->attention_tiles_.reserve(static_cast<std::size_t>(t + 1));
   engine->attention_scratch_.resize(static_cast<std::size_t>(options.n_threads));
   for (AttentionScratch& s : engine->attention_scratch_) s.Resize(hp.n_head / hp.n_head_kv, hp.head_dim);
   engine->prepared_.resize(3);

@@ -110,6 +110,9 @@ class Engine {
   std::vector<float> rope_sin_;
   std::vector<std::int64_t> out_rows_;               // slice indices of entries that want logits
   std::vector<AttentionScratch> attention_scratch_;  // one per thread
+  // Query tiles of a slice: first entry of each run of consecutive positions of one sequence (at
+  // most kAttentionQueryTile long), and one past the last tile's end. Up to max_tokens_ + 1.
+  std::vector<std::int64_t> attention_tiles_;
   std::vector<PreparedActivations> prepared_;        // up to three weight types per matmul group
   std::vector<SeqRange> seq_ranges_;
 };

@@ -77,12 +77,24 @@ void Engine::Attend(const LayerWeights& l, std::int64_t layer, const BatchEntry*
   // by earlier entries of its sequence in the same slice.
   const std::int64_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  pool_.ParallelFor(n * hp_.n_head_kv, [&](std::int64_t task, int thread) {
-    const std::int64_t t = task / hp_.n_head_kv;
+  // Tokens of one sequence at consecutive positions (a prompt slice) attend as one tile, which
+  // converts each KV row once for all of them instead of once per token.
+  attention_tiles_.clear();
+  for (std::int64_t t = 0; t < n; ++t) {
+    const bool extends = t > 0 && t - attention_tiles_.back() < kAttentionQueryTile &&
+                         e[t].seq == e[t - 1].seq && e[t].pos == e[t - 1].pos + 1;
+    if (!extends) attention_tiles_.push_back(t);
+  }
+  const auto n_tiles = static_cast<std::int64_t>(attention_tiles_.size());
+  attention_tiles_.push_back(n);
+  pool_.ParallelFor(n_tiles * hp_.n_head_kv, [&](std::int64_t task, int thread) {
+    const std::int64_t tile = task / hp_.n_head_kv;
     const std::int64_t h = task % hp_.n_head_kv;
+    const std::int64_t t = attention_tiles_[static_cast<std::size_t>(tile)];
+    const std::int64_t count = attention_tiles_[static_cast<std::size_t>(tile) + 1] - t;
     const std::int64_t offset = Rows(t, q_dim) + h * group * head_dim;
-    AttendKvHead(kv, e[t].seq, layer, e[t].pos, h, group, head_dim, scale, &q_[offset], &attn_[offset],
-                 attention_scratch_[static_cast<std::size_t>(thread)]);
+    AttendKvHeads(kv, e[t].seq, layer, e[t].pos, count, h, group, head_dim, scale, &q_[offset], &attn_[offset],
+                  q_dim, attention_scratch_[static_cast<std::size_t>(thread)]);
   });
 }
 
