@@ -119,12 +119,16 @@ class OpenAiDriver : public TraceDriver {
       Json chunk = Json::parse(e.data, nullptr, false);
       if (!chunk.is_object()) return true;
       if (chunk.contains("choices") && chunk["choices"].is_array() && !chunk["choices"].empty()) {
-        const Json& delta = chunk["choices"][0].value("delta", Json::object());
+        const Json delta = chunk["choices"][0].value("delta", Json::object());
         // The first chunk usually carries only the role (content ""): TTFT waits for real text.
-        if (delta.contains("content") && delta["content"].is_string() && !delta["content"].empty()) {
+        // (Json::empty() is false for every string, "" included: compare the string itself.)
+        const std::string content = delta.contains("content") && delta["content"].is_string()
+                                        ? delta["content"].get<std::string>()
+                                        : std::string();
+        if (!content.empty()) {
           if (first) s.ttft_ms = MsSince(start);
           first = false;
-          reply += delta["content"].get<std::string>();
+          reply += content;
         }
       }
       if (chunk.contains("usage") && chunk["usage"].is_object()) {
