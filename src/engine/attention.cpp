@@ -135,9 +135,9 @@ void AttentionScratch::Resize(std::int64_t group, std::int64_t head_dim) {
   seen_.assign(static_cast<std::size_t>(kAttentionQueryTile * group), 0);
 }
 
-void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos, std::int64_t n_queries,
-                   std::int64_t kv_head, std::int64_t group, std::int64_t head_dim, float scale, const float* q,
-                   float* out, std::int64_t row_stride, AttentionScratch& s) {
+void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos,
+                   std::int64_t n_queries, std::int64_t kv_head, std::int64_t group, std::int64_t head_dim,
+                   float scale, const float* q, float* out, std::int64_t row_stride, AttentionScratch& s) {
   const AttentionKernels& k = Kernels();
   const KvDtype dtype = kv.Geometry().dtype;
   const std::int64_t head_offset = kv_head * head_dim * static_cast<std::int64_t>(KvDtypeBytes(dtype));

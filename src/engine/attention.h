@@ -59,9 +59,10 @@ class AttentionScratch {
 // the queries only share the conversion of each key chunk and value row.
 // REQUIRES: positions 0..first_pos + n_queries - 1 of seq hold rows in kv;
 // 1 <= n_queries <= kAttentionQueryTile; scratch.Resize(group, head_dim) was called.
-void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos, std::int64_t n_queries,
-                   std::int64_t kv_head, std::int64_t group, std::int64_t head_dim, float scale, const float* q,
-                   float* out, std::int64_t row_stride, AttentionScratch& scratch);
+void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t first_pos,
+                   std::int64_t n_queries, std::int64_t kv_head, std::int64_t group, std::int64_t head_dim,
+                   float scale, const float* q, float* out, std::int64_t row_stride,
+                   AttentionScratch& scratch);
 
 // The same for one token at `pos` (q and out: group rows of head_dim, consecutive).
 inline void AttendKvHead(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t pos, std::int64_t kv_head,

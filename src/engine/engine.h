@@ -113,7 +113,7 @@ class Engine {
   // Query tiles of a slice: first entry of each run of consecutive positions of one sequence (at
   // most kAttentionQueryTile long), and one past the last tile's end. Up to max_tokens_ + 1.
   std::vector<std::int64_t> attention_tiles_;
-  std::vector<PreparedActivations> prepared_;        // up to three weight types per matmul group
+  std::vector<PreparedActivations> prepared_;  // up to three weight types per matmul group
   std::vector<SeqRange> seq_ranges_;
 };
 

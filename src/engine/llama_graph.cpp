@@ -93,8 +93,8 @@ void Engine::Attend(const LayerWeights& l, std::int64_t layer, const BatchEntry*
     const std::int64_t t = attention_tiles_[static_cast<std::size_t>(tile)];
     const std::int64_t count = attention_tiles_[static_cast<std::size_t>(tile) + 1] - t;
     const std::int64_t offset = Rows(t, q_dim) + h * group * head_dim;
-    AttendKvHeads(kv, e[t].seq, layer, e[t].pos, count, h, group, head_dim, scale, &q_[offset], &attn_[offset],
-                  q_dim, attention_scratch_[static_cast<std::size_t>(thread)]);
+    AttendKvHeads(kv, e[t].seq, layer, e[t].pos, count, h, group, head_dim, scale, &q_[offset],
+                  &attn_[offset], q_dim, attention_scratch_[static_cast<std::size_t>(thread)]);
   });
 }
 
