@@ -31,6 +31,7 @@ struct TurnSample {
   std::int64_t generated_tokens = 0;
   std::int64_t new_tokens = 0;   // prompt tokens the previous turn's state did not hold
   double ttft_ms = 0;            // client side: from the turn's first request to the first token
+  double server_ttft_ms = -1;    // llmsync's own: from the run's start to its first token (-1: unknown)
   std::uint64_t bytes_sent = 0;  // request bodies of the turn
 };
 

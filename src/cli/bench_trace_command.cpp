@@ -67,6 +67,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
   for (int t = 0; t < config.turns; ++t) {
     TurnSample sum;
     std::vector<double> ttft;
+    std::vector<double> server_ttft;
     for (const TurnSample& s : by_turn[t]) {
       sum.prompt_tokens += s.prompt_tokens;
       sum.cached_tokens += s.cached_tokens;
@@ -75,6 +76,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
       sum.new_tokens += s.new_tokens;
       sum.bytes_sent += s.bytes_sent;
       ttft.push_back(s.ttft_ms);
+      if (s.server_ttft_ms >= 0) server_ttft.push_back(s.server_ttft_ms);
     }
     cumulative_bytes += sum.bytes_sent;
     double hit = sum.prompt_tokens > 0
@@ -91,6 +93,8 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
                      {"ttft_ms_p99", Round(Percentile(ttft, 99))},
                      {"bytes_sent", sum.bytes_sent},
                      {"bytes_sent_cumulative", cumulative_bytes}});
+    // What the server itself measured: the difference to ttft_ms is the protocol's share.
+    if (!server_ttft.empty()) turns.back()["server_ttft_ms_p50"] = Round(Percentile(server_ttft, 50));
     total.prompt_tokens += sum.prompt_tokens;
     total.cached_tokens += sum.cached_tokens;
     total.computed_tokens += sum.computed_tokens;

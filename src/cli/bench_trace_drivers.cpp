@@ -68,6 +68,7 @@ class NativeDriver : public TraceDriver {
     s.cached_tokens = r.cost->Cached();
     s.computed_tokens = r.cost->recomputed;
     s.generated_tokens = r.cost->generated;
+    s.server_ttft_ms = r.cost->ttft_ms;
     if (first) s.ttft_ms = MsSince(start);
     // The head is the new assistant node; the replica learns it without a full sync.
     LLMSYNC_RETURN_IF_ERROR(c->Sync());
@@ -130,6 +131,13 @@ class OpenAiDriver : public TraceDriver {
           first = false;
           reply += content;
         }
+      }
+      // llmsync's extension on the usage chunk carries each run's cost, server TTFT included.
+      if (chunk.contains("llmsync") && chunk["llmsync"].is_object() && chunk["llmsync"].contains("runs") &&
+          chunk["llmsync"]["runs"].is_array() && !chunk["llmsync"]["runs"].empty()) {
+        const Json& cost = chunk["llmsync"]["runs"][0].value("cost", Json::object());
+        if (cost.contains("ttft_ms") && cost["ttft_ms"].is_number())
+          s.server_ttft_ms = cost["ttft_ms"].get<double>();
       }
       if (chunk.contains("usage") && chunk["usage"].is_object()) {
         const Json& u = chunk["usage"];
