@@ -76,6 +76,14 @@ TEST_F(ClientCliTest, DemoExitsZeroAndPrintsItsTable) {
   EXPECT_NE(r.out.find("on 2 branches"), std::string::npos) << r.out;
 }
 
+// Every client-side TTFT spans the server's own (the client starts first and hears last), so the
+// medians are ordered too. A client clock stopped by the role chunk would break this.
+void ExpectClientTtftCoversServer(const nlohmann::json& turn) {
+  ASSERT_TRUE(turn.contains("server_ttft_ms_p50")) << turn;
+  EXPECT_GT(turn["server_ttft_ms_p50"].get<double>(), 0) << turn;
+  EXPECT_GE(turn["ttft_ms_p50"].get<double>() + 0.01, turn["server_ttft_ms_p50"].get<double>()) << turn;
+}
+
 TEST_F(ClientCliTest, BenchTraceJsonIsConsistent) {
   std::string out = dir_.File("trace.json");
   CliOutput r =
@@ -97,6 +105,7 @@ TEST_F(ClientCliTest, BenchTraceJsonIsConsistent) {
     cumulative += t["bytes_sent"].get<std::uint64_t>();
     EXPECT_EQ(t["bytes_sent_cumulative"].get<std::uint64_t>(), cumulative);
     EXPECT_LE(t["ttft_ms_p50"].get<double>(), t["ttft_ms_p99"].get<double>());
+    ExpectClientTtftCoversServer(t);
   }
   EXPECT_EQ(native["totals"]["computed_tokens"].get<int>() + native["totals"]["cached_tokens"].get<int>(),
             native["totals"]["prompt_tokens"].get<int>());
@@ -109,6 +118,7 @@ TEST_F(ClientCliTest, BenchTraceJsonIsConsistent) {
     for (const nlohmann::json& t : stateless["per_turn"]) {
       EXPECT_EQ(t["computed_tokens"].get<int>() + t["cached_tokens"].get<int>(),
                 t["prompt_tokens"].get<int>());
+      ExpectClientTtftCoversServer(t);
     }
     EXPECT_GT(stateless["per_turn"][2]["bytes_sent"].get<int>(),
               native["per_turn"][2]["bytes_sent"].get<int>())
