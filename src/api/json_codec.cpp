@@ -9,6 +9,27 @@ Json IdOrNull(const Id& id) { return id.IsZero() ? Json(nullptr) : Json(id.ToHex
 
 std::string DumpJson(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+Result<std::vector<std::string>> ParseStopStrings(const Json& body) {
+  std::vector<std::string> stop;
+  if (!body.contains("stop") || body["stop"].is_null()) return stop;
+  const Json& field = body["stop"];
+  const Status bad_shape = Status::InvalidArgument("stop must be a string or an array of strings");
+  if (field.is_string()) {
+    stop.push_back(field.get<std::string>());
+  } else if (field.is_array()) {
+    for (const Json& s : field) {
+      if (!s.is_string()) return bad_shape;
+      stop.push_back(s.get<std::string>());
+    }
+  } else {
+    return bad_shape;
+  }
+  for (const std::string& s : stop) {
+    if (s.empty()) return Status::InvalidArgument("stop strings must not be empty");
+  }
+  return stop;
+}
+
 Json NodeJson(const session::Node& node, bool include_tokens) {
   Json j = {{"id", node.id.ToHex()},
             {"parent", IdOrNull(node.parent)},

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "llmsync/status.h"
 #include "runs/run_events.h"
 #include "session/node.h"
 #include "store/records.h"
@@ -27,5 +29,9 @@ Json UsageJson(const store::RunUsage& usage);
 Json RunJson(const store::RunRecord& run, const Json* cost);
 
 runs::EventCodec MakeEventCodec();
+
+// The request field "stop" (absent or null, a string, or an array of strings) as stop strings.
+// kInvalidArgument for another shape or an empty string (which would stop before any text).
+Result<std::vector<std::string>> ParseStopStrings(const Json& body);
 
 }  // namespace llmsync::api

@@ -32,19 +32,7 @@ Result<runs::RunParams> ParseRunParams(const Json& body) {
   LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "repeat_penalty", &p.sampling.repeat_penalty));
   LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "seed", &p.sampling.seed));
   LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "lease_s", &p.lease_s));
-  if (body.contains("stop") && !body["stop"].is_null()) {
-    const Json& stop = body["stop"];
-    if (stop.is_string()) {
-      p.stop.push_back(stop.get<std::string>());
-    } else if (stop.is_array()) {
-      for (const Json& s : stop) {
-        if (!s.is_string()) return Status::InvalidArgument("stop must be a string or an array of strings");
-        p.stop.push_back(s.get<std::string>());
-      }
-    } else {
-      return Status::InvalidArgument("stop must be a string or an array of strings");
-    }
-  }
+  LLMSYNC_ASSIGN_OR_RETURN(p.stop, ParseStopStrings(body));
   if (body.contains("add_generation_prompt")) {
     if (!body["add_generation_prompt"].is_boolean())
       return Status::InvalidArgument("add_generation_prompt must be a boolean");

@@ -56,22 +56,7 @@ Result<runs::RunParams> ParseOpenAiRunParams(const Json& body, const char* max_t
   for (const char* ignored : {"frequency_penalty", "presence_penalty"}) {
     LLMSYNC_RETURN_IF_ERROR(OptionalNumber(body, ignored, 0.0).GetStatus());
   }
-  if (body.contains("stop") && !body["stop"].is_null()) {
-    const Json& stop = body["stop"];
-    if (stop.is_string()) {
-      p.stop.push_back(stop.get<std::string>());
-    } else if (stop.is_array()) {
-      for (const Json& s : stop) {
-        if (!s.is_string()) return Status::InvalidArgument("stop must be a string or an array of strings");
-        p.stop.push_back(s.get<std::string>());
-      }
-    } else {
-      return Status::InvalidArgument("stop must be a string or an array of strings");
-    }
-  }
-  for (const std::string& s : p.stop) {
-    if (s.empty()) return Status::InvalidArgument("stop strings must not be empty");
-  }
+  LLMSYNC_ASSIGN_OR_RETURN(p.stop, ParseStopStrings(body));
   return p;
 }
 

@@ -264,6 +264,11 @@ TEST_F(NativeApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(st, 400) << err;
   auto [st2, err2] = env_->Post("/v1/sessions/" + s + "/runs", {{"temperature", "hot"}});
   EXPECT_EQ(st2, 400) << err2;
+  for (const Json& stop : {Json(""), Json::array({"ok", ""}), Json(7), Json::array({1})}) {
+    auto [st3, err3] = env_->Post("/v1/sessions/" + s + "/runs", {{"stop", stop}});
+    EXPECT_EQ(st3, 400) << stop << ": " << err3;
+    EXPECT_NE(err3["error"]["message"].get<std::string>().find("stop"), std::string::npos) << err3;
+  }
   std::string invalid_utf8 = "{\"nodes\":[{\"kind\":\"user\",\"text\":\"\xff\xfe\"}]}";
   auto utf = env_->Client().PostJson("/v1/sessions/" + s + "/nodes", invalid_utf8);
   ASSERT_TRUE(utf.IsOk());
