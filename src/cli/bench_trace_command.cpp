@@ -137,8 +137,10 @@ Status Plot(const Json& report, const std::string& png) {
   }
   out.close();
   if (names.empty()) return Status::InvalidArgument("no target produced data to plot");
-  std::string script = "set terminal png size 1100,450\nset output '" + png +
-                       "'\nset multiplot layout 1,2\nset xlabel 'turn'\nset key left top\n"
+  // noenhanced: target names hold underscores, which enhanced text would turn into subscripts.
+  // Both plots start at 0, so a slope reads against the whole quantity.
+  std::string script = "set terminal png noenhanced size 1100,450\nset output '" + png +
+                       "'\nset multiplot layout 1,2\nset xlabel 'turn'\nset key left top\nset yrange [0:*]\n"
                        "set ylabel 'TTFT p50 (ms)'\nplot ";
   for (std::size_t i = 0; i < names.size(); ++i) {
     script += (i ? ", " : "") + std::string("'") + dat + "' index " + std::to_string(i) +
