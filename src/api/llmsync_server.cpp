@@ -8,6 +8,7 @@
 #include "base/logging.h"
 #include "engine/make_test_model.h"
 #include "engine/model_fingerprint.h"
+#include "store/retention.h"
 #include "store/sqlite_store.h"
 
 namespace llmsync::api {
@@ -21,6 +22,7 @@ struct LlmsyncServer::Parts {
   std::unique_ptr<text::Tokenizer> tokenizer;
   std::unique_ptr<runs::Conversation> conversation;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::RetentionJanitor> janitor;  // declared after store: stops before it closes
   std::unique_ptr<session::SessionService> sessions;
   std::unique_ptr<kvcache::KvManager> kv;
   std::unique_ptr<runs::EventHub> hub;
@@ -99,6 +101,10 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   so.path = cfg.db_path;
   so.env = env;
   LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenSqliteStore(so));
+  store::RetentionPolicy retention;
+  retention.event_retention_ms = cfg.event_retention_hours * 3600 * 1000;
+  retention.idempotency_retention_ms = cfg.idempotency_retention_hours * 3600 * 1000;
+  p->janitor = std::make_unique<store::RetentionJanitor>(p->store.get(), env, retention);
   session::SessionOptions sess;
   sess.limits.max_text_bytes = cfg.max_text_bytes;
   LLMSYNC_ASSIGN_OR_RETURN(session::SealKey key, LoadOrCreateSealKey(env, cfg));
@@ -178,6 +184,7 @@ Status LlmsyncServer::Start() {
     return s;
   }
   p.started = true;
+  p.janitor->Start();
   const engine::ModelHparams& hp = p.model->Hparams();
   LLMSYNC_LOG(kInfo) << "llmsync listening on http://" << p.config.Host() << ":" << p.http->Port();
   LLMSYNC_LOG(kInfo) << "model: " << p.config.model_path << " (" << p.ctx.model_name << ", " << hp.n_layer
@@ -185,6 +192,8 @@ Status LlmsyncServer::Start() {
                      << p.ctx.model_fingerprint.ShortHex() << ")";
   LLMSYNC_LOG(kInfo) << "store: sqlite " << p.config.db_path << "; KV: " << p.config.kv_ram_mb << " MiB RAM, "
                      << p.config.kv_disk_mb << " MiB disk at " << p.config.snapshot_dir;
+  LLMSYNC_LOG(kInfo) << "retention: events of finished runs " << p.config.event_retention_hours
+                     << " h, idempotency keys " << p.config.idempotency_retention_hours << " h";
   LLMSYNC_LOG(kInfo) << "limits: context " << p.config.max_context << " tokens, " << p.config.max_active_runs
                      << " concurrent runs, body " << p.config.max_body_bytes << " bytes; auth: "
                      << (p.config.api_keys.empty() ? "none (single local tenant, loopback only)"
@@ -197,6 +206,7 @@ void LlmsyncServer::Stop() {
   parts_->started = false;
   parts_->http->Stop();
   parts_->scheduler->Stop();
+  parts_->janitor->Stop();
   LLMSYNC_LOG(kInfo) << "llmsync stopped";
 }
 

@@ -63,7 +63,8 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
                                                 "http_threads",
                                                 "max_tokens",
                                                 "max_text_bytes",
-                                                "event_retention_hours"};
+                                                "event_retention_hours",
+                                                "idempotency_retention_hours"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
     for (std::string_view k : kKnown) known = known || key == k;
@@ -86,6 +87,7 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "max_tokens", &config->max_tokens));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "max_text_bytes", &config->max_text_bytes));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "event_retention_hours", &config->event_retention_hours));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "idempotency_retention_hours", &config->idempotency_retention_hours));
   return Status::Ok();
 }
 
@@ -113,6 +115,12 @@ Status FinalizeConfig(ServerConfig* config) {
   if (config->max_active_runs < 1) return Status::InvalidArgument("max_active_runs must be at least 1");
   if (config->engine_threads < 1 || config->http_threads < 1)
     return Status::InvalidArgument("threads must be >= 1");
+  constexpr std::int64_t kMaxRetentionHours = 24 * 365 * 100;
+  if (config->event_retention_hours < 1 || config->event_retention_hours > kMaxRetentionHours ||
+      config->idempotency_retention_hours < 1 || config->idempotency_retention_hours > kMaxRetentionHours) {
+    return Status::InvalidArgument("event_retention_hours and idempotency_retention_hours must be in [1, " +
+                                   std::to_string(kMaxRetentionHours) + "]");
+  }
   return Status::Ok();
 }
 

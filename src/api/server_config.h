@@ -9,7 +9,8 @@
 //    "data_dir": "data", "snapshot_dir": "data/kv", "kv_ram_mb": 512, "kv_disk_mb": 4096,
 //    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
 //    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
-//    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168}
+//    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168,
+//    "idempotency_retention_hours": 24}
 //
 // Thread safety: a value; Authenticate is a pure function of it.
 #pragma once
@@ -44,7 +45,8 @@ struct ServerConfig {
   int http_threads = 2;
   std::int32_t max_tokens = 4096;
   std::size_t max_text_bytes = 1 << 20;
-  std::int64_t event_retention_hours = 168;
+  std::int64_t event_retention_hours = 168;       // events of finished runs, then deleted
+  std::int64_t idempotency_retention_hours = 24;  // idempotency keys of appends
 
   std::string Host() const;
   std::uint16_t Port() const;

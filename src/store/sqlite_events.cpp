@@ -140,4 +140,22 @@ Result<std::vector<std::uint64_t>> SqliteStore::AppendRunEvents(const std::vecto
   return future.get();
 }
 
+Result<std::uint64_t> SqliteStore::PruneRunEvents(std::int64_t finished_before_ms) {
+  std::uint64_t pruned = 0;
+  Status s = writer_->Run([&](Connection& conn) -> Status {
+    LLMSYNC_ASSIGN_OR_RETURN(
+        Stmt stmt, conn.Prepare("DELETE FROM run_events WHERE run IN (SELECT rowid FROM runs WHERE status IN "
+                                "(?, ?, ?) AND updated_at_ms < ?)"));
+    stmt.Bind(1, static_cast<std::int64_t>(RunStatus::kSucceeded))
+        .Bind(2, static_cast<std::int64_t>(RunStatus::kFailed))
+        .Bind(3, static_cast<std::int64_t>(RunStatus::kCancelled))
+        .Bind(4, finished_before_ms);
+    LLMSYNC_RETURN_IF_ERROR(stmt.Run());
+    pruned = static_cast<std::uint64_t>(conn.Changes());
+    return Status::Ok();
+  });
+  if (!s.IsOk()) return s;
+  return pruned;
+}
+
 }  // namespace llmsync::store

@@ -59,6 +59,7 @@ class SqliteStore final : public Store {
                         const TokenIds& tokens, std::string_view sealed) override;
   Status LoadSession(const SessionRecord& session, const std::vector<NodeRecord>& nodes) override;
   Result<std::uint64_t> PruneIdempotency(std::int64_t created_before_ms) override;
+  Result<std::uint64_t> PruneRunEvents(std::int64_t finished_before_ms) override;
 
   Status CreateRun(const RunRecord& run) override;
   Result<RunRecord> GetRun(std::string_view tenant, const Id& run) override;

@@ -93,6 +93,9 @@ class Store {
   virtual Status LoadSession(const SessionRecord& session, const std::vector<NodeRecord>& nodes) = 0;
   // Forgets idempotency records created before the cutoff. Returns how many.
   virtual Result<std::uint64_t> PruneIdempotency(std::int64_t created_before_ms) = 0;
+  // Deletes the events of finished runs last updated before the cutoff (retention); the run
+  // records stay, with their status and usage. Returns the number of events deleted.
+  virtual Result<std::uint64_t> PruneRunEvents(std::int64_t finished_before_ms) = 0;
 
   // ---- Runs
 

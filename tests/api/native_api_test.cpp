@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "server_test_env.h"
+#include "store/sqlite_store.h"
 
 namespace llmsync::testing {
 namespace {
@@ -315,6 +316,36 @@ TEST_F(NativeApiTest, StateSurvivesARestart) {
   std::vector<Event> after = ReadEvents(run);
   ASSERT_EQ(after.size(), before.size());
   for (std::size_t i = 0; i < before.size(); ++i) EXPECT_EQ(after[i].data, before[i].data);
+}
+
+// After the retention period a finished run keeps its record, and a stream that would have
+// replayed deleted events says why instead of ending silently.
+TEST_F(NativeApiTest, ARunWhoseEventsRetentionDeletedSaysSo) {
+  std::string s = NewSession();
+  AppendUser(s, "soon forgotten");
+  std::string run = StartRun(s, {{"max_tokens", 3}});
+  std::vector<Event> events = ReadEvents(run);
+  ASSERT_FALSE(events.empty());
+  env_->Stop();
+  {
+    store::SqliteStoreOptions options;
+    options.path = dir_.File("data") + "/llmsync.sqlite";
+    auto store = store::OpenSqliteStore(options);
+    ASSERT_TRUE(store.IsOk()) << store.GetStatus().ToString();
+    auto pruned = (*store)->PruneRunEvents(Env::Default()->UnixMillis() + 3600 * 1000);
+    ASSERT_TRUE(pruned.IsOk());
+    EXPECT_EQ(*pruned, events.size());
+  }
+  ASSERT_TRUE(env_->Start(dir_.File("data")).IsOk());
+  auto [status, record] = env_->Get("/v1/runs/" + run);
+  ASSERT_EQ(status, 200) << record;
+  EXPECT_EQ(record["status"], "succeeded") << record;
+  std::vector<Event> replay = ReadEvents(run);
+  ASSERT_EQ(replay.size(), 1u);
+  EXPECT_EQ(replay[0].type, "error");
+  EXPECT_NE(replay[0].data.dump().find("retention"), std::string::npos) << replay[0].data;
+  // A reader that already had every event loses nothing, so its reconnect just ends.
+  EXPECT_TRUE(ReadEvents(run, std::stoull(events.back().id)).empty());
 }
 
 TEST_F(NativeApiTest, MetricsReportTokensAndBytes) {

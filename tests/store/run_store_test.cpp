@@ -161,6 +161,43 @@ TEST_F(RunStoreTest, EventIdsAreMonotonicPerRun) {
   EXPECT_EQ(store_->ReadRunEvents("evil", a.id, 0, 10).GetStatus().Code(), StatusCode::kNotFound);
 }
 
+// Retention deletes the events of runs that finished before the cutoff, and nothing else.
+TEST_F(RunStoreTest, PruneRunEventsKeepsRecentAndUnfinishedRuns) {
+  auto finish_at = [&](const RunRecord& run, RunStatus status, std::int64_t now_ms) {
+    RunUpdate u;
+    u.status = status;
+    u.now_ms = now_ms;
+    ASSERT_TRUE(store_->UpdateRun("acme", run.id, u).IsOk());
+  };
+  RunRecord old_done = NewRun("old-done");
+  RunRecord old_failed = NewRun("old-failed");
+  RunRecord old_running = NewRun("old-running");
+  RunRecord recent_done = NewRun("recent-done");
+  for (const RunRecord* r : {&old_done, &old_failed, &old_running, &recent_done}) {
+    ASSERT_TRUE(store_->CreateRun(*r).IsOk());
+    ASSERT_TRUE(
+        store_->AppendRunEvents({{"acme", r->id, "token", "a"}, {"acme", r->id, "token", "b"}}).IsOk());
+  }
+  finish_at(old_done, RunStatus::kSucceeded, 100);
+  finish_at(old_failed, RunStatus::kFailed, 150);
+  finish_at(old_running, RunStatus::kRunning, 100);
+  finish_at(recent_done, RunStatus::kCancelled, 300);
+
+  auto pruned = store_->PruneRunEvents(200);
+  ASSERT_TRUE(pruned.IsOk()) << pruned.GetStatus().ToString();
+  EXPECT_EQ(*pruned, 4u);
+  EXPECT_TRUE(store_->ReadRunEvents("acme", old_done.id, 0, 10)->empty());
+  EXPECT_TRUE(store_->ReadRunEvents("acme", old_failed.id, 0, 10)->empty());
+  EXPECT_EQ(store_->ReadRunEvents("acme", old_running.id, 0, 10)->size(), 2u);
+  EXPECT_EQ(store_->ReadRunEvents("acme", recent_done.id, 0, 10)->size(), 2u);
+  // The records stay, with their status and the id of their last event.
+  auto record = store_->GetRun("acme", old_done.id);
+  ASSERT_TRUE(record.IsOk());
+  EXPECT_EQ(record->status, RunStatus::kSucceeded);
+  EXPECT_EQ(record->last_event_id, 2u);
+  EXPECT_EQ(*store_->PruneRunEvents(200), 0u);
+}
+
 TEST_F(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
