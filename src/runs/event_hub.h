@@ -46,8 +46,9 @@ class EventHub {
   bool IsOpen(const Id& run) const;
 
   // Subscribes to the events with id > after_event_id. kNotFound for an unknown run or another
-  // tenant's, and for a finished run whose events retention deleted (the message says so). Returns a subscription id for Unsubscribe (0 when the run had already ended and
-  // everything was delivered synchronously).
+  // tenant's, and for a finished run whose events retention deleted (the message says so).
+  // Returns a subscription id for Unsubscribe (0 when the run had already ended and everything
+  // was delivered synchronously).
   Result<std::uint64_t> Subscribe(const std::string& tenant, const Id& run, std::uint64_t after_event_id,
                                   OnEvent on_event, OnEnd on_end);
   void Unsubscribe(const Id& run, std::uint64_t subscription);
