@@ -1,9 +1,10 @@
 // HTTP request and response values exchanged between the HTTP server and the API handlers.
 //
 // Handlers never see Boost.Beast types: they take an HttpRequest and return an HttpResponse, which
-// is either a complete body or a stream. A stream response sends its headers, then hands the
-// producer a StreamSink that it writes to from any thread (SSE events, as they happen) and closes
-// when done.
+// is a complete body, a stream, or deferred (a complete body that a handler finishes later, so
+// that waiting for a generation never holds one of the few server threads). A stream response sends its
+// headers, then hands the producer a StreamSink that it writes to from any thread (SSE events, as they
+// happen) and closes when done.
 //
 // Thread safety: HttpRequest/HttpResponse are values. StreamSink methods are thread-safe.
 #pragma once
@@ -50,6 +51,10 @@ struct HttpResponse {
   // When set, the response is streamed (chunked): the server sends the status and headers, then
   // calls this once with the sink. It runs on a server thread and must not block for long.
   std::function<void(std::shared_ptr<StreamSink>)> stream;
+  // When set (and `stream` is not), the response is known only later: the server calls this once
+  // with `finish`, which the handler's code calls once, from any thread, with the complete
+  // response (status, headers, body). Meanwhile the connection waits and holds no server thread.
+  std::function<void(std::function<void(HttpResponse)> finish)> deferred;
 
   HttpResponse& SetHeader(std::string name, std::string value);
 };

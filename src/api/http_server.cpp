@@ -115,7 +115,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool keep_alive = req.keep_alive();
     HttpResponse response = state_->handler(request);
     if (response.stream) return StartStream(std::move(response));
+    if (response.deferred) return StartDeferred(std::move(response), keep_alive);
     WriteResponse(std::move(response), keep_alive);
+  }
+
+  // The handler finishes the response later, from any thread; only the first finish counts.
+  void StartDeferred(HttpResponse response, bool keep_alive) {
+    auto produce = std::move(response.deferred);
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    produce([self = shared_from_this(), finished, keep_alive](HttpResponse r) {
+      if (finished->exchange(true)) return;
+      r.stream = nullptr;
+      r.deferred = nullptr;
+      net::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
+        self->WriteResponse(std::move(r), keep_alive);
+      });
+    });
   }
 
   HttpRequest Convert(const http::request<http::string_body>& req) {

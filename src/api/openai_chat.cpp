@@ -51,9 +51,8 @@ struct ChatRequest {
   bool include_usage = false;
 };
 
-Result<HttpResponse> CompleteNow(OpenAiState& st, const ChatRequest& chat) {
-  ServerContext& ctx = *st.ctx;
-  LLMSYNC_ASSIGN_OR_RETURN(std::vector<RunOutcome> outcomes, WaitForRuns(ctx, chat.tenant, chat.runs, false));
+Result<HttpResponse> CompletionResponse(ServerContext& ctx, const ChatRequest& chat,
+                                        const std::vector<RunOutcome>& outcomes) {
   Json choices = Json::array();
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const RunOutcome& o = outcomes[i];
@@ -187,7 +186,12 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     chat.id = "chatcmpl-" + chat.runs[0].ToHex();
     chat.created = UnixSeconds(ctx);
     if (stream) return StreamChat(st, std::move(chat));
-    return CompleteNow(st, chat);
+    ServerContext* c = st.ctx;
+    std::vector<Id> runs = chat.runs;
+    return RespondWhenRunsEnd(ctx, tenant, std::move(runs),
+                              [c, chat](const std::vector<RunOutcome>& outcomes) {
+                                return CompletionResponse(*c, chat, outcomes);
+                              });
   });
 }
 

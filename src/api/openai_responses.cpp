@@ -291,10 +291,24 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
     if (c.stream) {
       c.extras.placement = nullptr;  // the stream outlives this handler
       r = StreamResponse(&ctx, tenant, runs[0], -1, c.extras);
+    } else if (!c.extras.background) {
+      // Answered once the run ends, without holding a server thread; the closure keeps its own
+      // copy of the placement the extension object reports.
+      ServerContext* cp = &ctx;
+      auto kept = std::make_shared<Placement>(placement);
+      ResponseExtras extras = c.extras;
+      Id run = runs[0];
+      r = RespondWhenRunsEnd(
+          ctx, tenant, runs,
+          [cp, tenant, run, extras, kept](const std::vector<RunOutcome>&) -> Result<HttpResponse> {
+            ResponseExtras x = extras;
+            x.placement = kept.get();
+            LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(*cp, tenant, run, x));
+            HttpResponse done = JsonResponse(200, DumpJson(snap));
+            SetPlacementHeaders(*kept, &done);
+            return done;
+          });
     } else {
-      if (!c.extras.background) {
-        LLMSYNC_RETURN_IF_ERROR(WaitForRuns(ctx, tenant, runs, false).GetStatus());
-      }
       LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, runs[0], c.extras));
       r = JsonResponse(200, DumpJson(snap));
     }

@@ -86,6 +86,63 @@ Result<std::vector<RunOutcome>> WaitForRuns(ServerContext& ctx, const std::strin
   return state->outcomes;
 }
 
+HttpResponse RespondWhenRunsEnd(ServerContext& ctx, const std::string& tenant, std::vector<Id> runs,
+                                BuildFromOutcomes build) {
+  HttpResponse response;
+  ServerContext* c = &ctx;
+  response.deferred = [c, tenant, runs = std::move(runs),
+                       build = std::move(build)](std::function<void(HttpResponse)> finish) {
+    struct State {
+      std::mutex mu;
+      std::vector<RunOutcome> outcomes;
+      std::size_t remaining = 0;
+    };
+    auto state = std::make_shared<State>();
+    state->outcomes.resize(runs.size());
+    state->remaining = runs.size();
+    auto complete = [state, build, finish] {
+      std::vector<RunOutcome> outcomes;
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        outcomes = state->outcomes;
+      }
+      Result<HttpResponse> built = Status::Internal("no response was built");
+      try {
+        built = build(outcomes);
+      } catch (const std::exception& e) {
+        built = Status::Internal(std::string("building the response: ") + e.what());
+      }
+      finish(built.IsOk() ? std::move(built).Value() : ErrorResponse(built.GetStatus()));
+    };
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        state->outcomes[i].run = runs[i];
+      }
+      auto sub = c->hub->Subscribe(
+          tenant, runs[i], 0,
+          [state, i](const store::RunEvent& e) {
+            std::lock_guard<std::mutex> lock(state->mu);
+            ApplyRunEvent(e, &state->outcomes[i]);
+            return true;
+          },
+          [state, complete] {
+            bool last = false;
+            {
+              std::lock_guard<std::mutex> lock(state->mu);
+              last = --state->remaining == 0;
+            }
+            if (last) complete();
+          });
+      if (!sub.IsOk()) {  // runs already subscribed end later, but the response is this error
+        finish(ErrorResponse(sub.GetStatus()));
+        return;
+      }
+    }
+  };
+  return response;
+}
+
 std::uint64_t CachedTokens(const Json& cost) {
   if (!cost.is_object() || !cost.contains("cached_tokens")) return 0;
   const Json& c = cost["cached_tokens"];

@@ -5,10 +5,11 @@
 // the event hub, exactly like a native SSE subscriber, so what they return is what the log says.
 //
 // Thread safety: RunOutcome is a value; WaitForRuns is safe for concurrent use (it blocks the
-// calling thread until the runs reach the requested point).
+// calling thread until the runs reach the requested point); RespondWhenRunsEnd never blocks.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ std::string ApplyRunEvent(const store::RunEvent& event, RunOutcome* out);
 // Blocks until every run has ended (until_first_token: has produced a token or ended).
 Result<std::vector<RunOutcome>> WaitForRuns(ServerContext& ctx, const std::string& tenant,
                                             const std::vector<Id>& runs, bool until_first_token);
+
+// A deferred response (see HttpResponse::deferred) finished once every run has ended: `build`
+// turns the outcomes into it, and its errors (or exceptions) become JSON error responses. No
+// thread waits meanwhile; `build` runs on whichever thread sees the last run end.
+using BuildFromOutcomes = std::function<Result<HttpResponse>(const std::vector<RunOutcome>&)>;
+HttpResponse RespondWhenRunsEnd(ServerContext& ctx, const std::string& tenant, std::vector<Id> runs,
+                                BuildFromOutcomes build);
 
 // Prompt tokens served from the cache (RAM + disk) in a cost report; 0 for null.
 std::uint64_t CachedTokens(const Json& cost);

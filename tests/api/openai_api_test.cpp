@@ -1,6 +1,8 @@
 // The OpenAI-compatible endpoints through a real server (server_test_env.h): prefix reuse for a
 // stateless client, divergence reports, n > 1 sharing one prefill, exact Responses stream resume,
 // and 400s for malformed requests.
+#include <chrono>
+#include <future>
 #include <map>
 #include <string>
 #include <vector>
@@ -137,6 +139,54 @@ TEST_F(OpenAiApiTest, SamplesShareOnePrefill) {
   }
   EXPECT_EQ(Metric("llmsync_tokens_prefilled_total") - prefilled_before, total_recomputed);
   EXPECT_EQ(body["usage"]["completion_tokens"], 15);
+}
+
+// A non-streaming completion waits for its run without holding a server thread: with one HTTP
+// thread, other requests are answered while it waits.
+TEST_F(OpenAiApiTest, AWaitingCompletionHoldsNoServerThread) {
+  env_->Stop();
+  api::ServerConfig config;
+  config.http_threads = 1;
+  config.max_active_runs = 1;
+  ASSERT_TRUE(env_->Start(dir_.File("one-thread"), config).IsOk());
+  // A long native run takes the only run slot, so the completion below queues behind it.
+  auto [created, session] = env_->Post("/v1/sessions", Json::object());
+  ASSERT_EQ(created, 201) << session;
+  const std::string sid = session["id"].get<std::string>();
+  auto [appended, nodes] =
+      env_->Post("/v1/sessions/" + sid + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", "go"}}}}});
+  ASSERT_EQ(appended, 201) << nodes;
+  auto [started, long_run] = env_->Post("/v1/sessions/" + sid + "/runs", {{"max_tokens", 4000}});
+  ASSERT_EQ(started, 202) << long_run;
+  const std::string long_id = long_run["id"].get<std::string>();
+  const std::uint64_t runs_before = Metric("llmsync_runs_total");
+
+  const std::uint16_t port = env_->Port();
+  auto completion = std::async(std::launch::async, [port] {
+    client::HttpClient c("127.0.0.1", port, std::chrono::seconds(120));
+    return c.PostJson("/v1/chat/completions",
+                      Json{{"messages", {Message("user", "hi")}}, {"max_tokens", 2}}.dump());
+  });
+  for (int i = 0; i < 1000 && Metric("llmsync_runs_total") == runs_before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_GT(Metric("llmsync_runs_total"), runs_before) << "the completion's run was never submitted";
+
+  // The only HTTP thread is free: these are answered while the completion still waits.
+  auto [health_status, health] = env_->Get("/healthz");
+  EXPECT_EQ(health_status, 200) << health;
+  auto [run_status, record] = env_->Get("/v1/runs/" + long_id);
+  ASSERT_EQ(run_status, 200) << record;
+  EXPECT_EQ(record["status"], "running") << "answered before the long run ended";
+  EXPECT_EQ(completion.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  auto [cancelled, ignored] = env_->Post("/v1/runs/" + long_id + "/cancel", Json::object());
+  EXPECT_EQ(cancelled, 200) << ignored;
+  auto reply = completion.get();
+  ASSERT_TRUE(reply.IsOk()) << reply.GetStatus().ToString();
+  ASSERT_EQ(reply->status, 200) << reply->body;
+  Json body = Json::parse(reply->body, nullptr, false);
+  EXPECT_EQ(body["object"], "chat.completion") << reply->body;
+  EXPECT_EQ(body["usage"]["completion_tokens"], 2) << reply->body;
 }
 
 TEST_F(OpenAiApiTest, ResponseStreamResumesExactly) {
