@@ -87,6 +87,7 @@ struct RunOptions {
   double temperature = 0.8;
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
+  std::string idempotency_key;  // empty: a fresh one per StartRun (its retries reuse it)
 };
 
 // The cost report of a finished run (the run.usage event).

@@ -1,6 +1,7 @@
 #include "api/native_api.h"
 #include "api/session_events.h"
 #include "api/sse.h"
+#include "base/sha256.h"
 #include "llmsync/version.h"
 
 namespace llmsync::api {
@@ -19,6 +20,36 @@ Status ReadNumber(const Json& body, const char* key, T* out) {
   }
   *out = body[key].get<T>();
   return Status::Ok();
+}
+
+constexpr std::size_t kMaxRunKeyBytes = 256;
+
+// The run id an idempotency key names: the same key in the same session is the same run.
+Id RunIdForKey(const std::string& tenant, const Id& session, const std::string& key) {
+  Sha256 h;
+  h.Update(std::string_view("llmsync/run-key/v1\0", 19));
+  h.Update(tenant);
+  h.Update(std::string_view("\0", 1));  // the tenant ends here, whatever the key holds
+  h.Update(session.RawBytes());
+  h.Update(key);
+  return Id(h.Finish());
+}
+
+// A retried run request: the first answer when it asks for the same run, 409 otherwise.
+Result<HttpResponse> ReplayRun(ServerContext& ctx, const std::string& tenant,
+                               const runs::SubmitRequest& submit) {
+  LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, submit.id));
+  const bool same = run.session == submit.session && run.params == runs::EncodeRunParams(submit.params) &&
+                    (submit.from_node.IsZero() || run.from_node == submit.from_node);
+  if (!same) {
+    return Status::Conflict("idempotency_key was already used for run " + run.id.ToHex() +
+                            " with a different request");
+  }
+  Json out = {{"id", run.id.ToHex()},
+              {"status", store::RunStatusName(run.status)},
+              {"session", submit.session.ToHex()},
+              {"replayed", true}};
+  return JsonResponse(200, DumpJson(out));
 }
 
 // Parses the run request fields shared by the native API and the OpenAI-compatible views.
@@ -79,6 +110,12 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> from, OptionalIdField(body, "from"));
     submit.from_node = from.value_or(Id());
     LLMSYNC_ASSIGN_OR_RETURN(submit.params, ParseRunParams(body));
+    LLMSYNC_ASSIGN_OR_RETURN(std::string key, IdempotencyKey(body, req));
+    if (key.size() > kMaxRunKeyBytes) {
+      return Status::InvalidArgument("idempotency_key is longer than " + std::to_string(kMaxRunKeyBytes) +
+                                     " bytes");
+    }
+    if (!key.empty()) submit.id = RunIdForKey(tenant, session, key);
     submit.request_bytes = ctx.TakeRequestBytes(session) + req.body.size();
     std::vector<session::Node> path;
     if (!submit.from_node.IsZero()) {
@@ -91,8 +128,13 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     }
     Json params = body;
     params.erase("from");
+    params.erase("idempotency_key");
     submit.stateless_equivalent_bytes = StatelessBytes(ctx, path, params);
-    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
+    Result<store::RunRecord> submitted = ctx.scheduler->Submit(submit);
+    if (!submitted.IsOk() && submitted.GetStatus().Code() == StatusCode::kAlreadyExists && !key.empty()) {
+      return ReplayRun(ctx, tenant, submit);
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, std::move(submitted));
     ctx.metrics->GetCounter("llmsync_runs_total", "Runs started")->Add();
     ctx.metrics->GetCounter("llmsync_turn_request_bytes_total", "Bytes clients sent for their turns")
         ->Add(submit.request_bytes);

@@ -125,13 +125,7 @@ HttpResponse AppendNodes(ServerContext& ctx, const HttpRequest& req, const PathP
     if (parent && *parent == session::TenantRootId(s.tenant)) parent.reset();  // "root" means the top
     append.parent = parent.value_or(Id());
     LLMSYNC_ASSIGN_OR_RETURN(append.expect_head, OptionalIdField(body, "expect_head"));
-    if (body.contains("idempotency_key")) {
-      if (!body["idempotency_key"].is_string())
-        return Status::InvalidArgument("idempotency_key must be a string");
-      append.idempotency_key = body["idempotency_key"].get<std::string>();
-    } else if (auto key = req.Header("idempotency-key")) {
-      append.idempotency_key = *key;
-    }
+    LLMSYNC_ASSIGN_OR_RETURN(append.idempotency_key, IdempotencyKey(body, req));
     if (!body.contains("nodes") || !body["nodes"].is_array() || body["nodes"].empty()) {
       return Status::InvalidArgument("nodes must be a non-empty array");
     }

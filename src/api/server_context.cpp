@@ -38,6 +38,15 @@ Result<std::optional<Id>> OptionalIdField(const Json& j, const char* key) {
   return std::optional<Id>(id);
 }
 
+Result<std::string> IdempotencyKey(const Json& body, const HttpRequest& req) {
+  if (body.contains("idempotency_key")) {
+    if (!body["idempotency_key"].is_string())
+      return Status::InvalidArgument("idempotency_key must be a string");
+    return body["idempotency_key"].get<std::string>();
+  }
+  return req.Header("idempotency-key").value_or("");
+}
+
 Result<Json> ParseJsonObject(const std::string& body) {
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("request body is not valid JSON");

@@ -56,6 +56,9 @@ Result<Id> ParseIdParam(const std::string& text, std::string_view what);
 HttpResponse AuthError(const Status& status);
 // A JSON field holding a node id, absent or null → nullopt.
 Result<std::optional<Id>> OptionalIdField(const Json& j, const char* key);
+// The request's idempotency key: the body's "idempotency_key", else the Idempotency-Key header,
+// else empty. kInvalidArgument when the body field is not a string.
+Result<std::string> IdempotencyKey(const Json& body, const HttpRequest& req);
 
 // Runs `fn(tenant)` for an authenticated request: 401 when authentication fails, the mapped HTTP
 // error when `fn` returns an error status.

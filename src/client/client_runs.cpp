@@ -7,6 +7,7 @@
 #include "client/client_json.h"
 #include "client/http_client.h"
 #include "llmsync/client.h"
+#include "llmsync/id.h"
 
 namespace llmsync::client {
 namespace {
@@ -59,9 +60,11 @@ Result<std::string> Client::StartRun(const RunOptions& options) {
       {"max_tokens", options.max_tokens}, {"temperature", options.temperature}, {"seed", options.seed}};
   if (!options.from.empty()) body["from"] = options.from;
   if (!options.stop.empty()) body["stop"] = options.stop;
-  LLMSYNC_ASSIGN_OR_RETURN(Reply r,
-                           Call("POST", "/v1/sessions/" + session_id_ + "/runs", body.dump(), false));
-  if (r.status != 202) return StatusFromReply(r.status, r.body);
+  // With a key the server starts one run however often the request is retried, so it is.
+  body["idempotency_key"] =
+      options.idempotency_key.empty() ? llmsync::Id::Random().ToHex() : options.idempotency_key;
+  LLMSYNC_ASSIGN_OR_RETURN(Reply r, Call("POST", "/v1/sessions/" + session_id_ + "/runs", body.dump(), true));
+  if (r.status != 202 && r.status != 200) return StatusFromReply(r.status, r.body);
   std::string id = StringField(r.body, "id");
   if (id.empty()) return Status::DataLoss("bad run reply: " + r.body);
   return id;

@@ -66,8 +66,11 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
   LLMSYNC_RETURN_IF_ERROR(ValidateRunParams(request.params, options_.limits));
   LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info,
                            deps_.sessions->GetSession(request.tenant, request.session));
+  if (!request.id.IsZero() && deps_.store->GetRun(request.tenant, request.id).IsOk()) {
+    return Status::AlreadyExists("run " + request.id.ToHex() + " exists");
+  }
   store::RunRecord record;
-  record.id = Id::Random();
+  record.id = request.id.IsZero() ? Id::Random() : request.id;
   record.tenant = request.tenant;
   record.session = request.session;
   record.from_node = request.from_node.IsZero() ? info.head : request.from_node;

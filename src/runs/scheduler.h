@@ -69,6 +69,9 @@ struct SchedulerDeps {
 };
 
 struct SubmitRequest {
+  // Zero: a fresh random id. A caller-derived id (from an idempotency key) makes Submit
+  // idempotent: kAlreadyExists when a run with that id exists, and nothing is queued.
+  Id id;
   std::string tenant;
   Id session;
   Id from_node;  // the path the run reads; zero: the session head

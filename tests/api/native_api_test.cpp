@@ -348,6 +348,38 @@ TEST_F(NativeApiTest, ARunWhoseEventsRetentionDeletedSaysSo) {
   EXPECT_TRUE(ReadEvents(run, std::stoull(events.back().id)).empty());
 }
 
+// A run request retried with its idempotency key gets the first run back, never a second run.
+TEST_F(NativeApiTest, RunRequestsWithAnIdempotencyKeyAreSafeToRetry) {
+  std::string s = NewSession();
+  std::string head = AppendUser(s, "once only");
+  const Json request = {{"from", head}, {"max_tokens", 3}, {"seed", 9}, {"idempotency_key", "turn-1"}};
+  auto [first_status, first] = env_->Post("/v1/sessions/" + s + "/runs", request);
+  ASSERT_EQ(first_status, 202) << first;
+  auto [again_status, again] = env_->Post("/v1/sessions/" + s + "/runs", request);
+  EXPECT_EQ(again_status, 200) << again;
+  EXPECT_EQ(again["id"], first["id"]);
+  EXPECT_EQ(again["replayed"], true);
+  // The header form names the same run.
+  Json without_field = request;
+  without_field.erase("idempotency_key");
+  auto [header_status, by_header] =
+      env_->Post("/v1/sessions/" + s + "/runs", without_field, {{"Idempotency-Key", "turn-1"}});
+  EXPECT_EQ(header_status, 200) << by_header;
+  EXPECT_EQ(by_header["id"], first["id"]);
+  // The same key for a different request is a conflict, not a silent replay.
+  Json different = request;
+  different["max_tokens"] = 4;
+  auto [conflict_status, conflict] = env_->Post("/v1/sessions/" + s + "/runs", different);
+  EXPECT_EQ(conflict_status, 409) << conflict;
+  // One generation happened: one assistant node.
+  WaitRun(first["id"].get<std::string>());
+  auto [st, session] = env_->Get("/v1/sessions/" + s);
+  ASSERT_EQ(st, 200);
+  EXPECT_EQ(session["nodes"].size(), 2u) << session;
+  auto [bad_status, bad] = env_->Post("/v1/sessions/" + s + "/runs", {{"idempotency_key", 5}});
+  EXPECT_EQ(bad_status, 400) << bad;
+}
+
 TEST_F(NativeApiTest, MetricsReportTokensAndBytes) {
   std::string s = NewSession();
   AppendUser(s, "count me");
