@@ -79,13 +79,12 @@ Result<std::vector<Id>> SubmitRuns(ServerContext& ctx, const std::string& tenant
     submit.params.sampling.seed = params.sampling.seed + static_cast<std::uint64_t>(i);
     submit.request_bytes = i == 0 ? request_bytes : 0;
     submit.stateless_equivalent_bytes = i == 0 ? request_bytes : 0;  // the request is stateless
+    // The first sample prefills alone; the scheduler admits the others once it has, and they
+    // find the whole prompt shared in the KV cache.
+    if (i > 0) submit.after_prefill_of = ids[0];
     LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
     ctx.metrics->GetCounter("llmsync_runs_total", "Runs started")->Add();
     ids.push_back(run.id);
-    if (i == 0 && n > 1) {
-      // Let the first sample prefill alone: the others then find the prompt in the radix index.
-      LLMSYNC_RETURN_IF_ERROR(WaitForRuns(ctx, tenant, {run.id}, true).GetStatus());
-    }
   }
   ctx.metrics->GetCounter("llmsync_turn_request_bytes_total", "Bytes clients sent for their turns")
       ->Add(request_bytes);

@@ -1,6 +1,5 @@
 #include "api/openai_runs.h"
 
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 
@@ -31,59 +30,6 @@ std::string ApplyRunEvent(const store::RunEvent& event, RunOutcome* out) {
     out->error = j.value("message", std::string("the run failed"));
   }
   return std::string();
-}
-
-Result<std::vector<RunOutcome>> WaitForRuns(ServerContext& ctx, const std::string& tenant,
-                                            const std::vector<Id>& runs, bool until_first_token) {
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::vector<RunOutcome> outcomes;
-    std::vector<bool> done;
-  };
-  auto state = std::make_shared<State>();
-  state->outcomes.resize(runs.size());
-  state->done.assign(runs.size(), false);
-  std::vector<std::uint64_t> subscriptions(runs.size(), 0);
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    state->outcomes[i].run = runs[i];
-    auto sub = ctx.hub->Subscribe(
-        tenant, runs[i], 0,
-        [state, i, until_first_token](const store::RunEvent& e) {
-          std::lock_guard<std::mutex> lock(state->mu);
-          ApplyRunEvent(e, &state->outcomes[i]);
-          if (until_first_token && state->outcomes[i].tokens > 0) {
-            state->done[i] = true;
-            state->cv.notify_all();
-          }
-          return true;
-        },
-        [state, i] {
-          std::lock_guard<std::mutex> lock(state->mu);
-          state->done[i] = true;
-          state->cv.notify_all();
-        });
-    if (!sub.IsOk()) {
-      for (std::size_t k = 0; k < i; ++k) ctx.hub->Unsubscribe(runs[k], subscriptions[k]);
-      return sub.GetStatus();
-    }
-    subscriptions[i] = *sub;
-  }
-  std::vector<RunOutcome> result;
-  {
-    std::unique_lock<std::mutex> lock(state->mu);
-    state->cv.wait(lock, [&] {
-      for (bool d : state->done) {
-        if (!d) return false;
-      }
-      return true;
-    });
-  }
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    if (subscriptions[i] != 0) ctx.hub->Unsubscribe(runs[i], subscriptions[i]);
-  }
-  std::lock_guard<std::mutex> lock(state->mu);
-  return state->outcomes;
 }
 
 HttpResponse RespondWhenRunsEnd(ServerContext& ctx, const std::string& tenant, std::vector<Id> runs,

@@ -1,11 +1,11 @@
 // Run outcomes for the OpenAI-compatible views: what a chat completion or a response reads from a
-// run's durable events (text, finish reason, result node, cost report), and waiting for runs.
+// run's durable events (text, finish reason, result node, cost report), and answering once runs end.
 //
 // The views never keep their own copy of a generation: they subscribe to the run's event log in
 // the event hub, exactly like a native SSE subscriber, so what they return is what the log says.
 //
-// Thread safety: RunOutcome is a value; WaitForRuns is safe for concurrent use (it blocks the
-// calling thread until the runs reach the requested point); RespondWhenRunsEnd never blocks.
+// Thread safety: RunOutcome is a value; RespondWhenRunsEnd is safe for concurrent use and never
+// blocks.
 #pragma once
 
 #include <cstdint>
@@ -31,10 +31,6 @@ struct RunOutcome {
 
 // Applies one run event to `out`; returns the text of a token event (empty otherwise).
 std::string ApplyRunEvent(const store::RunEvent& event, RunOutcome* out);
-
-// Blocks until every run has ended (until_first_token: has produced a token or ended).
-Result<std::vector<RunOutcome>> WaitForRuns(ServerContext& ctx, const std::string& tenant,
-                                            const std::vector<Id>& runs, bool until_first_token);
 
 // A deferred response (see HttpResponse::deferred) finished once every run has ended: `build`
 // turns the outcomes into it, and its errors (or exceptions) become JSON error responses. No

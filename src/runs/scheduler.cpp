@@ -82,6 +82,7 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
   LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<ActiveRun> run, Prepare(record, false));
   run->request_bytes = request.request_bytes;
   run->stateless_bytes = request.stateless_equivalent_bytes;
+  run->after_prefill_of = request.after_prefill_of;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("the server is shutting down");
@@ -214,11 +215,26 @@ void RunScheduler::HandleCancels() {
 
 bool RunScheduler::Admit() {
   std::lock_guard<std::mutex> lock(mu_);
+  // A run waiting for another's prefill stays queued while that one is queued or prefilling.
+  auto still_prefilling = [&](const Id& other) {
+    for (const auto& q : queue_) {
+      if (q->record.id == other) return true;
+    }
+    for (const auto& a : active_) {
+      if (a->record.id == other) return a->fed < static_cast<std::int64_t>(a->prompt.size());
+    }
+    return false;
+  };
   bool admitted = false;
-  while (!queue_.empty() && static_cast<int>(active_.size()) < options_.max_active_runs) {
-    active_ids_.insert(queue_.front()->record.id);
-    active_.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+  for (auto it = queue_.begin();
+       it != queue_.end() && static_cast<int>(active_.size()) < options_.max_active_runs;) {
+    if (!(*it)->after_prefill_of.IsZero() && still_prefilling((*it)->after_prefill_of)) {
+      ++it;
+      continue;
+    }
+    active_ids_.insert((*it)->record.id);
+    active_.push_back(std::move(*it));
+    it = queue_.erase(it);
     admitted = true;
   }
   active_count_ = active_.size();

@@ -78,6 +78,10 @@ struct SubmitRequest {
   RunParams params;
   std::uint64_t request_bytes = 0;               // what the client sent for this turn
   std::uint64_t stateless_equivalent_bytes = 0;  // a full-history resend of the same turn
+  // Zero: none. Otherwise this run is admitted only once that run has prefilled its prompt (or
+  // has left the scheduler), so it finds the prompt's KV shared instead of computing it again:
+  // the other samples of an n > 1 request. Not persisted: a restart admits in queue order.
+  Id after_prefill_of;
 };
 
 class RunScheduler {

@@ -37,6 +37,7 @@ struct RunScheduler::ActiveRun {
   std::uint64_t request_bytes = 0;
   std::uint64_t stateless_bytes = 0;
   std::int64_t submitted_micros = 0;
+  Id after_prefill_of;  // see SubmitRequest
   std::int64_t first_token_micros = 0;
   std::int64_t last_token_micros = 0;
 
