@@ -22,10 +22,6 @@ struct OpenAiState {
   explicit OpenAiState(ServerContext* c) : ctx(c), index(c) {}
   ServerContext* ctx;
   ConversationIndex index;
-  // Responses deleted by DELETE /v1/responses/{id}: the nodes stay (the tree is append-only); the
-  // response view answers 404. Kept in memory for the life of the process.
-  std::mutex deleted_mu;
-  std::set<Id> deleted;  // GUARDED_BY(deleted_mu)
 };
 
 // What the OpenAI request fields ask of each run (temperature, top_p, max_tokens or

@@ -257,10 +257,6 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
     }
     std::string prev = body["previous_response_id"].get<std::string>();
     LLMSYNC_ASSIGN_OR_RETURN(Id prev_run, ParseResponseId(prev));
-    {
-      std::lock_guard<std::mutex> lock(st.deleted_mu);
-      if (st.deleted.count(prev_run) != 0) return Status::NotFound("response '" + prev + "' not found");
-    }
     LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, st.ctx->store->GetRun(tenant, prev_run));
     if (run.result_node.IsZero()) {
       return Status::InvalidArgument("previous_response_id '" + prev +
@@ -317,18 +313,18 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
   });
 }
 
-Result<Id> LiveResponse(OpenAiState& st, const PathParams& p) {
+// The run behind a response id that exists for this tenant (a deleted one does not).
+Result<Id> LiveResponse(OpenAiState& st, const std::string& tenant, const PathParams& p) {
   LLMSYNC_ASSIGN_OR_RETURN(Id run, ParseResponseId(p.at("id")));
-  std::lock_guard<std::mutex> lock(st.deleted_mu);
-  if (st.deleted.count(run) != 0) return Status::NotFound("response '" + p.at("id") + "' not found");
+  if (!st.ctx->store->GetRun(tenant, run).IsOk())
+    return Status::NotFound("response '" + p.at("id") + "' not found");
   return run;
 }
 
 HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
-    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, p));
-    LLMSYNC_RETURN_IF_ERROR(ctx.store->GetRun(tenant, run).GetStatus());
+    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     if (req.Query("stream").value_or("") == "true") {
       std::int64_t after = -1;
       if (auto q = req.Query("starting_after"); q && !q->empty()) {
@@ -350,7 +346,7 @@ HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
 HttpResponse Cancel(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
-    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());
     LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, ResponseExtras{}));
     return JsonResponse(200, DumpJson(snap));
@@ -360,12 +356,11 @@ HttpResponse Cancel(OpenAiState& st, const HttpRequest& req, const PathParams& p
 HttpResponse Delete(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
-    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());  // also checks the tenant
-    {
-      std::lock_guard<std::mutex> lock(st.deleted_mu);
-      st.deleted.insert(run);
-    }
+    // Durable: the run and its events are gone for every reader, across restarts. The nodes stay
+    // (the tree is append-only).
+    LLMSYNC_RETURN_IF_ERROR(ctx.store->DeleteRun(tenant, run));
     return JsonResponse(200,
                         DumpJson({{"id", p.at("id")}, {"object", "response.deleted"}, {"deleted", true}}));
   });

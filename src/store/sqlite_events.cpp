@@ -144,8 +144,9 @@ Result<std::uint64_t> SqliteStore::PruneRunEvents(std::int64_t finished_before_m
   std::uint64_t pruned = 0;
   Status s = writer_->Run([&](Connection& conn) -> Status {
     LLMSYNC_ASSIGN_OR_RETURN(
-        Stmt stmt, conn.Prepare("DELETE FROM run_events WHERE run IN (SELECT rowid FROM runs WHERE status IN "
-                                "(?, ?, ?) AND updated_at_ms < ?)"));
+        Stmt stmt,
+        conn.Prepare("DELETE FROM run_events WHERE run IN (SELECT rowid FROM runs WHERE deleted = 1 OR "
+                     "(status IN (?, ?, ?) AND updated_at_ms < ?))"));
     stmt.Bind(1, static_cast<std::int64_t>(RunStatus::kSucceeded))
         .Bind(2, static_cast<std::int64_t>(RunStatus::kFailed))
         .Bind(3, static_cast<std::int64_t>(RunStatus::kCancelled))

@@ -41,9 +41,11 @@ Result<RunRecord> ReadRun(const Stmt& stmt) {
   return r;
 }
 
-Result<RunRecord> LoadRun(Connection& conn, std::string_view tenant, const Id& run) {
+// A deleted run is not found, except by the writes that finish it (include_deleted).
+Result<RunRecord> LoadRun(Connection& conn, std::string_view tenant, const Id& run, bool include_deleted) {
   LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(std::string("SELECT ") + kRunColumns + kRunFrom +
-                                                   " WHERE r.id = ? AND r.tenant = ?"));
+                                                   " WHERE r.id = ? AND r.tenant = ?" +
+                                                   (include_deleted ? "" : " AND r.deleted = 0")));
   stmt.BindId(1, run).BindText(2, tenant);
   LLMSYNC_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return RunNotFound(run);
@@ -101,13 +103,28 @@ Status SqliteStore::CreateRun(const RunRecord& run) {
 
 Result<RunRecord> SqliteStore::GetRun(std::string_view tenant, const Id& run) {
   LLMSYNC_ASSIGN_OR_RETURN(ReadLease conn, Reader());
-  return LoadRun(*conn, tenant, run);
+  return LoadRun(*conn, tenant, run, false);
+}
+
+Status SqliteStore::DeleteRun(std::string_view tenant, const Id& run) {
+  return writer_->Run([&](Connection& conn) -> Status {
+    LLMSYNC_ASSIGN_OR_RETURN(
+        Stmt find, conn.Prepare("SELECT rowid FROM runs WHERE id = ? AND tenant = ? AND deleted = 0"));
+    find.BindId(1, run).BindText(2, tenant);
+    LLMSYNC_ASSIGN_OR_RETURN(bool found, find.Step());
+    if (!found) return RunNotFound(run);
+    const std::int64_t rowid = find.ColumnInt(0);
+    LLMSYNC_ASSIGN_OR_RETURN(Stmt mark, conn.Prepare("UPDATE runs SET deleted = 1 WHERE rowid = ?"));
+    LLMSYNC_RETURN_IF_ERROR(mark.Bind(1, rowid).Run());
+    LLMSYNC_ASSIGN_OR_RETURN(Stmt events, conn.Prepare("DELETE FROM run_events WHERE run = ?"));
+    return events.Bind(1, rowid).Run();
+  });
 }
 
 Result<RunRecord> SqliteStore::UpdateRun(std::string_view tenant, const Id& run, const RunUpdate& update) {
   RunRecord out;
   Status s = writer_->Run([&](Connection& conn) -> Status {
-    LLMSYNC_ASSIGN_OR_RETURN(RunRecord r, LoadRun(conn, tenant, run));
+    LLMSYNC_ASSIGN_OR_RETURN(RunRecord r, LoadRun(conn, tenant, run, true));
     if (update.expect_status && *update.expect_status != r.status) {
       return Status::Conflict("run " + run.ToHex() + " is " + std::string(RunStatusName(r.status)) +
                               ", not " + std::string(RunStatusName(*update.expect_status)));
@@ -143,7 +160,7 @@ Result<RunRecord> SqliteStore::UpdateRun(std::string_view tenant, const Id& run,
 Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
   if (filter.session && !filter.tenant)
     return Status::InvalidArgument("a run filter by session needs a tenant");
-  std::string sql = std::string("SELECT ") + kRunColumns + kRunFrom + " WHERE 1";
+  std::string sql = std::string("SELECT ") + kRunColumns + kRunFrom + " WHERE r.deleted = 0";
   if (filter.tenant) sql += " AND r.tenant = ?";
   if (filter.session) sql += " AND s.id = ?";
   if (!filter.statuses.empty()) {
@@ -172,7 +189,8 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
 Result<std::vector<RunEvent>> SqliteStore::ReadRunEvents(std::string_view tenant, const Id& run,
                                                          std::uint64_t after_event_id, std::size_t limit) {
   return ReadSnapshot<std::vector<RunEvent>>([&](Connection& conn) -> Result<std::vector<RunEvent>> {
-    LLMSYNC_ASSIGN_OR_RETURN(Stmt find, conn.Prepare("SELECT rowid FROM runs WHERE id = ? AND tenant = ?"));
+    LLMSYNC_ASSIGN_OR_RETURN(
+        Stmt find, conn.Prepare("SELECT rowid FROM runs WHERE id = ? AND tenant = ? AND deleted = 0"));
     find.BindId(1, run).BindText(2, tenant);
     LLMSYNC_ASSIGN_OR_RETURN(bool found, find.Step());
     if (!found) return RunNotFound(run);

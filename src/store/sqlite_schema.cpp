@@ -89,7 +89,13 @@ CREATE TABLE run_events (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations = {kMigration1, kMigration2};
+// Deleted runs (DELETE /v1/responses/{id}) keep their row, so that the id is never reused and a
+// late event append for them finds the run, but no read returns them.
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations = {kMigration1, kMigration2, kMigration3};
 
 Result<bool> TableExists(Connection& conn, const char* name) {
   LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt,

@@ -60,6 +60,7 @@ class SqliteStore final : public Store {
   Status LoadSession(const SessionRecord& session, const std::vector<NodeRecord>& nodes) override;
   Result<std::uint64_t> PruneIdempotency(std::int64_t created_before_ms) override;
   Result<std::uint64_t> PruneRunEvents(std::int64_t finished_before_ms) override;
+  Status DeleteRun(std::string_view tenant, const Id& run) override;
 
   Status CreateRun(const RunRecord& run) override;
   Result<RunRecord> GetRun(std::string_view tenant, const Id& run) override;

@@ -93,8 +93,8 @@ class Store {
   virtual Status LoadSession(const SessionRecord& session, const std::vector<NodeRecord>& nodes) = 0;
   // Forgets idempotency records created before the cutoff. Returns how many.
   virtual Result<std::uint64_t> PruneIdempotency(std::int64_t created_before_ms) = 0;
-  // Deletes the events of finished runs last updated before the cutoff (retention); the run
-  // records stay, with their status and usage. Returns the number of events deleted.
+  // Deletes the events of finished runs last updated before the cutoff (retention), and those of
+  // deleted runs; the run records stay, with their status and usage. Returns the events deleted.
   virtual Result<std::uint64_t> PruneRunEvents(std::int64_t finished_before_ms) = 0;
 
   // ---- Runs
@@ -103,6 +103,10 @@ class Store {
   // nodes; kAlreadyExists when the id is taken. last_event_id is ignored.
   virtual Status CreateRun(const RunRecord& run) = 0;
   virtual Result<RunRecord> GetRun(std::string_view tenant, const Id& run) = 0;
+  // Deletes a run for every reader: GetRun, ListRuns and ReadRunEvents no longer find it, and its
+  // events are deleted now (and any appended later, at the next PruneRunEvents). The row stays,
+  // so the id is never reused and the scheduler can still finish it. kNotFound when absent.
+  virtual Status DeleteRun(std::string_view tenant, const Id& run) = 0;
   // Applies the set fields. kConflict when expect_status is set and the run is in another status
   // (the message names it). Returns the updated record.
   virtual Result<RunRecord> UpdateRun(std::string_view tenant, const Id& run, const RunUpdate& update) = 0;

@@ -225,6 +225,26 @@ TEST_F(OpenAiApiTest, ResponseStreamResumesExactly) {
   EXPECT_EQ(polled["usage"]["output_tokens"], 20);
 }
 
+// DELETE /v1/responses/{id} is durable: after a restart the response is still gone.
+TEST_F(OpenAiApiTest, ADeletedResponseStaysDeletedAcrossARestart) {
+  auto [status, created] = env_->Post("/v1/responses", {{"input", "Forget this."}, {"max_output_tokens", 3}});
+  ASSERT_EQ(status, 200) << created.dump();
+  const std::string id = created["id"];
+  auto [deleted_status, deleted] = env_->Delete("/v1/responses/" + id);
+  ASSERT_EQ(deleted_status, 200) << deleted;
+  EXPECT_EQ(deleted["deleted"], true);
+  EXPECT_EQ(env_->Get("/v1/responses/" + id).first, 404);
+  EXPECT_EQ(env_->Delete("/v1/responses/" + id).first, 404);
+  auto [follow_status, follow] = env_->Post(
+      "/v1/responses", {{"input", "And then?"}, {"previous_response_id", id}, {"max_output_tokens", 2}});
+  EXPECT_EQ(follow_status, 404) << follow;
+
+  env_->Stop();
+  ASSERT_TRUE(env_->Start(dir_.File("data")).IsOk());
+  EXPECT_EQ(env_->Get("/v1/responses/" + id).first, 404);
+  EXPECT_EQ(env_->Get("/v1/responses/" + id + "?stream=true").first, 404);
+}
+
 TEST_F(OpenAiApiTest, StructuredOutputAlwaysParsesAndValidates) {
   Json schema = {{"type", "object"},
                  {"properties",

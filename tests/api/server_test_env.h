@@ -67,6 +67,12 @@ class ServerTestEnv {
     if (!r.IsOk()) return {0, Json()};
     return {r->status, Json::parse(r->body, nullptr, false)};
   }
+  std::pair<int, Json> Delete(const std::string& target) {
+    auto r = client_->Send("DELETE", target, "", {});
+    EXPECT_TRUE(r.IsOk()) << r.GetStatus().ToString();
+    if (!r.IsOk()) return {0, Json()};
+    return {r->status, Json::parse(r->body, nullptr, false)};
+  }
   std::pair<int, Json> Get(const std::string& target, client::HeaderList headers = {}) {
     auto r = client_->Get(target, std::move(headers));
     EXPECT_TRUE(r.IsOk()) << r.GetStatus().ToString();

@@ -198,6 +198,34 @@ TEST_F(RunStoreTest, PruneRunEventsKeepsRecentAndUnfinishedRuns) {
   EXPECT_EQ(*store_->PruneRunEvents(200), 0u);
 }
 
+// A deleted run is gone for every reader, while the writes that finish it still work.
+TEST_F(RunStoreTest, DeleteRunHidesTheRunAndDeletesItsEvents) {
+  RunRecord run = NewRun("doomed");
+  RunRecord kept = NewRun("kept");
+  ASSERT_TRUE(store_->CreateRun(run).IsOk());
+  ASSERT_TRUE(store_->CreateRun(kept).IsOk());
+  ASSERT_TRUE(store_->AppendRunEvents({{"acme", run.id, "token", "a"}}).IsOk());
+  EXPECT_EQ(store_->DeleteRun("evil", run.id).Code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->DeleteRun("acme", run.id).IsOk());
+  EXPECT_EQ(store_->DeleteRun("acme", run.id).Code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRun("acme", run.id).GetStatus().Code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadRunEvents("acme", run.id, 0, 10).GetStatus().Code(), StatusCode::kNotFound);
+  RunFilter all;
+  all.tenant = "acme";
+  auto listed = store_->ListRuns(all);
+  ASSERT_TRUE(listed.IsOk());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, kept.id);
+  EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kAlreadyExists) << "the id is never reused";
+  // The scheduler can still finish it; a late event is removed by the next retention pass.
+  RunUpdate cancel;
+  cancel.status = RunStatus::kCancelled;
+  cancel.now_ms = 50;
+  EXPECT_TRUE(store_->UpdateRun("acme", run.id, cancel).IsOk());
+  ASSERT_TRUE(store_->AppendRunEvents({{"acme", run.id, "run.cancelled", ""}}).IsOk());
+  EXPECT_EQ(*store_->PruneRunEvents(0), 1u);
+}
+
 TEST_F(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
