@@ -1,14 +1,17 @@
 // Runs and run events in the SQLite store: records, status compare-and-swap, filters, event ids,
-// group-committed and asynchronous event appends, and the writer-thread guard.
+// group-committed and asynchronous event appends, the writer-thread guard, deletion and retention.
 #include <sqlite3.h>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "base/fault_injection_env.h"
+#include "store/retention.h"
 #include "store_test_util.h"
 
 namespace llmsync::store {
@@ -224,6 +227,61 @@ TEST_F(RunStoreTest, DeleteRunHidesTheRunAndDeletesItsEvents) {
   EXPECT_TRUE(store_->UpdateRun("acme", run.id, cancel).IsOk());
   ASSERT_TRUE(store_->AppendRunEvents({{"acme", run.id, "run.cancelled", ""}}).IsOk());
   EXPECT_EQ(*store_->PruneRunEvents(0), 1u);
+}
+
+// RetentionJanitor takes its cutoffs from the Env's clock, and its thread runs a pass at Start
+// and stops without waiting out the interval.
+class RetentionJanitorTest : public RunStoreTest {
+ protected:
+  static constexpr std::int64_t kHour = 3600 * 1000;
+  void SetUp() override {
+    RunStoreTest::SetUp();
+    env_.UseManualClock(0, 100 * kHour);
+  }
+  // A run that finished at `finished_ms` with two events.
+  Id FinishedRun(const std::string& name, std::int64_t finished_ms) {
+    RunRecord r = NewRun(name, finished_ms);
+    EXPECT_TRUE(store_->CreateRun(r).IsOk());
+    EXPECT_TRUE(store_->AppendRunEvents({{"acme", r.id, "token", "a"}, {"acme", r.id, "token", "b"}}).IsOk());
+    RunUpdate u;
+    u.status = RunStatus::kSucceeded;
+    u.now_ms = finished_ms;
+    EXPECT_TRUE(store_->UpdateRun("acme", r.id, u).IsOk());
+    return r.id;
+  }
+  std::size_t EventsOf(const Id& run) { return store_->ReadRunEvents("acme", run, 0, 10)->size(); }
+
+  FaultInjectionEnv env_{Env::Default()};
+};
+
+TEST_F(RetentionJanitorTest, APassDeletesEventsOlderThanTheRetentionByTheEnvClock) {
+  RetentionPolicy policy;
+  policy.event_retention_ms = 10 * kHour;
+  Id old_run = FinishedRun("old", 89 * kHour);      // finished 11 h before "now"
+  Id young_run = FinishedRun("young", 91 * kHour);  // 9 h before
+  RetentionJanitor janitor(store_.get(), &env_, policy);
+  auto pass = janitor.RunOnce();
+  ASSERT_TRUE(pass.IsOk()) << pass.GetStatus().ToString();
+  EXPECT_EQ(pass->events_deleted, 2u);
+  EXPECT_EQ(EventsOf(old_run), 0u);
+  EXPECT_EQ(EventsOf(young_run), 2u);
+  env_.AdvanceMicros(2 * kHour * 1000);  // now the young run is 11 h old too
+  EXPECT_EQ(janitor.RunOnce()->events_deleted, 2u);
+  EXPECT_EQ(EventsOf(young_run), 0u);
+}
+
+TEST_F(RetentionJanitorTest, TheThreadRunsAPassAtStartAndStopsWithoutWaitingForTheInterval) {
+  RetentionPolicy policy;
+  policy.event_retention_ms = kHour;
+  policy.interval_ms = 3600 * 1000;  // the test would time out if Stop waited for it
+  Id old_run = FinishedRun("old", 10 * kHour);
+  RetentionJanitor janitor(store_.get(), &env_, policy);
+  janitor.Start();
+  for (int i = 0; i < 500 && EventsOf(old_run) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(EventsOf(old_run), 0u);
+  janitor.Stop();
+  janitor.Stop();  // idempotent
 }
 
 TEST_F(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
