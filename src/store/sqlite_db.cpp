@@ -7,15 +7,7 @@
 
 namespace llmsync::store {
 
-namespace {
-
 static_assert(sizeof(std::int32_t) == 4);
-
-std::uint32_t ByteSwap32(std::uint32_t v) {
-  return ((v & 0xffu) << 24) | ((v & 0xff00u) << 8) | ((v >> 8) & 0xff00u) | (v >> 24);
-}
-
-}  // namespace
 
 void ConfigureSqliteLibrary() {
   static const int kConfigResult = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -87,7 +79,7 @@ Stmt& Stmt::BindTokens(int index, const TokenIds& tokens) {
     if (!tokens.empty()) std::memcpy(bytes.data(), tokens.data(), bytes.size());
   } else {
     for (std::size_t i = 0; i < tokens.size(); ++i) {
-      std::uint32_t v = ByteSwap32(static_cast<std::uint32_t>(tokens[i]));
+      std::uint32_t v = __builtin_bswap32(static_cast<std::uint32_t>(tokens[i]));
       std::memcpy(bytes.data() + 4 * i, &v, 4);
     }
   }
@@ -156,7 +148,7 @@ Result<TokenIds> Stmt::ColumnTokens(int column) const {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     std::uint32_t v = 0;
     std::memcpy(&v, p + 4 * i, 4);
-    if constexpr (std::endian::native != std::endian::little) v = ByteSwap32(v);
+    if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap32(v);
     tokens[i] = static_cast<std::int32_t>(v);
   }
   return tokens;
