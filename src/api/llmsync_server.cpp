@@ -194,8 +194,13 @@ Status LlmsyncServer::Start() {
                      << p.config.kv_disk_mb << " MiB disk at " << p.config.snapshot_dir;
   LLMSYNC_LOG(kInfo) << "retention: events of finished runs " << p.config.event_retention_hours
                      << " h, idempotency keys " << p.config.idempotency_retention_hours << " h";
-  LLMSYNC_LOG(kInfo) << "limits: context " << p.config.max_context << " tokens, " << p.config.max_active_runs
-                     << " concurrent runs, body " << p.config.max_body_bytes << " bytes; auth: "
+  const std::int64_t n_ctx = p.model->Hparams().n_ctx_train;
+  const std::int64_t context =
+      n_ctx > 0 ? std::min<std::int64_t>(p.config.max_context, n_ctx) : p.config.max_context;
+  LLMSYNC_LOG(kInfo) << "limits: context " << context << " tokens"
+                     << (context < p.config.max_context ? " (the model's)" : "") << ", "
+                     << p.config.max_active_runs << " concurrent runs, body " << p.config.max_body_bytes
+                     << " bytes; auth: "
                      << (p.config.api_keys.empty() ? "none (single local tenant, loopback only)"
                                                    : std::to_string(p.config.api_keys.size()) + " API keys");
   return Status::Ok();
