@@ -112,8 +112,10 @@ int RunBenchKernels(const BenchKernelsArgs& args) {
     isa = engine::KernelIsa::kScalar;
   } else if (args.isa == "avx2") {
     isa = engine::KernelIsa::kAvx2;
+  } else if (args.isa == "avx512vnni") {
+    isa = engine::KernelIsa::kAvx512Vnni;
   } else if (!args.isa.empty()) {
-    std::cerr << "error: --isa must be scalar or avx2\n";
+    std::cerr << "error: --isa must be scalar, avx2 or avx512vnni\n";
     return 2;
   }
   if (!engine::IsKernelIsaSupported(isa)) {

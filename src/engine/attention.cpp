@@ -107,7 +107,7 @@ constexpr AttentionKernels kAvx2Kernels{DotAvx2, DotsAvx2, AxpyAvx2, F16ToF32Avx
 const AttentionKernels& Kernels() {
 #if defined(__x86_64__)
   static const AttentionKernels& kernels =
-      ActiveKernelIsa() == KernelIsa::kAvx2 ? kAvx2Kernels : kScalarKernels;
+      ActiveKernelIsa() != KernelIsa::kScalar ? kAvx2Kernels : kScalarKernels;
 #else
   static const AttentionKernels& kernels = kScalarKernels;
 #endif

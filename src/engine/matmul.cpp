@@ -28,9 +28,20 @@ bool CpuHasAvx2() {
 #endif
 }
 
+bool CpuHasAvx512Vnni() {
+#if defined(LLMSYNC_KERNELS_AVX2)
+  __builtin_cpu_init();
+  return CpuHasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
 const KernelSet& Kernels([[maybe_unused]] KernelIsa isa) {
 #if defined(LLMSYNC_KERNELS_AVX2)
   if (isa == KernelIsa::kAvx2) return Avx2Kernels();
+  if (isa == KernelIsa::kAvx512Vnni) return Avx512VnniKernels();
 #endif
   return ScalarKernels();
 }
@@ -50,22 +61,37 @@ MatMulFn KernelFor(const KernelSet& set, GgmlType type) {
 
 }  // namespace
 
-KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2) {
-  if (force_scalar_env != nullptr && std::strcmp(force_scalar_env, "1") == 0) return KernelIsa::kScalar;
-  return cpu_has_avx2 ? KernelIsa::kAvx2 : KernelIsa::kScalar;
+KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2, bool cpu_has_avx512_vnni) {
+  const bool force_scalar = force_scalar_env != nullptr && std::strcmp(force_scalar_env, "1") == 0;
+  const bool force_avx2 = force_scalar_env != nullptr && std::strcmp(force_scalar_env, "avx2") == 0;
+  if (force_scalar || !cpu_has_avx2) return KernelIsa::kScalar;
+  return cpu_has_avx512_vnni && !force_avx2 ? KernelIsa::kAvx512Vnni : KernelIsa::kAvx2;
 }
 
 KernelIsa ActiveKernelIsa() {
-  static const KernelIsa kIsa = ChooseKernelIsa(std::getenv("LLMSYNC_FORCE_SCALAR"), CpuHasAvx2());
+  static const KernelIsa kIsa =
+      ChooseKernelIsa(std::getenv("LLMSYNC_FORCE_SCALAR"), CpuHasAvx2(), CpuHasAvx512Vnni());
   return kIsa;
 }
 
 bool IsKernelIsaSupported(KernelIsa isa) {
   static const bool kHasAvx2 = CpuHasAvx2();
-  return isa == KernelIsa::kScalar || kHasAvx2;
+  static const bool kHasAvx512Vnni = CpuHasAvx512Vnni();
+  switch (isa) {
+    case KernelIsa::kScalar: return true;
+    case KernelIsa::kAvx2: return kHasAvx2;
+    case KernelIsa::kAvx512Vnni: return kHasAvx512Vnni;
+  }
+  return false;
 }
 
-std::string_view KernelIsaName(KernelIsa isa) { return isa == KernelIsa::kAvx2 ? "avx2" : "scalar"; }
+std::string_view KernelIsaName(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx2: return "avx2";
+    case KernelIsa::kAvx512Vnni: return "avx512vnni";
+    default: return "scalar";
+  }
+}
 
 ActivationFormat ActivationFormatFor(GgmlType weight_type) {
   switch (weight_type) {

@@ -19,8 +19,9 @@
 // or AVX2) changes the bits of any output; the activation quantization is identical in both kernel
 // sets too. So logits recomputed on a machine without AVX2 match those computed with it.
 //
-// Kernel sets are chosen once per process: AVX2+FMA+F16C when the CPU has them, else scalar.
-// Setting LLMSYNC_FORCE_SCALAR=1 in the environment forces scalar (debugging).
+// Kernel sets are chosen once per process: AVX-512 VNNI (the AVX2 set with faster Q8_0/Q4_0
+// prefill) when the CPU has AVX-512 F/BW/VL/VNNI besides AVX2+FMA+F16C, else AVX2 when it has
+// those, else scalar. LLMSYNC_FORCE_SCALAR=1 forces scalar and =avx2 forces AVX2 (debugging).
 //
 // Thread safety: MatMulRows is a pure function of its inputs and may run concurrently over
 // disjoint row ranges of the same output. A PreparedActivations object is written by Prepare and
@@ -35,16 +36,17 @@
 
 namespace llmsync::engine {
 
-enum class KernelIsa { kScalar, kAvx2 };
+enum class KernelIsa { kScalar, kAvx2, kAvx512Vnni };
 
 // The kernel set MatMulRows and Prepare use: decided on first use, then fixed for the process.
 KernelIsa ActiveKernelIsa();
 // True when this CPU can run the given kernel set (scalar always can).
 bool IsKernelIsaSupported(KernelIsa isa);
-std::string_view KernelIsaName(KernelIsa isa);  // "scalar", "avx2"
+std::string_view KernelIsaName(KernelIsa isa);  // "scalar", "avx2", "avx512vnni"
 // The choice ActiveKernelIsa makes, given $LLMSYNC_FORCE_SCALAR (may be null) and the CPU's
-// support for AVX2+FMA+F16C: scalar when forced with "1" or when the CPU lacks them.
-KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2);
+// support: scalar when forced with "1" or without AVX2+FMA+F16C; AVX2 when forced with "avx2" or
+// without AVX-512 VNNI; else AVX-512 VNNI.
+KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2, bool cpu_has_avx512_vnni);
 
 // What PreparedActivations holds for a weight type.
 enum class ActivationFormat { kF32, kQ8Block32, kQ8Block256 };

@@ -58,7 +58,9 @@ std::vector<float> RunMatMul(KernelIsa isa, const Weights& w, const std::vector<
 
 std::vector<KernelIsa> SupportedIsas() {
   std::vector<KernelIsa> isas = {KernelIsa::kScalar};
-  if (IsKernelIsaSupported(KernelIsa::kAvx2)) isas.push_back(KernelIsa::kAvx2);
+  for (KernelIsa isa : {KernelIsa::kAvx2, KernelIsa::kAvx512Vnni}) {
+    if (IsKernelIsaSupported(isa)) isas.push_back(isa);
+  }
   return isas;
 }
 
@@ -136,22 +138,31 @@ TEST_P(MatMulTest, BatchInvariant) {
 // Every kernel set computes the canonical reduction, so their outputs agree bit for bit (and so do
 // their activation quantizations).
 TEST_P(MatMulTest, KernelSetsAgreeBitForBit) {
-  if (!IsKernelIsaSupported(KernelIsa::kAvx2)) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C";
+  const std::vector<KernelIsa> isas = SupportedIsas();
+  if (isas.size() < 2) GTEST_SKIP() << "skipped: this CPU lacks AVX2/FMA/F16C";
   const GgmlType type = GetParam();
-  std::vector<std::int64_t> widths = {256, 512, 2048};
+  // 288 columns: an odd number of blocks of 32 (the AVX-512 tile takes two at a time).
+  std::vector<std::int64_t> widths = {256, 288, 512, 2048};
   if (GetGgmlTypeInfo(type).block_elems == 1) widths.insert(widths.end(), {37, 100, 7});  // float tails
   for (std::int64_t cols : widths) {
-    const std::int64_t rows = 70, n_tokens = 13;  // rows 3..70: 8 full row tiles and one of 3
-    const Weights w = MakeWeights(type, rows, cols, static_cast<std::uint32_t>(cols));
-    std::vector<float> x = Gaussian(static_cast<std::size_t>(n_tokens * cols), 9, 1.0f);
-    std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
-    x[5 * cols + 7] = 1e30f;                                  // a huge activation
-    const std::vector<float> scalar = RunMatMul(KernelIsa::kScalar, w, x, n_tokens, 3, rows);
-    const std::vector<float> avx2 = RunMatMul(KernelIsa::kAvx2, w, x, n_tokens, 3, rows);
-    for (std::size_t i = 0; i < scalar.size(); ++i) {
-      ASSERT_EQ(std::memcmp(&scalar[i], &avx2[i], sizeof(float)), 0)
-          << GgmlTypeName(type) << " cols " << cols << " output " << i << ": " << scalar[i] << " vs "
-          << avx2[i];
+    if (cols % GetGgmlTypeInfo(type).block_elems != 0) continue;
+    // Rows 3..70: 8 full row tiles and one of 3. 13 tokens: a group of 8 and 5 left over; 22: two
+    // groups and a partial group of 6.
+    for (std::int64_t n_tokens : {13, 22}) {
+      const std::int64_t rows = 70;
+      const Weights w = MakeWeights(type, rows, cols, static_cast<std::uint32_t>(cols));
+      std::vector<float> x = Gaussian(static_cast<std::size_t>(n_tokens * cols), 9, 1.0f);
+      std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
+      x[5 * cols + 7] = 1e30f;                                  // a huge activation
+      const std::vector<float> scalar = RunMatMul(KernelIsa::kScalar, w, x, n_tokens, 3, rows);
+      for (KernelIsa isa : isas) {
+        const std::vector<float> got = RunMatMul(isa, w, x, n_tokens, 3, rows);
+        for (std::size_t i = 0; i < scalar.size(); ++i) {
+          ASSERT_EQ(std::memcmp(&scalar[i], &got[i], sizeof(float)), 0)
+              << GgmlTypeName(type) << " " << KernelIsaName(isa) << " cols " << cols << " tokens " << n_tokens
+              << " output " << i << ": " << scalar[i] << " vs " << got[i];
+        }
+      }
     }
   }
 }
@@ -176,10 +187,13 @@ INSTANTIATE_TEST_SUITE_P(Types, MatMulTest, ::testing::ValuesIn(kAllTypes),
                          [](const auto& info) { return std::string(GgmlTypeName(info.param)); });
 
 TEST(KernelIsaTest, ChoiceHonoursForceScalar) {
-  EXPECT_EQ(ChooseKernelIsa(nullptr, true), KernelIsa::kAvx2);
-  EXPECT_EQ(ChooseKernelIsa("1", true), KernelIsa::kScalar);
-  EXPECT_EQ(ChooseKernelIsa("0", true), KernelIsa::kAvx2);
-  EXPECT_EQ(ChooseKernelIsa(nullptr, false), KernelIsa::kScalar);
+  EXPECT_EQ(ChooseKernelIsa(nullptr, true, false), KernelIsa::kAvx2);
+  EXPECT_EQ(ChooseKernelIsa("1", true, false), KernelIsa::kScalar);
+  EXPECT_EQ(ChooseKernelIsa("0", true, false), KernelIsa::kAvx2);
+  EXPECT_EQ(ChooseKernelIsa(nullptr, false, false), KernelIsa::kScalar);
+  EXPECT_EQ(ChooseKernelIsa(nullptr, true, true), KernelIsa::kAvx512Vnni);
+  EXPECT_EQ(ChooseKernelIsa("avx2", true, true), KernelIsa::kAvx2);
+  EXPECT_EQ(ChooseKernelIsa("1", true, true), KernelIsa::kScalar);
   const char* env = std::getenv("LLMSYNC_FORCE_SCALAR");
   if (env != nullptr && std::string(env) == "1") {
     EXPECT_EQ(ActiveKernelIsa(), KernelIsa::kScalar);
