@@ -141,8 +141,7 @@ Result<std::vector<std::uint64_t>> SqliteStore::AppendRunEvents(const std::vecto
 }
 
 Result<std::uint64_t> SqliteStore::PruneRunEvents(std::int64_t finished_before_ms) {
-  std::uint64_t pruned = 0;
-  Status s = writer_->Run([&](Connection& conn) -> Status {
+  return RunCountingChanges([&](Connection& conn) -> Result<Stmt> {
     LLMSYNC_ASSIGN_OR_RETURN(
         Stmt stmt,
         conn.Prepare("DELETE FROM run_events WHERE run IN (SELECT rowid FROM runs WHERE deleted = 1 OR "
@@ -151,12 +150,8 @@ Result<std::uint64_t> SqliteStore::PruneRunEvents(std::int64_t finished_before_m
         .Bind(2, static_cast<std::int64_t>(RunStatus::kFailed))
         .Bind(3, static_cast<std::int64_t>(RunStatus::kCancelled))
         .Bind(4, finished_before_ms);
-    LLMSYNC_RETURN_IF_ERROR(stmt.Run());
-    pruned = static_cast<std::uint64_t>(conn.Changes());
-    return Status::Ok();
+    return stmt;
   });
-  if (!s.IsOk()) return s;
-  return pruned;
 }
 
 }  // namespace llmsync::store

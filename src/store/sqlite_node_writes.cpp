@@ -314,8 +314,7 @@ Result<SessionRecord> SqliteStore::SetHead(std::string_view tenant, const Id& se
 
 Result<std::uint64_t> SqliteStore::PurgeHidden(const std::optional<std::string>& tenant,
                                                std::int64_t created_before_ms) {
-  std::uint64_t purged = 0;
-  Status s = writer_->Run([&](Connection& conn) -> Status {
+  return RunCountingChanges([&](Connection& conn) -> Result<Stmt> {
     static constexpr const char* kAll =
         "UPDATE nodes SET text = '', tokens = x'', sealed = NULL, purged = 1 "
         "WHERE hidden = 1 AND purged = 0 AND sealed IS NOT NULL AND created_at_ms < ?1";
@@ -326,12 +325,8 @@ Result<std::uint64_t> SqliteStore::PurgeHidden(const std::optional<std::string>&
     LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare(tenant ? kTenant : kAll));
     stmt.Bind(1, created_before_ms);
     if (tenant) stmt.BindText(2, *tenant);
-    LLMSYNC_RETURN_IF_ERROR(stmt.Run());
-    purged = static_cast<std::uint64_t>(conn.Changes());
-    return Status::Ok();
+    return stmt;
   });
-  if (!s.IsOk()) return s;
-  return purged;
 }
 
 Status SqliteStore::RestoreContent(std::string_view tenant, const Id& session, const Id& node,
@@ -399,15 +394,24 @@ Status SqliteStore::LoadSession(const SessionRecord& session, const std::vector<
 }
 
 Result<std::uint64_t> SqliteStore::PruneIdempotency(std::int64_t created_before_ms) {
-  std::uint64_t pruned = 0;
-  Status s = writer_->Run([&](Connection& conn) -> Status {
+  return RunCountingChanges([&](Connection& conn) -> Result<Stmt> {
     LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt, conn.Prepare("DELETE FROM idempotency WHERE created_at_ms < ?"));
-    LLMSYNC_RETURN_IF_ERROR(stmt.Bind(1, created_before_ms).Run());
-    pruned = static_cast<std::uint64_t>(conn.Changes());
+    stmt.Bind(1, created_before_ms);
+    return stmt;
+  });
+}
+
+Result<std::uint64_t> SqliteStore::RunCountingChanges(
+    const std::function<Result<Stmt>(Connection&)>& prepare_and_bind) {
+  std::uint64_t changed = 0;
+  Status s = writer_->Run([&](Connection& conn) -> Status {
+    LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt, prepare_and_bind(conn));
+    LLMSYNC_RETURN_IF_ERROR(stmt.Run());
+    changed = static_cast<std::uint64_t>(conn.Changes());
     return Status::Ok();
   });
   if (!s.IsOk()) return s;
-  return pruned;
+  return changed;
 }
 
 }  // namespace llmsync::store

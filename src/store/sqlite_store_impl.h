@@ -7,6 +7,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -90,6 +91,9 @@ class SqliteStore final : public Store {
   };
 
   Result<ReadLease> Reader();
+  // Runs one statement on the writer: `prepare_and_bind` returns it ready to run. Returns the
+  // number of rows it changed (the purge and prune operations).
+  Result<std::uint64_t> RunCountingChanges(const std::function<Result<Stmt>(Connection&)>& prepare_and_bind);
   // Runs `body` on a read connection inside one read transaction (one snapshot).
   template <typename T, typename F>
   Result<T> ReadSnapshot(F&& body);
