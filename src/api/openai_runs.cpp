@@ -45,6 +45,7 @@ HttpResponse RespondWhenRunsEnd(ServerContext& ctx, const std::string& tenant, s
     };
     auto state = std::make_shared<State>();
     state->outcomes.resize(runs.size());
+    for (std::size_t i = 0; i < runs.size(); ++i) state->outcomes[i].run = runs[i];  // before any callback
     state->remaining = runs.size();
     auto complete = [state, build, finish] {
       std::vector<RunOutcome> outcomes;
@@ -61,10 +62,6 @@ HttpResponse RespondWhenRunsEnd(ServerContext& ctx, const std::string& tenant, s
       finish(built.IsOk() ? std::move(built).Value() : ErrorResponse(built.GetStatus()));
     };
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      {
-        std::lock_guard<std::mutex> lock(state->mu);
-        state->outcomes[i].run = runs[i];
-      }
       auto sub = c->hub->Subscribe(
           tenant, runs[i], 0,
           [state, i](const store::RunEvent& e) {

@@ -182,13 +182,10 @@ void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t fi
     s.acc_rows_[r] = &s.acc_[r * head_dim];
     s.last_pos_[r] = first_pos + r / group;
   }
-  auto q_row = [&](std::int64_t r) { return s.q_rows_[r]; };
-  // Outputs accumulate in contiguous scratch rows: the tile's real output rows are a multiple of
-  // 1 KiB apart, where stores to one and loads from another falsely alias (4 KiB aliasing).
-  auto out_row = [&](std::int64_t r) { return s.acc_rows_[r]; };
-  std::int64_t* seen_in_chunk = s.seen_.data();
-
-  for (std::int64_t r = 0; r < rows; ++r) std::fill(out_row(r), out_row(r) + head_dim, 0.0f);
+  // Outputs accumulate in contiguous scratch rows (acc_rows_): the tile's real output rows are a
+  // multiple of 1 KiB apart, where stores to one and loads from another falsely alias (4 KiB
+  // aliasing). They are copied out, normalized, at the end.
+  std::fill(s.acc_.begin(), s.acc_.begin() + rows * head_dim, 0.0f);
   std::fill(s.max_.begin(), s.max_.begin() + rows, neg_inf);
   std::fill(s.sum_.begin(), s.sum_.begin() + rows, 0.0f);
   const std::int64_t n_pos = first_pos + n_queries;
@@ -198,11 +195,11 @@ void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t fi
       LoadRow(k, dtype, keys.Row(c + j), head_dim, &s.k_chunk_[j * head_dim]);
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t seen = std::min(kAttentionChunk, s.last_pos_[r] + 1 - c);
-      seen_in_chunk[r] = seen;
+      s.seen_[r] = seen;
       if (seen <= 0) continue;  // the chunk is entirely after this query
       float* scores = &s.scores_[r * kAttentionChunk];
       float chunk_max = neg_inf;
-      k.dots(q_row(r), s.k_chunk_.data(), seen, head_dim, scores);
+      k.dots(s.q_rows_[r], s.k_chunk_.data(), seen, head_dim, scores);
       for (std::int64_t j = 0; j < seen; ++j) {
         scores[j] *= scale;
         chunk_max = std::max(chunk_max, scores[j]);
@@ -214,7 +211,7 @@ void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t fi
       }
       const float alpha = std::exp(s.max_[r] - new_max);
       s.sum_[r] *= alpha;
-      float* acc = out_row(r);
+      float* acc = s.acc_rows_[r];
       for (std::int64_t i = 0; i < head_dim; ++i) acc[i] *= alpha;
       s.max_[r] = new_max;
       for (std::int64_t j = 0; j < seen; ++j) {
@@ -225,13 +222,13 @@ void AttendKvHeads(KvStorage& kv, SeqId seq, std::int64_t layer, std::int64_t fi
     for (std::int64_t j = 0; j < n; ++j) {
       LoadRow(k, dtype, values.Row(c + j), head_dim, s.v_row_.data());
       for (std::int64_t r = 0; r < rows; ++r) {
-        if (j >= seen_in_chunk[r]) continue;
-        k.axpy(s.scores_[r * kAttentionChunk + j], s.v_row_.data(), out_row(r), head_dim);
+        if (j >= s.seen_[r]) continue;
+        k.axpy(s.scores_[r * kAttentionChunk + j], s.v_row_.data(), s.acc_rows_[r], head_dim);
       }
     }
   }
   for (std::int64_t r = 0; r < rows; ++r) {
-    const float* acc = out_row(r);
+    const float* acc = s.acc_rows_[r];
     float* dst = s.out_rows_[r];
     for (std::int64_t i = 0; i < head_dim; ++i) dst[i] = acc[i] / s.sum_[r];
   }

@@ -66,17 +66,15 @@ Result<std::uint64_t> EventHub::Subscribe(const std::string& tenant, const Id& r
   // Not open: the run is terminal (or unknown), so its durable events are all there is.
   LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord record, store_->GetRun(tenant, run));
   std::uint64_t cursor = after_event_id;
-  bool first_page = true;
   while (true) {
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> page,
                              store_->ReadRunEvents(tenant, run, cursor, 1000));
-    if (first_page && page.empty() && record.last_event_id > after_event_id) {
+    if (page.empty() && cursor == after_event_id && record.last_event_id > after_event_id) {
       // The run had events after the cursor and none are left: retention deleted them.
       return Status::NotFound("the events of run " + run.ToHex() +
                               " were deleted after the retention period; GET /v1/runs/" + run.ToHex() +
                               " still reports its status and usage");
     }
-    first_page = false;
     for (const store::RunEvent& e : page) {
       if (!on_event(e)) return std::uint64_t{0};
       cursor = e.event_id;
