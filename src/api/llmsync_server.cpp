@@ -31,6 +31,7 @@ struct LlmsyncServer::Parts {
   ServerContext ctx;
   Router router;
   std::unique_ptr<HttpServer> http;
+  std::int64_t max_context = 0;  // in force: the config's, capped by the model's
   bool started = false;
 };
 
@@ -135,9 +136,10 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   deps.constraint_factory = MakeConstraintFactory(*p->tokenizer);  // structured output
   runs::SchedulerOptions sched;
   sched.max_active_runs = cfg.max_active_runs;
-  sched.max_context = std::min<std::int64_t>(cfg.max_context, p->model->Hparams().n_ctx_train > 0
-                                                                  ? p->model->Hparams().n_ctx_train
-                                                                  : cfg.max_context);
+  // The context in force: the configured one, capped by the model's when it declares one.
+  const std::int64_t n_ctx = p->model->Hparams().n_ctx_train;
+  p->max_context = n_ctx > 0 ? std::min<std::int64_t>(cfg.max_context, n_ctx) : cfg.max_context;
+  sched.max_context = p->max_context;
   sched.limits.max_tokens = cfg.max_tokens;
   p->scheduler = std::make_unique<runs::RunScheduler>(deps, sched);
 
@@ -194,11 +196,8 @@ Status LlmsyncServer::Start() {
                      << p.config.kv_disk_mb << " MiB disk at " << p.config.snapshot_dir;
   LLMSYNC_LOG(kInfo) << "retention: events of finished runs " << p.config.event_retention_hours
                      << " h, idempotency keys " << p.config.idempotency_retention_hours << " h";
-  const std::int64_t n_ctx = p.model->Hparams().n_ctx_train;
-  const std::int64_t context =
-      n_ctx > 0 ? std::min<std::int64_t>(p.config.max_context, n_ctx) : p.config.max_context;
-  LLMSYNC_LOG(kInfo) << "limits: context " << context << " tokens"
-                     << (context < p.config.max_context ? " (the model's)" : "") << ", "
+  LLMSYNC_LOG(kInfo) << "limits: context " << p.max_context << " tokens"
+                     << (p.max_context < p.config.max_context ? " (the model's)" : "") << ", "
                      << p.config.max_active_runs << " concurrent runs, body " << p.config.max_body_bytes
                      << " bytes; auth: "
                      << (p.config.api_keys.empty() ? "none (single local tenant, loopback only)"
