@@ -44,6 +44,16 @@ double Percentile(std::vector<double> v, double p) {
 double Round(double v) { return static_cast<double>(static_cast<std::int64_t>(v * 100.0 + 0.5)) / 100.0; }
 
 // Plays the whole trace, sessions interleaved turn by turn, and reports it.
+// Adds a sample's token and byte counts to a running sum (TTFTs are not summed).
+void AddCounts(const TurnSample& s, TurnSample* sum) {
+  sum->prompt_tokens += s.prompt_tokens;
+  sum->cached_tokens += s.cached_tokens;
+  sum->computed_tokens += s.computed_tokens;
+  sum->generated_tokens += s.generated_tokens;
+  sum->new_tokens += s.new_tokens;
+  sum->bytes_sent += s.bytes_sent;
+}
+
 Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<TurnSample>> by_turn(config.turns);
@@ -69,12 +79,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
     std::vector<double> ttft;
     std::vector<double> server_ttft;
     for (const TurnSample& s : by_turn[t]) {
-      sum.prompt_tokens += s.prompt_tokens;
-      sum.cached_tokens += s.cached_tokens;
-      sum.computed_tokens += s.computed_tokens;
-      sum.generated_tokens += s.generated_tokens;
-      sum.new_tokens += s.new_tokens;
-      sum.bytes_sent += s.bytes_sent;
+      AddCounts(s, &sum);
       ttft.push_back(s.ttft_ms);
       if (s.server_ttft_ms >= 0) server_ttft.push_back(s.server_ttft_ms);
     }
@@ -95,12 +100,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
                      {"bytes_sent_cumulative", cumulative_bytes}});
     // What the server itself measured: the difference to ttft_ms is the protocol's share.
     if (!server_ttft.empty()) turns.back()["server_ttft_ms_p50"] = Round(Percentile(server_ttft, 50));
-    total.prompt_tokens += sum.prompt_tokens;
-    total.cached_tokens += sum.cached_tokens;
-    total.computed_tokens += sum.computed_tokens;
-    total.generated_tokens += sum.generated_tokens;
-    total.new_tokens += sum.new_tokens;
-    total.bytes_sent += sum.bytes_sent;
+    AddCounts(sum, &total);
     if (t > 0) {
       new_after_first += sum.new_tokens;
       computed_after_first += sum.computed_tokens;
