@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "../store/sqlite_check.h"
 #include "session_test_util.h"
 
 namespace llmsync::session {
@@ -90,21 +91,6 @@ Acked RunAndKill(const std::vector<std::string>& args, std::size_t target, int e
   return acked;
 }
 
-std::string SqliteCheck(const std::string& path, const char* pragma) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return "cannot open";
-  std::string out;
-  sqlite3_exec(
-      db, pragma,
-      [](void* acc, int n, char** values, char**) {
-        for (int i = 0; i < n; ++i) *static_cast<std::string*>(acc) += values[i] ? values[i] : "NULL";
-        return 0;
-      },
-      &out, nullptr);
-  sqlite3_close(db);
-  return out;
-}
-
 class CrashTest : public testing::SessionFixture {};
 
 TEST_F(CrashTest, KilledWriterNeverLosesAnAcknowledgedWriteOrTearsANode) {
@@ -132,8 +118,8 @@ TEST_F(CrashTest, KilledWriterNeverLosesAnAcknowledgedWriteOrTearsANode) {
     all.nodes.insert(acked.nodes.begin(), acked.nodes.end());
     all.events.insert(acked.events.begin(), acked.events.end());
 
-    EXPECT_EQ(SqliteCheck(db, "PRAGMA integrity_check"), "ok");
-    EXPECT_EQ(SqliteCheck(db, "PRAGMA foreign_key_check"), "");
+    EXPECT_EQ(llmsync::testing::SqliteCheck(db, "PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(llmsync::testing::SqliteCheck(db, "PRAGMA foreign_key_check"), "");
     Reopen();
     auto diff = service_->DiffSince("acme", s.id, 0, 1000000);
     ASSERT_TRUE(diff.IsOk()) << diff.GetStatus().ToString();

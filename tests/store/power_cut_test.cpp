@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "power_cut_vfs.h"
+#include "sqlite_check.h"
 #include "store_test_util.h"
 
 namespace llmsync::store {
@@ -29,21 +30,6 @@ struct Acked {
   std::map<Id, std::uint64_t> nodes;  // id -> seq
   std::uint64_t max_event = 0;
 };
-
-std::string IntegrityCheck(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return "cannot open";
-  std::string out;
-  sqlite3_exec(
-      db, "PRAGMA integrity_check",
-      [](void* acc, int n, char** values, char**) {
-        for (int i = 0; i < n; ++i) *static_cast<std::string*>(acc) += values[i] ? values[i] : "NULL";
-        return 0;
-      },
-      &out, nullptr);
-  sqlite3_close(db);
-  return out;
-}
 
 void VerifyImage(const std::string& path, const SessionRecord& s, const Id& run, const Acked& acked) {
   {
@@ -77,7 +63,7 @@ void VerifyImage(const std::string& path, const SessionRecord& s, const Id& run,
     for (std::size_t i = 0; i < events->size(); ++i) ASSERT_EQ((*events)[i].event_id, i + 1);
     EXPECT_GE(events->size(), acked.max_event) << "acknowledged events lost";
   }
-  EXPECT_EQ(IntegrityCheck(path), "ok");
+  EXPECT_EQ(llmsync::testing::SqliteCheck(path, "PRAGMA integrity_check"), "ok");
 }
 
 TEST(PowerCutTest, NoAcknowledgedWriteIsLostWhenThePowerFails) {
