@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "api/http_message.h"
+#include "api/http/http_message.h"
 #include "llmsync/status.h"
 
 namespace llmsync::api {

@@ -1,15 +1,15 @@
 #include "api/llmsync_server.h"
 
-#include "api/http_server.h"
-#include "api/native_api.h"
-#include "api/openai_api.h"
-#include "api/openai_schema.h"
+#include "api/http/http_server.h"
+#include "api/native/native_api.h"
+#include "api/openai/openai_api.h"
+#include "api/openai/openai_schema.h"
 #include "api/session_events.h"
 #include "base/logging.h"
 #include "engine/make_test_model.h"
 #include "engine/model_fingerprint.h"
 #include "store/retention.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::api {
 

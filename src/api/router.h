@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "api/http_message.h"
+#include "api/http/http_message.h"
 
 namespace llmsync::api {
 

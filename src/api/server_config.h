@@ -20,7 +20,7 @@
 #include <optional>
 #include <string>
 
-#include "api/http_message.h"
+#include "api/http/http_message.h"
 #include "base/env.h"
 #include "llmsync/status.h"
 

@@ -10,15 +10,15 @@
 #include <unordered_map>
 
 #include "api/api_error.h"
-#include "api/http_message.h"
+#include "api/http/http_message.h"
 #include "api/json_codec.h"
 #include "api/server_config.h"
 #include "base/metrics.h"
 #include "engine/model.h"
-#include "kvcache/kv_manager.h"
+#include "kvcache/kv_manager/kv_manager.h"
 #include "runs/conversation.h"
 #include "runs/event_hub.h"
-#include "runs/scheduler.h"
+#include "runs/scheduler/scheduler.h"
 #include "session/session_service.h"
 #include "store/store.h"
 

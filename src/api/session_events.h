@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "api/http_message.h"
+#include "api/http/http_message.h"
 #include "llmsync/id.h"
 
 namespace llmsync::api {

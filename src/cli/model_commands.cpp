@@ -8,7 +8,7 @@
 
 #include "base/env.h"
 #include "cli/commands.h"
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/hparams.h"
 #include "engine/make_test_model.h"
 #include "engine/model.h"

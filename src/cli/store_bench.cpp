@@ -32,7 +32,7 @@
 #include "base/env.h"
 #include "cli/store_bench.h"
 #include "session/session_service.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::cli {
 namespace {

@@ -16,7 +16,7 @@
 #include "cli/store_bench.h"
 #include "session/bundle.h"
 #include "session/session_service.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::cli {
 namespace {

@@ -11,7 +11,7 @@
 #include "base/env.h"
 #include "cli/commands.h"
 #include "cli/template_json.h"
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "text/chat_template.h"
 
 namespace llmsync::cli {

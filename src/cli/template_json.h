@@ -9,7 +9,7 @@
 #include <string>
 
 #include "llmsync/status.h"
-#include "text/jinja_value.h"
+#include "text/jinja/jinja_value.h"
 
 namespace llmsync::cli {
 

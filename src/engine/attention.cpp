@@ -5,9 +5,9 @@
 #include <cstring>
 #include <limits>
 
-#include "engine/kernels.h"
+#include "engine/kernels/kernels.h"
 #include "engine/matmul.h"
-#include "engine/quant.h"
+#include "engine/quant/quant.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

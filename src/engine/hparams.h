@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "llmsync/status.h"
 
 namespace llmsync::engine {

@@ -19,7 +19,7 @@
 
 #include "engine/engine.h"
 #include "engine/ops.h"
-#include "engine/quant.h"
+#include "engine/quant/quant.h"
 
 namespace llmsync::engine {
 

@@ -5,8 +5,8 @@
 #include <numbers>
 #include <vector>
 
-#include "engine/gguf_reader.h"
-#include "engine/quant.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/quant/quant.h"
 #include "engine/rng.h"
 
 namespace llmsync::engine {

@@ -29,7 +29,7 @@
 
 #include "base/env.h"
 #include "engine/ggml_type.h"
-#include "engine/gguf_writer.h"
+#include "engine/gguf/gguf_writer.h"
 #include "engine/hparams.h"
 
 namespace llmsync::engine {

@@ -10,7 +10,7 @@
 #include <cpuid.h>
 #endif
 
-#include "engine/kernels.h"
+#include "engine/kernels/kernels.h"
 
 namespace llmsync::engine {
 namespace {

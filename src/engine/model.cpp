@@ -3,7 +3,7 @@
 #include <cmath>
 #include <string>
 
-#include "engine/quant.h"
+#include "engine/quant/quant.h"
 
 namespace llmsync::engine {
 namespace {

@@ -17,7 +17,7 @@
 
 #include "base/env.h"
 #include "engine/ggml_type.h"
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/hparams.h"
 #include "engine/kv_storage.h"
 

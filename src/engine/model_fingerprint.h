@@ -16,7 +16,7 @@
 // Thread safety: pure functions over an immutable GgufFile.
 #pragma once
 
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/model.h"
 #include "llmsync/id.h"
 

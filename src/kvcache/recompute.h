@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "kvcache/kv_manager.h"
+#include "kvcache/kv_manager/kv_manager.h"
 
 namespace llmsync::kvcache {
 

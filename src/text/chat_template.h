@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "llmsync/status.h"
-#include "text/jinja_template.h"
-#include "text/jinja_value.h"
+#include "text/jinja/jinja_template.h"
+#include "text/jinja/jinja_value.h"
 
 namespace llmsync::text {
 

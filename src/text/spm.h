@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "text/bpe_word_cache.h"
+#include "text/bpe/bpe_word_cache.h"
 #include "text/tokenizer.h"
 
 namespace llmsync::text {

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "text/bpe.h"
+#include "text/bpe/bpe.h"
 #include "text/byte_unicode.h"
 #include "text/spm.h"
 #include "text/utf8.h"

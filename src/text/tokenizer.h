@@ -37,10 +37,10 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "llmsync/status.h"
-#include "text/vocab.h"
-#include "text/vocab_matcher.h"
+#include "text/vocab/vocab.h"
+#include "text/vocab/vocab_matcher.h"
 
 namespace llmsync::text {
 

@@ -3,7 +3,7 @@
 #include <thread>
 
 #include "server_test_env.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::testing {
 namespace {

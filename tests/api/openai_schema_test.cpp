@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/openai_schema.h"
-#include "runs/json_schema.h"
+#include "api/openai/openai_schema.h"
+#include "runs/json_schema/json_schema.h"
 
 namespace llmsync::testing {
 namespace {

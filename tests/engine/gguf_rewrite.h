@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/gguf_reader.h"
-#include "engine/gguf_writer.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/gguf/gguf_writer.h"
 #include "test_models.h"
 
 namespace llmsync::engine::testing {

@@ -3,8 +3,8 @@
 #include <cstring>
 
 #include "../base/test_dir.h"
-#include "engine/gguf_reader.h"
-#include "engine/gguf_writer.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/gguf/gguf_writer.h"
 #include "shared_dir.h"
 
 namespace llmsync::engine {

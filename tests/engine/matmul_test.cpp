@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/matmul.h"
-#include "engine/quant.h"
+#include "engine/quant/quant.h"
 
 namespace llmsync::engine {
 namespace {

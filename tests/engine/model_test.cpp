@@ -7,8 +7,8 @@
 #include <cmath>
 #include <string>
 
-#include "engine/gguf_writer.h"
-#include "engine/quant.h"
+#include "engine/gguf/gguf_writer.h"
+#include "engine/quant/quant.h"
 #include "gguf_rewrite.h"
 #include "test_models.h"
 

@@ -7,8 +7,8 @@
 #include <limits>
 #include <vector>
 
-#include "engine/quant.h"
-#include "engine/quant_blocks.h"
+#include "engine/quant/quant.h"
+#include "engine/quant/quant_blocks.h"
 
 namespace llmsync::engine {
 namespace {

@@ -7,7 +7,7 @@
 #include <limits>
 #include <random>
 
-#include "engine/quant.h"
+#include "engine/quant/quant.h"
 
 namespace llmsync::engine {
 namespace {

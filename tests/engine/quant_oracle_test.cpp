@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "../base/test_dir.h"
-#include "engine/gguf_writer.h"
-#include "engine/quant.h"
+#include "engine/gguf/gguf_writer.h"
+#include "engine/quant/quant.h"
 
 namespace llmsync::engine {
 namespace {

@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/quant.h"
-#include "engine/quant_blocks.h"
+#include "engine/quant/quant.h"
+#include "engine/quant/quant_blocks.h"
 
 namespace llmsync::engine {
 namespace {

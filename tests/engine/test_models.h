@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/make_test_model.h"
 #include "engine/model.h"
 

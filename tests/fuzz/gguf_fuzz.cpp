@@ -2,7 +2,7 @@
 // or an out-of-bounds read; a parsed file's accessors must stay inside the input.
 #include <cstdint>
 
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto file = llmsync::engine::GgufFile::Parse({data, size});

@@ -17,11 +17,11 @@
 
 #include "../base/test_dir.h"
 #include "engine/engine.h"
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/make_test_model.h"
 #include "engine/model.h"
 #include "engine/model_fingerprint.h"
-#include "kvcache/kv_manager.h"
+#include "kvcache/kv_manager/kv_manager.h"
 #include "kvcache/recompute.h"
 
 namespace llmsync::kvcache::testing {

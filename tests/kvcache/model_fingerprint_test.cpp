@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <string>
 
-#include "engine/gguf_reader.h"
-#include "engine/gguf_writer.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/gguf/gguf_writer.h"
 #include "engine/make_test_model.h"
 #include "engine/model_fingerprint.h"
 

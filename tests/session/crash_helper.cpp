@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "session/session_service.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace {
 

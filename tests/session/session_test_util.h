@@ -13,7 +13,7 @@
 #include "base/fault_injection_env.h"
 #include "base/sha256.h"
 #include "session/session_service.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::session::testing {
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "base/env.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store_test_util.h"
 
 namespace llmsync::store {

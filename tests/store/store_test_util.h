@@ -10,7 +10,7 @@
 
 #include "../base/test_dir.h"
 #include "base/sha256.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::store::testing {
 

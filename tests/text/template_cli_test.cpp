@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "base/env.h"
-#include "engine/gguf_writer.h"
+#include "engine/gguf/gguf_writer.h"
 #include "run_cli.h"
 #include "test_dir.h"
 

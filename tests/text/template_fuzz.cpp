@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "text/jinja_template.h"
+#include "text/jinja/jinja_template.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli/template_json.h"
-#include "text/jinja_template.h"
+#include "text/jinja/jinja_template.h"
 
 namespace llmsync::testing {
 

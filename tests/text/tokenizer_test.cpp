@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "text/bpe.h"
+#include "text/bpe/bpe.h"
 #include "text/tokenizer.h"
 #include "tokenizer_test_vocab.h"
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/gguf_reader.h"
-#include "engine/gguf_writer.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/gguf/gguf_writer.h"
 #include "text/byte_unicode.h"
 #include "text/tokenizer.h"
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "base/env.h"
-#include "engine/gguf_reader.h"
+#include "engine/gguf/gguf_reader.h"
 #include "shared_dir.h"
 #include "text/stream_decoder.h"
 #include "text/tokenizer.h"

@@ -1,0 +1,236 @@
+#include "api/native/native_api.h"
+#include "api/session_events.h"
+#include "api/sse.h"
+#include "base/sha256.h"
+#include "llmsync/version.h"
+
+namespace llmsync::api {
+namespace {
+
+template <typename T>
+Status ReadNumber(const Json& body, const char* key, T* out) {
+  if (!body.contains(key) || body[key].is_null()) return Status::Ok();
+  if (!body[key].is_number()) return Status::InvalidArgument(std::string(key) + " must be a number");
+  if constexpr (std::is_integral_v<T>) {
+    if (!body[key].is_number_integer())
+      return Status::InvalidArgument(std::string(key) + " must be an integer");
+    if (std::is_unsigned_v<T> && body[key].get<std::int64_t>() < 0 && !body[key].is_number_unsigned()) {
+      return Status::InvalidArgument(std::string(key) + " must not be negative");
+    }
+  }
+  *out = body[key].get<T>();
+  return Status::Ok();
+}
+
+constexpr std::size_t kMaxRunKeyBytes = 256;
+
+// The run id an idempotency key names: the same key in the same session is the same run.
+Id RunIdForKey(const std::string& tenant, const Id& session, const std::string& key) {
+  Sha256 h;
+  h.Update(std::string_view("llmsync/run-key/v1\0", 19));
+  h.Update(tenant);
+  h.Update(std::string_view("\0", 1));  // the tenant ends here, whatever the key holds
+  h.Update(session.RawBytes());
+  h.Update(key);
+  return Id(h.Finish());
+}
+
+// A retried run request: the first answer when it asks for the same run, 409 otherwise.
+Result<HttpResponse> ReplayRun(ServerContext& ctx, const std::string& tenant,
+                               const runs::SubmitRequest& submit) {
+  LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, submit.id));
+  const bool same = run.session == submit.session && run.params == runs::EncodeRunParams(submit.params) &&
+                    (submit.from_node.IsZero() || run.from_node == submit.from_node);
+  if (!same) {
+    return Status::Conflict("idempotency_key was already used for run " + run.id.ToHex() +
+                            " with a different request");
+  }
+  Json out = {{"id", run.id.ToHex()},
+              {"status", store::RunStatusName(run.status)},
+              {"session", submit.session.ToHex()},
+              {"replayed", true}};
+  return JsonResponse(200, DumpJson(out));
+}
+
+// Parses the run request fields shared by the native API and the OpenAI-compatible views.
+Result<runs::RunParams> ParseRunParams(const Json& body) {
+  runs::RunParams p;
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "max_tokens", &p.max_tokens));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "temperature", &p.sampling.temperature));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "top_p", &p.sampling.top_p));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "top_k", &p.sampling.top_k));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "min_p", &p.sampling.min_p));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "repeat_penalty", &p.sampling.repeat_penalty));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "seed", &p.sampling.seed));
+  LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "lease_s", &p.lease_s));
+  LLMSYNC_ASSIGN_OR_RETURN(p.stop, ParseStopStrings(body));
+  if (body.contains("add_generation_prompt")) {
+    if (!body["add_generation_prompt"].is_boolean())
+      return Status::InvalidArgument("add_generation_prompt must be a boolean");
+    p.add_generation_prompt = body["add_generation_prompt"].get<bool>();
+  }
+  return p;
+}
+
+// The bytes an OpenAI client would send to get this turn without state: every message of the path.
+std::uint64_t StatelessBytes(const ServerContext& ctx, const std::vector<session::Node>& path,
+                             const Json& params) {
+  Json messages = Json::array();
+  for (const session::Node& n : path) {
+    messages.push_back({{"role", session::NodeKindName(n.content.kind)}, {"content", n.content.text}});
+  }
+  Json body = params;
+  body["model"] = ctx.model_name;
+  body["messages"] = std::move(messages);
+  return DumpJson(body).size();
+}
+
+// The cost report of a finished run: the payload of its run.usage event.
+std::optional<Json> CostOf(ServerContext& ctx, const std::string& tenant, const store::RunRecord& run) {
+  if (!store::IsTerminal(run.status) || run.last_event_id == 0) return std::nullopt;
+  std::uint64_t after = run.last_event_id > 4 ? run.last_event_id - 4 : 0;
+  auto events = ctx.store->ReadRunEvents(tenant, run.id, after, 8);
+  if (!events.IsOk()) return std::nullopt;
+  for (const store::RunEvent& e : *events) {
+    if (e.type == runs::kEventUsage) {
+      Json j = Json::parse(e.payload, nullptr, false);
+      if (!j.is_discarded()) return j;
+    }
+  }
+  return std::nullopt;
+}
+
+HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id session, ParseIdParam(p.at("id"), "session id"));
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    runs::SubmitRequest submit;
+    submit.tenant = tenant;
+    submit.session = session;
+    LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> from, OptionalIdField(body, "from"));
+    submit.from_node = from.value_or(Id());
+    LLMSYNC_ASSIGN_OR_RETURN(submit.params, ParseRunParams(body));
+    LLMSYNC_ASSIGN_OR_RETURN(std::string key, IdempotencyKey(body, req));
+    if (key.size() > kMaxRunKeyBytes) {
+      return Status::InvalidArgument("idempotency_key is longer than " + std::to_string(kMaxRunKeyBytes) +
+                                     " bytes");
+    }
+    if (!key.empty()) submit.id = RunIdForKey(tenant, session, key);
+    submit.request_bytes = ctx.TakeRequestBytes(session) + req.body.size();
+    std::vector<session::Node> path;
+    if (!submit.from_node.IsZero()) {
+      LLMSYNC_ASSIGN_OR_RETURN(path, ctx.sessions->Path(tenant, session, submit.from_node));
+    } else {
+      LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->GetSession(tenant, session));
+      if (!info.head.IsZero()) {
+        LLMSYNC_ASSIGN_OR_RETURN(path, ctx.sessions->Path(tenant, session, info.head));
+      }
+    }
+    Json params = body;
+    params.erase("from");
+    params.erase("idempotency_key");
+    submit.stateless_equivalent_bytes = StatelessBytes(ctx, path, params);
+    Result<store::RunRecord> submitted = ctx.scheduler->Submit(submit);
+    if (!submitted.IsOk() && submitted.GetStatus().Code() == StatusCode::kAlreadyExists && !key.empty()) {
+      return ReplayRun(ctx, tenant, submit);
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, std::move(submitted));
+    ctx.metrics->GetCounter("llmsync_runs_total", "Runs started")->Add();
+    ctx.metrics->GetCounter("llmsync_turn_request_bytes_total", "Bytes clients sent for their turns")
+        ->Add(submit.request_bytes);
+    ctx.metrics
+        ->GetCounter("llmsync_stateless_equivalent_bytes_total",
+                     "Bytes the same turns would have cost as stateless full-history requests")
+        ->Add(submit.stateless_equivalent_bytes);
+    Json out = {
+        {"id", run.id.ToHex()}, {"status", store::RunStatusName(run.status)}, {"session", session.ToHex()}};
+    ctx.session_events->Publish(session, 0, "run.started", DumpJson(out));
+    return JsonResponse(202, DumpJson(out));
+  });
+}
+
+HttpResponse GetRun(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run_id, ParseIdParam(p.at("id"), "run id"));
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, run_id));
+    std::optional<Json> cost = CostOf(ctx, tenant, run);
+    return JsonResponse(200, DumpJson(RunJson(run, cost ? &*cost : nullptr)));
+  });
+}
+
+HttpResponse CancelRun(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run_id, ParseIdParam(p.at("id"), "run id"));
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Cancel(tenant, run_id));
+    return JsonResponse(200, DumpJson(RunJson(run, nullptr)));
+  });
+}
+
+HttpResponse RunEvents(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run_id, ParseIdParam(p.at("id"), "run id"));
+    LLMSYNC_ASSIGN_OR_RETURN(std::uint64_t after, SseCursor(req));
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run,
+                             ctx.store->GetRun(tenant, run_id));  // 404 before streaming
+    (void)run;
+    runs::EventHub* hub = ctx.hub;
+    return SseResponse([hub, tenant, run_id, after](std::shared_ptr<StreamSink> sink) {
+      auto subscribed = hub->Subscribe(
+          tenant, run_id, after,
+          [sink](const store::RunEvent& e) {
+            return sink->Write(FormatSseEvent(e.event_id, e.type, e.payload));
+          },
+          [sink] { sink->Close(); });
+      if (!subscribed.IsOk()) {
+        sink->Write(FormatSseEvent(0, "error",
+                                   DumpJson({{"error",
+                                              {{"code", StatusCodeName(subscribed.GetStatus().Code())},
+                                               {"message", subscribed.GetStatus().Message()}}}})));
+        sink->Close();
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void AddRunRoutes(Router& router, ServerContext& ctx) {
+  ServerContext* c = &ctx;
+  router.Add("POST", "/v1/sessions/{id}/runs",
+             [c](const HttpRequest& r, const PathParams& p) { return StartRun(*c, r, p); });
+  router.Add("GET", "/v1/runs/{id}",
+             [c](const HttpRequest& r, const PathParams& p) { return GetRun(*c, r, p); });
+  router.Add("POST", "/v1/runs/{id}/cancel",
+             [c](const HttpRequest& r, const PathParams& p) { return CancelRun(*c, r, p); });
+  router.Add("GET", "/v1/runs/{id}/events",
+             [c](const HttpRequest& r, const PathParams& p) { return RunEvents(*c, r, p); });
+}
+
+void AddAdminRoutes(Router& router, ServerContext& ctx) {
+  ServerContext* c = &ctx;
+  router.Add("GET", "/healthz", [c](const HttpRequest&, const PathParams&) {
+    Json out = {{"status", "ok"},
+                {"version", std::string(kVersion)},
+                {"model", c->model_name},
+                {"model_fingerprint", c->model_fingerprint.ToHex()},
+                {"active_runs", c->scheduler->ActiveRuns()}};
+    return JsonResponse(200, DumpJson(out));
+  });
+  router.Add("GET", "/metrics", [c](const HttpRequest&, const PathParams&) {
+    kvcache::KvStats kv = c->kv->Stats();
+    c->metrics->GetGauge("llmsync_kv_ram_blocks_used", "KV RAM blocks in use")->Set(kv.ram_blocks_used);
+    c->metrics->GetGauge("llmsync_kv_ram_blocks_capacity", "KV RAM blocks available")
+        ->Set(kv.ram_blocks_capacity);
+    c->metrics->GetGauge("llmsync_kv_disk_bytes", "Bytes of KV snapshots on disk")->Set(kv.disk_bytes);
+    c->metrics->GetGauge("llmsync_active_runs", "Runs being executed")
+        ->Set(static_cast<std::int64_t>(c->scheduler->ActiveRuns()));
+    c->metrics->GetGauge("llmsync_run_subscribers", "Live run event subscribers")
+        ->Set(static_cast<std::int64_t>(c->hub->SubscriberCount()));
+    HttpResponse r;
+    r.body = c->metrics->Render();
+    r.SetHeader("Content-Type", "text/plain; version=0.0.4");
+    return r;
+  });
+}
+
+}  // namespace llmsync::api

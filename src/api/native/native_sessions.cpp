@@ -1,0 +1,317 @@
+#include <charconv>
+
+#include "api/api_error.h"
+#include "api/native/native_api.h"
+#include "api/session_events.h"
+#include "api/sse.h"
+#include "session/bundle.h"
+
+namespace llmsync::api {
+namespace {
+
+// Every session handler needs the session id of its path.
+struct SessionRequest {
+  std::string tenant;
+  Id session;
+};
+
+Result<SessionRequest> ResolveSession(const std::string& tenant, const PathParams& p) {
+  LLMSYNC_ASSIGN_OR_RETURN(Id session, ParseIdParam(p.at("id"), "session id"));
+  return SessionRequest{tenant, session};
+}
+
+Result<session::NodeDraft> ParseDraft(const Json& n) {
+  if (!n.is_object()) return Status::InvalidArgument("each node must be an object");
+  session::NodeDraft d;
+  if (!n.contains("kind") || !n["kind"].is_string()) return Status::InvalidArgument("node.kind is required");
+  LLMSYNC_ASSIGN_OR_RETURN(d.kind, session::ParseNodeKind(n["kind"].get<std::string>()));
+  if (!n.contains("text") || !n["text"].is_string())
+    return Status::InvalidArgument("node.text must be a string");
+  d.text = n["text"].get<std::string>();
+  if (n.contains("visibility")) {
+    if (!n["visibility"].is_string()) return Status::InvalidArgument("node.visibility must be a string");
+    LLMSYNC_ASSIGN_OR_RETURN(d.visibility, session::ParseVisibility(n["visibility"].get<std::string>()));
+  }
+  if (n.contains("metadata")) {
+    const Json& m = n["metadata"];
+    if (!m.is_object()) return Status::InvalidArgument("node.metadata must be an object");
+    if (m.contains("tool_name")) {
+      if (!m["tool_name"].is_string()) return Status::InvalidArgument("metadata.tool_name must be a string");
+      d.tool_name = m["tool_name"].get<std::string>();
+    }
+    if (m.contains("call_id")) {
+      if (!m["call_id"].is_string()) return Status::InvalidArgument("metadata.call_id must be a string");
+      d.call_id = m["call_id"].get<std::string>();
+    }
+  }
+  return d;
+}
+
+Json BranchesJson(const session::Branches& b) {
+  Json tips = Json::array();
+  for (const auto& t : b.tips) tips.push_back({{"id", t.id.ToHex()}, {"seq", t.seq}, {"depth", t.depth}});
+  return tips;
+}
+
+HttpResponse CreateSession(ServerContext& ctx, const HttpRequest& req) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    Json body = Json::object();
+    if (!req.body.empty()) {
+      LLMSYNC_ASSIGN_OR_RETURN(body, ParseJsonObject(req.body));
+    }
+    if (body.contains("model") && !body["model"].is_null()) {
+      if (!body["model"].is_string()) return Status::InvalidArgument("model must be a string");
+      std::string m = body["model"].get<std::string>();
+      if (m != ctx.model_name && m != ctx.model_fingerprint.ToHex()) {
+        return Status::NotFound("model '" + m + "' is not served here (this server serves '" +
+                                ctx.model_name + "')");
+      }
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info,
+                             ctx.sessions->CreateSession(tenant, ctx.model_fingerprint));
+    Json out = {{"id", info.id.ToHex()},
+                {"root", session::TenantRootId(tenant).ToHex()},
+                {"seq", info.last_seq},
+                {"model", ctx.model_name}};
+    return JsonResponse(201, DumpJson(out));
+  });
+}
+
+HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    std::uint64_t since = 0;
+    if (auto q = req.Query("since")) {
+      auto [ptr, ec] = std::from_chars(q->data(), q->data() + q->size(), since);
+      if (ec != std::errc() || ptr != q->data() + q->size()) {
+        return Status::InvalidArgument("since must be a non-negative integer");
+      }
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->GetSession(s.tenant, s.session));
+    std::string etag = "\"" + std::to_string(info.last_seq) + "\"";
+    if (auto inm = req.Header("if-none-match"); inm && *inm == etag) {
+      HttpResponse r;
+      r.status = 304;
+      r.SetHeader("ETag", etag);
+      return r;
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(session::Diff diff, ctx.sessions->DiffSince(s.tenant, s.session, since, 10000));
+    LLMSYNC_ASSIGN_OR_RETURN(session::Branches branches,
+                             ctx.sessions->ListBranches(s.tenant, s.session, 1000));
+    bool tokens = req.Query("tokens").value_or("") == "1";
+    Json nodes = Json::array();
+    for (const session::Node& n : diff.nodes) nodes.push_back(NodeJson(session::PublicView(n), tokens));
+    Json out = {{"id", s.session.ToHex()},
+                {"seq", diff.session.last_seq},
+                {"head", diff.session.head.IsZero() ? Json(nullptr) : Json(diff.session.head.ToHex())},
+                {"head_seq", diff.session.head_seq},
+                {"heads", BranchesJson(branches)},
+                {"nodes", std::move(nodes)},
+                {"more", diff.more}};
+    HttpResponse r = JsonResponse(200, DumpJson(out));
+    r.SetHeader("ETag", "\"" + std::to_string(diff.session.last_seq) + "\"");
+    return r;
+  });
+}
+
+HttpResponse AppendNodes(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    session::AppendRequest append;
+    append.tenant = s.tenant;
+    append.session = s.session;
+    LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> parent, OptionalIdField(body, "parent"));
+    if (parent && *parent == session::TenantRootId(s.tenant)) parent.reset();  // "root" means the top
+    append.parent = parent.value_or(Id());
+    LLMSYNC_ASSIGN_OR_RETURN(append.expect_head, OptionalIdField(body, "expect_head"));
+    LLMSYNC_ASSIGN_OR_RETURN(append.idempotency_key, IdempotencyKey(body, req));
+    if (!body.contains("nodes") || !body["nodes"].is_array() || body["nodes"].empty()) {
+      return Status::InvalidArgument("nodes must be a non-empty array");
+    }
+    for (const Json& n : body["nodes"]) {
+      LLMSYNC_ASSIGN_OR_RETURN(session::NodeDraft d, ParseDraft(n));
+      append.nodes.push_back(std::move(d));
+    }
+    std::vector<session::Node> path;
+    if (!append.parent.IsZero()) {
+      LLMSYNC_ASSIGN_OR_RETURN(path, ctx.sessions->Path(s.tenant, s.session, append.parent));
+    } else {
+      LLMSYNC_RETURN_IF_ERROR(ctx.sessions->GetSession(s.tenant, s.session).GetStatus());
+    }
+    LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(path, &append.nodes));
+    Id conflict_head;
+    auto result = ctx.sessions->Append(append, &conflict_head);
+    if (!result.IsOk() && result.GetStatus().Code() == StatusCode::kConflict && append.expect_head) {
+      Json err = {{"error", {{"code", "conflict"}, {"message", result.GetStatus().Message()}}},
+                  {"head", conflict_head.IsZero() ? Json(nullptr) : Json(conflict_head.ToHex())}};
+      return JsonResponse(409, DumpJson(err));
+    }
+    if (!result.IsOk()) return result.GetStatus();
+    ctx.AddRequestBytes(s.session, req.body.size());
+    Json nodes = Json::array();
+    for (std::size_t i = 0; i < result->ids.size(); ++i) {
+      nodes.push_back({{"id", result->ids[i].ToHex()},
+                       {"seq", result->seqs[i]},
+                       {"n_tokens", append.nodes[i].tokens.size()},
+                       {"created", static_cast<bool>(result->created[i])}});
+      if (!result->sealed[i].empty()) nodes.back()["sealed"] = result->sealed[i];
+    }
+    Json out = {{"nodes", nodes}, {"head", result->head.ToHex()}, {"replayed", result->replayed}};
+    if (!result->replayed) {
+      ctx.session_events->Publish(s.session, result->head_seq, "node.appended", DumpJson(out));
+    }
+    return JsonResponse(result->replayed ? 200 : 201, DumpJson(out));
+  });
+}
+
+HttpResponse SetHead(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> node, OptionalIdField(body, "node"));
+    LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> expect, OptionalIdField(body, "expect_head"));
+    Id conflict_head;
+    auto info = ctx.sessions->SetHead(s.tenant, s.session, node.value_or(Id()), expect, &conflict_head);
+    if (!info.IsOk() && info.GetStatus().Code() == StatusCode::kConflict && expect) {
+      Json err = {{"error", {{"code", "conflict"}, {"message", info.GetStatus().Message()}}},
+                  {"head", conflict_head.IsZero() ? Json(nullptr) : Json(conflict_head.ToHex())}};
+      return JsonResponse(409, DumpJson(err));
+    }
+    if (!info.IsOk()) return info.GetStatus();
+    Json out = {{"head", info->head.IsZero() ? Json(nullptr) : Json(info->head.ToHex())},
+                {"seq", info->head_seq}};
+    ctx.session_events->Publish(s.session, info->head_seq, "head.moved", DumpJson(out));
+    return JsonResponse(200, DumpJson(out));
+  });
+}
+
+HttpResponse SessionEvents(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(std::uint64_t since, SseCursor(req, "since"));
+    LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->GetSession(s.tenant, s.session));
+    (void)info;
+    ServerContext* c = &ctx;
+    return SseResponse([c, s, since](std::shared_ptr<StreamSink> sink) {
+      c->session_events->Subscribe(s.session, sink);
+      // What the client missed, after subscribing so nothing falls between the two.
+      auto diff = c->sessions->DiffSince(s.tenant, s.session, since, 10000);
+      if (!diff.IsOk()) return;
+      Json nodes = Json::array();
+      for (const session::Node& n : diff->nodes) nodes.push_back(NodeJson(session::PublicView(n), false));
+      Json sync = {{"seq", diff->session.last_seq},
+                   {"head", diff->session.head.IsZero() ? Json(nullptr) : Json(diff->session.head.ToHex())},
+                   {"nodes", nodes}};
+      sink->Write(FormatSseEvent(diff->session.last_seq, "sync", DumpJson(sync)));
+    });
+  });
+}
+
+HttpResponse Lease(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> node, OptionalIdField(body, "node"));
+    if (!node) return Status::InvalidArgument("node is required");
+    if (!body.contains("ttl_s") || !body["ttl_s"].is_number())
+      return Status::InvalidArgument("ttl_s is required");
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path, ctx.sessions->Path(s.tenant, s.session, *node));
+    kvcache::LeaseRequest lease{s.tenant, runs::Conversation::PathTokens(path), body["ttl_s"].get<double>(),
+                                *node};
+    LLMSYNC_ASSIGN_OR_RETURN(kvcache::LeaseInfo info, ctx.kv->Lease(lease));
+    Json out = {{"lease_id", info.id},    {"node", node->ToHex()},
+                {"blocks", info.blocks},  {"cached_tokens", info.cached_tokens},
+                {"ttl_s", body["ttl_s"]}, {"replaced", info.replaced}};
+    return JsonResponse(200, DumpJson(out));
+  });
+}
+
+HttpResponse ReleaseLease(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    std::string text = req.Query("lease_id").value_or("");
+    if (text.empty() && !req.body.empty()) {
+      LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+      if (body.contains("lease_id") && body["lease_id"].is_number_unsigned()) {
+        text = std::to_string(body["lease_id"].get<std::uint64_t>());
+      }
+    }
+    std::uint64_t id = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+      return Status::InvalidArgument("lease_id is required (query or body)");
+    }
+    LLMSYNC_RETURN_IF_ERROR(ctx.kv->ReleaseLease(s.tenant, id));
+    return JsonResponse(200, DumpJson({{"released", id}}));
+  });
+}
+
+HttpResponse Export(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    if (req.Query("format").value_or("") == "markdown") {
+      LLMSYNC_ASSIGN_OR_RETURN(std::string md, session::ExportTranscript(*ctx.sessions, s.tenant, s.session));
+      HttpResponse r;
+      r.body = std::move(md);
+      r.SetHeader("Content-Type", "text/markdown; charset=utf-8");
+      return r;
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(std::string bundle, session::ExportSession(*ctx.sessions, s.tenant, s.session));
+    HttpResponse r;
+    r.body = std::move(bundle);
+    r.SetHeader("Content-Type", "application/x-ndjson");
+    return r;
+  });
+}
+
+HttpResponse Import(ServerContext& ctx, const HttpRequest& req) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    session::ImportOptions options;
+    options.tenant = tenant;
+    options.model = ctx.model_fingerprint;
+    const runs::Conversation* conv = ctx.conversation;
+    options.retokenize = [conv](session::NodeKind kind,
+                                std::string_view text) -> Result<std::vector<session::TokenId>> {
+      std::vector<session::NodeDraft> drafts(1);
+      drafts[0].kind = kind;
+      drafts[0].text = std::string(text);
+      LLMSYNC_RETURN_IF_ERROR(conv->Freeze({}, &drafts));
+      return drafts[0].tokens;
+    };
+    LLMSYNC_ASSIGN_OR_RETURN(session::ImportResult result,
+                             session::ImportSession(*ctx.sessions, req.body, options));
+    Json out = {{"id", result.session.id.ToHex()},
+                {"head", result.session.head.IsZero() ? Json(nullptr) : Json(result.session.head.ToHex())},
+                {"seq", result.session.last_seq},
+                {"nodes", result.id_map.size()},
+                {"retokenized", result.retokenized}};
+    return JsonResponse(201, DumpJson(out));
+  });
+}
+
+}  // namespace
+
+void AddSessionRoutes(Router& router, ServerContext& ctx) {
+  ServerContext* c = &ctx;
+  router.Add("POST", "/v1/sessions",
+             [c](const HttpRequest& r, const PathParams&) { return CreateSession(*c, r); });
+  router.Add("POST", "/v1/sessions/import",
+             [c](const HttpRequest& r, const PathParams&) { return Import(*c, r); });
+  router.Add("GET", "/v1/sessions/{id}",
+             [c](const HttpRequest& r, const PathParams& p) { return GetSession(*c, r, p); });
+  router.Add("POST", "/v1/sessions/{id}/nodes",
+             [c](const HttpRequest& r, const PathParams& p) { return AppendNodes(*c, r, p); });
+  router.Add("POST", "/v1/sessions/{id}/head",
+             [c](const HttpRequest& r, const PathParams& p) { return SetHead(*c, r, p); });
+  router.Add("GET", "/v1/sessions/{id}/events",
+             [c](const HttpRequest& r, const PathParams& p) { return SessionEvents(*c, r, p); });
+  router.Add("POST", "/v1/sessions/{id}/lease",
+             [c](const HttpRequest& r, const PathParams& p) { return Lease(*c, r, p); });
+  router.Add("DELETE", "/v1/sessions/{id}/lease",
+             [c](const HttpRequest& r, const PathParams& p) { return ReleaseLease(*c, r, p); });
+  router.Add("GET", "/v1/sessions/{id}/export",
+             [c](const HttpRequest& r, const PathParams& p) { return Export(*c, r, p); });
+}
+
+}  // namespace llmsync::api

@@ -1,0 +1,219 @@
+// GET /v1/models and POST /v1/chat/completions (stream and non-stream) over the state log.
+#include <atomic>
+
+#include "api/openai/openai_internal.h"
+#include "api/openai/openai_messages.h"
+#include "api/openai/openai_schema.h"
+#include "api/sse.h"
+
+namespace llmsync::api {
+namespace {
+
+Json ModelJson(ServerContext& ctx) {
+  return {{"id", ctx.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "llmsync"}};
+}
+
+std::string SystemFingerprint(const ServerContext& ctx) { return "fp_" + ctx.model_fingerprint.ShortHex(); }
+
+// The text the client gets for a run: the result node's text (exactly what a later request must
+// re-send to match the node), else what the token events carried.
+std::string ResultText(ServerContext& ctx, const std::string& tenant, const Id& session,
+                       const RunOutcome& o) {
+  if (o.node.IsZero()) return o.text;
+  auto node = ctx.sessions->GetNode(tenant, session, o.node);
+  return node.IsOk() ? node->content.text : o.text;
+}
+
+Json ChatUsage(const std::vector<RunOutcome>& outcomes) {
+  std::uint64_t prompt = outcomes.empty() ? 0 : PromptTokens(outcomes[0].cost);
+  std::uint64_t cached = outcomes.empty() ? 0 : CachedTokens(outcomes[0].cost);
+  std::uint64_t completion = 0;
+  for (const RunOutcome& o : outcomes) {
+    completion += o.cost.is_object() ? o.cost.value("generated_tokens", o.tokens) : o.tokens;
+  }
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion},
+          {"prompt_tokens_details", {{"cached_tokens", cached}, {"audio_tokens", 0}}},
+          {"completion_tokens_details",
+           {{"reasoning_tokens", 0},
+            {"audio_tokens", 0},
+            {"accepted_prediction_tokens", 0},
+            {"rejected_prediction_tokens", 0}}}};
+}
+
+struct ChatRequest {
+  std::string tenant;
+  Placement placement;
+  std::vector<Id> runs;
+  std::string id;
+  std::int64_t created = 0;
+  bool include_usage = false;
+};
+
+Result<HttpResponse> CompletionResponse(ServerContext& ctx, const ChatRequest& chat,
+                                        const std::vector<RunOutcome>& outcomes) {
+  Json choices = Json::array();
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const RunOutcome& o = outcomes[i];
+    if (o.status == "failed") return Status::Internal("generation failed: " + o.error);
+    choices.push_back({{"index", i},
+                       {"message",
+                        {{"role", "assistant"},
+                         {"content", ResultText(ctx, chat.tenant, chat.placement.session, o)},
+                         {"refusal", nullptr}}},
+                       {"logprobs", nullptr},
+                       {"finish_reason", o.finish_reason.empty() ? "stop" : o.finish_reason}});
+  }
+  Json out = {{"id", chat.id},
+              {"object", "chat.completion"},
+              {"created", chat.created},
+              {"model", ctx.model_name},
+              {"system_fingerprint", SystemFingerprint(ctx)},
+              {"choices", std::move(choices)},
+              {"usage", ChatUsage(outcomes)},
+              {"llmsync", ExtensionJson(chat.placement, outcomes)}};
+  HttpResponse r = JsonResponse(200, DumpJson(out));
+  SetPlacementHeaders(chat.placement, &r);
+  return r;
+}
+
+// One chat.completion.chunk.
+std::string Chunk(const ServerContext& ctx, const ChatRequest& chat, Json choices,
+                  const Json* extra = nullptr) {
+  Json j = {{"id", chat.id},
+            {"object", "chat.completion.chunk"},
+            {"created", chat.created},
+            {"model", ctx.model_name},
+            {"system_fingerprint", SystemFingerprint(ctx)},
+            {"choices", std::move(choices)}};
+  if (extra != nullptr) j.update(*extra);
+  return "data: " + DumpJson(j) + "\n\n";
+}
+
+Json ChoiceDelta(std::size_t index, Json delta, const Json& finish_reason) {
+  return Json::array({{{"index", index},
+                       {"delta", std::move(delta)},
+                       {"logprobs", nullptr},
+                       {"finish_reason", finish_reason}}});
+}
+
+HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
+  ServerContext* ctx = st.ctx;
+  HttpResponse r = SseResponse([ctx, chat](std::shared_ptr<StreamSink> sink) {
+    struct Shared {
+      std::mutex mu;
+      std::vector<RunOutcome> outcomes;
+      std::size_t remaining = 0;
+    };
+    auto shared = std::make_shared<Shared>();
+    shared->outcomes.resize(chat.runs.size());
+    shared->remaining = chat.runs.size();
+    for (std::size_t i = 0; i < chat.runs.size(); ++i) {
+      shared->outcomes[i].run = chat.runs[i];
+      sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, {{"role", "assistant"}, {"content", ""}}, nullptr)));
+      auto on_event = [ctx, chat, sink, shared, i](const store::RunEvent& e) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        RunOutcome& o = shared->outcomes[i];
+        std::string text = ApplyRunEvent(e, &o);
+        if (!text.empty())
+          return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, {{"content", text}}, nullptr)));
+        if (o.status == "completed" || o.status == "cancelled") {
+          std::string reason = o.finish_reason.empty() ? "stop" : o.finish_reason;
+          return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, Json::object(), reason)));
+        }
+        if (o.status == "failed") {
+          return sink->Write(
+              "data: " + DumpJson({{"error", {{"code", "run_failed"}, {"message", o.error}}}}) + "\n\n");
+        }
+        return true;
+      };
+      auto on_end = [ctx, chat, sink, shared] {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        if (--shared->remaining != 0) return;
+        if (chat.include_usage) {
+          Json extra = {{"usage", ChatUsage(shared->outcomes)},
+                        {"llmsync", ExtensionJson(chat.placement, shared->outcomes)}};
+          sink->Write(Chunk(*ctx, chat, Json::array(), &extra));
+        }
+        sink->Write("data: [DONE]\n\n");
+        sink->Close();
+      };
+      auto sub = ctx->hub->Subscribe(chat.tenant, chat.runs[i], 0, on_event, on_end);
+      if (!sub.IsOk()) {
+        sink->Write("data: " +
+                    DumpJson({{"error", {{"code", "not_found"}, {"message", sub.GetStatus().Message()}}}}) +
+                    "\n\n");
+        sink->Close();
+        return;
+      }
+    }
+  });
+  SetPlacementHeaders(chat.placement, &r);
+  return r;
+}
+
+HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
+  ServerContext& ctx = *st.ctx;
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    if (body.contains("model") && !body["model"].is_string()) {
+      return Status::InvalidArgument("model must be a string");
+    }
+    if (!body.contains("messages")) return Status::InvalidArgument("messages is required");
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<MessageDraft> drafts, ChatMessagesToDrafts(body["messages"]));
+    LLMSYNC_ASSIGN_OR_RETURN(runs::RunParams params, ParseOpenAiRunParams(body, "max_completion_tokens"));
+    LLMSYNC_RETURN_IF_ERROR(runs::ValidateRunParams(params, runs::RunLimits{}));
+    if (body.contains("response_format")) {
+      LLMSYNC_ASSIGN_OR_RETURN(params.constraint, ConstraintSpecFor(body["response_format"], false));
+      LLMSYNC_RETURN_IF_ERROR(CheckConstraintFits(params.constraint, params.max_tokens));
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(int n, ParseChoiceCount(body));
+    LLMSYNC_ASSIGN_OR_RETURN(bool stream, OptionalBool(body, "stream", false));
+    ChatRequest chat;
+    chat.tenant = tenant;
+    if (body.contains("stream_options") && !body["stream_options"].is_null()) {
+      if (!body["stream_options"].is_object())
+        return Status::InvalidArgument("stream_options must be an object");
+      LLMSYNC_ASSIGN_OR_RETURN(chat.include_usage,
+                               OptionalBool(body["stream_options"], "include_usage", false));
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant));
+    LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(tenant, session, Id(), std::move(drafts)));
+    LLMSYNC_ASSIGN_OR_RETURN(
+        chat.runs, SubmitRuns(ctx, tenant, session, chat.placement.node, params, n, req.body.size()));
+    chat.id = "chatcmpl-" + chat.runs[0].ToHex();
+    chat.created = UnixSeconds(ctx);
+    if (stream) return StreamChat(st, std::move(chat));
+    ServerContext* c = st.ctx;
+    std::vector<Id> runs = chat.runs;
+    return RespondWhenRunsEnd(ctx, tenant, std::move(runs),
+                              [c, chat](const std::vector<RunOutcome>& outcomes) {
+                                return CompletionResponse(*c, chat, outcomes);
+                              });
+  });
+}
+
+}  // namespace
+
+void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state) {
+  ServerContext* c = state->ctx;
+  router.Add("GET", "/v1/models", [c](const HttpRequest& r, const PathParams&) {
+    return Guarded(*c, r, [&](const std::string&) -> Result<HttpResponse> {
+      Json out = {{"object", "list"}, {"data", Json::array({ModelJson(*c)})}};
+      return JsonResponse(200, DumpJson(out));
+    });
+  });
+  router.Add("GET", "/v1/models/{id}", [c](const HttpRequest& r, const PathParams& p) {
+    return Guarded(*c, r, [&](const std::string&) -> Result<HttpResponse> {
+      if (p.at("id") != c->model_name)
+        return Status::NotFound("model '" + p.at("id") + "' is not served here");
+      return JsonResponse(200, DumpJson(ModelJson(*c)));
+    });
+  });
+  router.Add("POST", "/v1/chat/completions",
+             [state](const HttpRequest& r, const PathParams&) { return ChatCompletions(*state, r); });
+}
+
+}  // namespace llmsync::api

@@ -1,0 +1,143 @@
+#include "api/openai/openai_index.h"
+
+#include "base/sha256.h"
+
+namespace llmsync::api {
+namespace {
+
+// The code points in the first `bytes` bytes of UTF-8 text (continuation bytes are not counted).
+std::size_t CodePoints(std::string_view text, std::size_t bytes) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < bytes && i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+// The length of the common prefix of two strings, backed off to a character boundary of `a`.
+std::size_t CommonPrefix(std::string_view a, std::string_view b) {
+  std::size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  while (n > 0 && n < a.size() && (static_cast<unsigned char>(a[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+Id OpenAiSessionId(const std::string& tenant, const Id& model) {
+  Sha256 h;
+  h.Update(std::string_view("llmsync/openai-session/v1"));
+  h.UpdateU64(tenant.size());
+  h.Update(tenant);
+  h.Update(std::span<const std::uint8_t>(model.RawBytes()));
+  return Id(h.Finish());
+}
+
+}  // namespace
+
+Id ConversationIndex::Digest(const session::NodeContent& content) {
+  Sha256 h;
+  h.UpdateU64(content.tool_name.size());
+  h.Update(content.tool_name);
+  h.UpdateU64(content.call_id.size());
+  h.Update(content.call_id);
+  h.Update(content.text);
+  return Id(h.Finish());
+}
+
+Result<Id> ConversationIndex::SessionFor(const std::string& tenant) {
+  Id id = OpenAiSessionId(tenant, ctx_->model_fingerprint);
+  if (ctx_->sessions->GetSession(tenant, id).IsOk()) return id;
+  store::SessionRecord record;
+  record.id = id;
+  record.tenant = tenant;
+  record.model = ctx_->model_fingerprint;
+  record.created_at_ms = ctx_->env->UnixMillis();
+  Status created = ctx_->store->CreateSession(record);
+  if (!created.IsOk() && created.Code() != StatusCode::kAlreadyExists) return created;
+  return id;
+}
+
+Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SessionIndex& index = sessions_[session];
+  while (true) {
+    LLMSYNC_ASSIGN_OR_RETURN(session::Diff diff,
+                             ctx_->sessions->DiffSince(tenant, session, index.seen_seq, 4096));
+    for (const session::Node& n : diff.nodes) {
+      index.children[n.parent].push_back(Child{n.id, n.content.kind, Digest(n.content)});
+      index.seen_seq = std::max(index.seen_seq, n.seq);
+    }
+    if (!diff.more || diff.nodes.empty()) return Status::Ok();
+  }
+}
+
+Result<std::optional<MessageDivergence>> ConversationIndex::Compare(const std::string& tenant,
+                                                                    const Id& session,
+                                                                    const std::vector<Child>& children,
+                                                                    const MessageDraft& message) {
+  std::optional<MessageDivergence> best;
+  for (const Child& c : children) {
+    if (c.kind != message.draft.kind) continue;  // another kind of message is not this one changed
+    auto node = ctx_->sessions->GetNode(tenant, session, c.id);
+    if (!node.IsOk() || node->IsHidden()) continue;
+    std::size_t n = CommonPrefix(message.draft.text, node->content.text);
+    if (!best || n > best->byte_offset) {
+      best = MessageDivergence{message.message_index, CodePoints(message.draft.text, n), n, c.id};
+    }
+  }
+  return best;
+}
+
+Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& session, const Id& parent,
+                                           std::vector<MessageDraft> drafts) {
+  LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, session));
+  Placement out;
+  out.session = session;
+  Id at = parent;
+  std::size_t matched = 0;
+  std::vector<Child> siblings;  // the children of `at` where the walk stopped
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    SessionIndex& index = sessions_[session];
+    for (; matched < drafts.size(); ++matched) {
+      const session::NodeDraft& d = drafts[matched].draft;
+      Id digest = Digest(d);
+      const std::vector<Child>& kids = index.children[at];
+      const Child* hit = nullptr;
+      for (const Child& c : kids) {
+        if (c.kind == d.kind && c.digest == digest) hit = &c;  // the newest equal child wins
+      }
+      if (hit == nullptr) {
+        siblings = kids;
+        break;
+      }
+      at = hit->id;
+    }
+  }
+  out.reused_nodes = matched;
+  if (matched < drafts.size() && !siblings.empty()) {
+    LLMSYNC_ASSIGN_OR_RETURN(out.divergence, Compare(tenant, session, siblings, drafts[matched]));
+  }
+  if (!at.IsZero()) {
+    LLMSYNC_ASSIGN_OR_RETURN(out.path, ctx_->sessions->Path(tenant, session, at));
+  }
+  for (std::size_t i = out.path.size() - std::min(out.path.size(), matched); i < out.path.size(); ++i) {
+    out.reused_tokens += out.path[i].content.tokens.size();
+  }
+  if (matched < drafts.size()) {
+    session::AppendRequest append;
+    append.tenant = tenant;
+    append.session = session;
+    append.parent = at;
+    append.move_head = false;
+    for (std::size_t i = matched; i < drafts.size(); ++i) append.nodes.push_back(std::move(drafts[i].draft));
+    LLMSYNC_RETURN_IF_ERROR(ctx_->conversation->Freeze(out.path, &append.nodes));
+    LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx_->sessions->Append(append));
+    at = appended.ids.back();
+    out.appended_nodes = append.nodes.size();
+    LLMSYNC_ASSIGN_OR_RETURN(out.path, ctx_->sessions->Path(tenant, session, at));
+  }
+  out.node = at;
+  return out;
+}
+
+}  // namespace llmsync::api

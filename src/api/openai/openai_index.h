@@ -1,0 +1,89 @@
+// ConversationIndex: places stateless OpenAI requests on the session tree, so that a client that
+// re-sends its whole history gets the prefix it already computed from the cache.
+//
+// Every tenant has one OpenAI session per model, with a deterministic id (SHA-256 of tenant and
+// model fingerprint), created on first use. All of the tenant's chat completions and Responses
+// without previous_response_id live in that one tree: conversations that share a system prompt
+// share its node, and a resent history walks down the tree message by message. One tree per tenant
+// (rather than one session per conversation) gives the most node reuse — any two requests share
+// the nodes of their common message prefix — and the KV radix index shares the tokens beneath.
+//
+// Matching is by content, not by recomputing ids: the index keeps, per (session, parent), the
+// children's kind, tool metadata and a digest of their text. Text (not frozen tokens) is what a
+// client re-sends; an assistant node written by a run holds generation prompt + sampled tokens,
+// which no re-tokenization of its text would reproduce, yet the client's copy of that message must
+// match it. The index is filled from the store (DiffSince from the last seq it saw) before every
+// placement, so nodes appended by runs, the native API or an earlier process are all found.
+//
+// When the request leaves the tree under a node that already has children, the placement reports
+// a divergence: the message index, and the character (code point) and byte offset where the
+// message first differs from the closest existing child of the same kind (longest common prefix).
+// Children of other kinds are other conversations, not this message changed: no report.
+//
+// Thread safety: all methods are safe for concurrent use; one mutex guards the maps.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "api/openai/openai_messages.h"
+#include "api/server_context.h"
+
+namespace llmsync::api {
+
+struct MessageDivergence {
+  std::size_t message_index = 0;
+  std::size_t char_offset = 0;  // code points into the message text
+  std::size_t byte_offset = 0;
+  Id node;  // the existing node the message was compared to
+};
+
+struct Placement {
+  Id session;
+  Id node;                          // the last node of the request's path (a run starts here)
+  std::size_t reused_nodes = 0;     // nodes that already existed
+  std::size_t appended_nodes = 0;   // nodes this request added
+  std::uint64_t reused_tokens = 0;  // frozen tokens of the reused nodes
+  std::optional<MessageDivergence> divergence;
+  std::vector<session::Node> path;  // root first, `node` last
+};
+
+class ConversationIndex {
+ public:
+  // REQUIRES: ctx outlives the index; its components are set.
+  explicit ConversationIndex(ServerContext* ctx) : ctx_(ctx) {}
+
+  // The tenant's OpenAI session, created when missing.
+  Result<Id> SessionFor(const std::string& tenant);
+  // Walks `drafts` down from `parent` (zero: the root) in `session`, reusing matching nodes and
+  // appending the rest (frozen with the session's conversation). Appends never move the head.
+  Result<Placement> Place(const std::string& tenant, const Id& session, const Id& parent,
+                          std::vector<MessageDraft> drafts);
+
+ private:
+  struct Child {
+    Id id;
+    session::NodeKind kind;
+    Id digest;  // of tool_name, call_id and text
+  };
+  struct SessionIndex {
+    std::uint64_t seen_seq = 0;
+    std::unordered_map<Id, std::vector<Child>> children;  // parent (zero: root) -> children
+  };
+
+  Status CatchUp(const std::string& tenant, const Id& session);
+  static Id Digest(const session::NodeContent& content);
+  Result<std::optional<MessageDivergence>> Compare(const std::string& tenant, const Id& session,
+                                                   const std::vector<Child>& children,
+                                                   const MessageDraft& message);
+
+  ServerContext* ctx_;
+  std::mutex mu_;
+  std::unordered_map<Id, SessionIndex> sessions_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace llmsync::api

@@ -1,0 +1,56 @@
+// Shared pieces of the OpenAI-compatible handlers (openai_*.cpp): request parsing into run
+// parameters, submitting runs where a placement ended, and the `llmsync` extension object.
+//
+// Thread safety: OpenAiState is safe for concurrent use (the index locks itself; `deleted` has its
+// own mutex); the functions are otherwise pure or use thread-safe components.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/openai/openai_index.h"
+#include "api/openai/openai_runs.h"
+#include "api/router.h"
+#include "runs/run_params.h"
+
+namespace llmsync::api {
+
+struct OpenAiState {
+  explicit OpenAiState(ServerContext* c) : ctx(c), index(c) {}
+  ServerContext* ctx;
+  ConversationIndex index;
+};
+
+// What the OpenAI request fields ask of each run (temperature, top_p, max_tokens or
+// max_completion_tokens / max_output_tokens, stop, seed, plus llmsync's top_k, min_p,
+// repeat_penalty). OpenAI's defaults: temperature 1, top_p 1.
+Result<runs::RunParams> ParseOpenAiRunParams(const Json& body, const char* max_tokens_key);
+// `n` (1 when absent); kInvalidArgument outside [1, 8].
+Result<int> ParseChoiceCount(const Json& body);
+// An optional boolean field.
+Result<bool> OptionalBool(const Json& body, const char* key, bool fallback);
+
+// Submits `n` runs from `from` in `session` (seeds seed, seed+1, ...). With n > 1 the first run is
+// submitted alone and the others once it has produced its first token: by then the prompt's KV
+// rows are published in the radix index, so the samples share one prefill.
+Result<std::vector<Id>> SubmitRuns(ServerContext& ctx, const std::string& tenant, const Id& session,
+                                   const Id& from, const runs::RunParams& params, int n,
+                                   std::uint64_t request_bytes);
+
+Json DivergenceJson(const std::optional<MessageDivergence>& d);
+// "message=2; offset=17; byte_offset=17; node=<hex>", for X-Llmsync-Divergence.
+std::string DivergenceHeader(const MessageDivergence& d);
+// The `llmsync` extension object: session, node, runs, reuse and divergence, cost per run.
+Json ExtensionJson(const Placement& placement, const std::vector<RunOutcome>& outcomes);
+// Sets the X-Llmsync-* headers of a placement on a response.
+void SetPlacementHeaders(const Placement& placement, HttpResponse* response);
+
+std::int64_t UnixSeconds(ServerContext& ctx);
+// Registers the chat and model routes (openai_chat.cpp) and the Responses routes.
+void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
+void AddResponseRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
+
+}  // namespace llmsync::api

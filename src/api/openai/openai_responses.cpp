@@ -1,0 +1,382 @@
+// The Responses API over runs and nodes. A response is a run: its id is "resp_" + the run id, its
+// output is the run's result node, previous_response_id names the node to continue from (the
+// previous run's result), and its stream is the run's durable event log mapped to Responses
+// events. The mapping from a run event id e to sequence numbers is fixed, so a resumed stream
+// (starting_after=N) is exact:
+//   run.started (e = 1)     -> 0 response.created, 1 response.in_progress,
+//                              2 response.output_item.added, 3 response.content_part.added
+//   token at e              -> e + 2 response.output_text.delta (skipped when its text is empty)
+//   run.usage               -> nothing
+//   run.completed at e      -> e + 2 output_text.done, e + 3 content_part.done,
+//                              e + 4 output_item.done, e + 5 response.completed | incomplete
+//   run.cancelled / failed  -> e + 2 response.cancelled | response.failed
+#include "api/openai/openai_internal.h"
+#include "api/openai/openai_messages.h"
+#include "api/openai/openai_schema.h"
+#include "api/sse.h"
+#include "runs/run_events.h"
+
+namespace llmsync::api {
+namespace {
+
+constexpr std::string_view kResponsePrefix = "resp_";
+
+std::string ResponseId(const Id& run) { return std::string(kResponsePrefix) + run.ToHex(); }
+std::string MessageId(const Id& run) { return "msg_" + run.ToHex(); }
+
+Result<Id> ParseResponseId(const std::string& text) {
+  if (text.rfind(kResponsePrefix, 0) != 0) return Status::NotFound("response '" + text + "' not found");
+  auto id = Id::FromHex(std::string_view(text).substr(kResponsePrefix.size()));
+  if (!id.IsOk()) return Status::NotFound("response '" + text + "' not found");
+  return *id;
+}
+
+// What a response shows beyond its run: known when it is created, not stored.
+struct ResponseExtras {
+  Json previous_response_id = nullptr;
+  Json instructions = nullptr;
+  bool background = false;
+  bool store = true;
+  const Placement* placement = nullptr;
+};
+
+std::string StatusOf(const store::RunRecord& run, const RunOutcome& o) {
+  switch (run.status) {
+    case store::RunStatus::kQueued: return "queued";
+    case store::RunStatus::kRunning: return "in_progress";
+    case store::RunStatus::kSucceeded: return o.finish_reason == "length" ? "incomplete" : "completed";
+    case store::RunStatus::kCancelled: return "cancelled";
+    default: return "failed";
+  }
+}
+
+Json ContentPart(const std::string& text) {
+  return {
+      {"type", "output_text"}, {"text", text}, {"annotations", Json::array()}, {"logprobs", Json::array()}};
+}
+
+Json MessageItem(const Id& run, const std::string& text, const std::string& status, bool with_content) {
+  return {{"id", MessageId(run)},
+          {"type", "message"},
+          {"status", status},
+          {"role", "assistant"},
+          {"content", with_content ? Json::array({ContentPart(text)}) : Json::array()}};
+}
+
+Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutcome& o,
+                  const ResponseExtras& x, const std::string& text) {
+  std::string status = StatusOf(run, o);
+  auto params = runs::DecodeRunParams(run.params);
+  Json output = Json::array();
+  if (o.tokens > 0 || run.status == store::RunStatus::kSucceeded) {
+    bool done = store::IsTerminal(run.status);
+    output.push_back(MessageItem(run.id, text, done ? "completed" : "in_progress", true));
+  }
+  Json usage = nullptr;
+  if (o.cost.is_object()) {
+    std::uint64_t in = PromptTokens(o.cost);
+    std::uint64_t out = o.cost.value("generated_tokens", o.tokens);
+    usage = {{"input_tokens", in},
+             {"input_tokens_details", {{"cached_tokens", CachedTokens(o.cost)}}},
+             {"output_tokens", out},
+             {"output_tokens_details", {{"reasoning_tokens", 0}}},
+             {"total_tokens", in + out}};
+  }
+  Json j = {
+      {"id", ResponseId(run.id)},
+      {"object", "response"},
+      {"created_at", run.created_at_ms / 1000},
+      {"status", status},
+      {"background", x.background},
+      {"error", status == "failed"
+                    ? Json{{"code", "server_error"}, {"message", o.error.empty() ? run.error : o.error}}
+                    : Json(nullptr)},
+      {"incomplete_details", status == "incomplete" ? Json{{"reason", "max_output_tokens"}} : Json(nullptr)},
+      {"instructions", x.instructions},
+      {"max_output_tokens", params.IsOk() ? Json(params->max_tokens) : Json(nullptr)},
+      {"model", ctx.model_name},
+      {"output", std::move(output)},
+      {"parallel_tool_calls", true},
+      {"previous_response_id", x.previous_response_id},
+      {"store", x.store},
+      {"temperature", params.IsOk() ? Json(params->sampling.temperature) : Json(nullptr)},
+      {"top_p", params.IsOk() ? Json(params->sampling.top_p) : Json(nullptr)},
+      {"text", {{"format", {{"type", "text"}}}}},
+      {"tool_choice", "auto"},
+      {"tools", Json::array()},
+      {"truncation", "disabled"},
+      {"usage", std::move(usage)},
+      {"metadata", Json::object()}};
+  Json ext = {{"run", run.id.ToHex()},
+              {"session", run.session.ToHex()},
+              {"from", run.from_node.ToHex()},
+              {"node", run.result_node.IsZero() ? Json(nullptr) : Json(run.result_node.ToHex())},
+              {"cost", o.cost}};
+  if (x.placement != nullptr) {
+    ext["reused_nodes"] = x.placement->reused_nodes;
+    ext["appended_nodes"] = x.placement->appended_nodes;
+    ext["divergence"] = DivergenceJson(x.placement->divergence);
+  }
+  j["llmsync"] = std::move(ext);
+  return j;
+}
+
+// The text of a finished response: its result node (what the tree holds), else the token texts.
+std::string FinalText(ServerContext& ctx, const store::RunRecord& run, const RunOutcome& o) {
+  if (run.result_node.IsZero()) return o.text;
+  auto node = ctx.sessions->GetNode(run.tenant, run.session, run.result_node);
+  return node.IsOk() ? node->content.text : o.text;
+}
+
+Result<Json> Snapshot(ServerContext& ctx, const std::string& tenant, const Id& run_id,
+                      const ResponseExtras& x) {
+  LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, run_id));
+  LLMSYNC_ASSIGN_OR_RETURN(RunOutcome o, ReadRunOutcome(ctx, tenant, run_id));
+  return ResponseJson(ctx, run, o, x, FinalText(ctx, run, o));
+}
+
+std::string Event(std::int64_t seq, std::string_view type, Json body) {
+  body["type"] = type;
+  body["sequence_number"] = seq;
+  return FormatSseEvent(static_cast<std::uint64_t>(seq), type, DumpJson(body));
+}
+
+// Streams a response's events with sequence_number > after.
+HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const Id& run_id,
+                            std::int64_t after, ResponseExtras extras) {
+  return SseResponse([ctx, tenant, run_id, after, extras](std::shared_ptr<StreamSink> sink) {
+    auto outcome = std::make_shared<RunOutcome>();
+    outcome->run = run_id;
+    auto on_event = [ctx, tenant, run_id, after, extras, sink, outcome](const store::RunEvent& e) {
+      std::string delta = ApplyRunEvent(e, outcome.get());
+      auto seq = static_cast<std::int64_t>(e.event_id);
+      std::string out;
+      auto emit = [&](std::int64_t s, std::string_view type, Json body) {
+        if (s > after) out += Event(s, type, std::move(body));
+      };
+      // The run as it was at this event: only immutable fields come from the store, so a replay
+      // produces byte-identical events.
+      auto record = [&](store::RunStatus status) {
+        store::RunRecord r;
+        if (auto stored = ctx->store->GetRun(tenant, run_id); stored.IsOk()) r = *stored;
+        r.id = run_id;
+        r.tenant = tenant;
+        r.status = status;
+        r.result_node = Id();
+        r.error.clear();
+        r.updated_at_ms = r.created_at_ms;
+        return r;
+      };
+      Id msg = run_id;
+      if (e.type == runs::kEventStarted) {
+        Json snap = ResponseJson(*ctx, record(store::RunStatus::kRunning), *outcome, extras, "");
+        emit(0, "response.created", {{"response", snap}});
+        emit(1, "response.in_progress", {{"response", snap}});
+        emit(2, "response.output_item.added",
+             {{"output_index", 0}, {"item", MessageItem(msg, "", "in_progress", false)}});
+        emit(3, "response.content_part.added",
+             {{"item_id", MessageId(msg)},
+              {"output_index", 0},
+              {"content_index", 0},
+              {"part", ContentPart("")}});
+      } else if (e.type == runs::kEventToken && !delta.empty()) {
+        emit(seq + 2, "response.output_text.delta",
+             {{"item_id", MessageId(msg)},
+              {"output_index", 0},
+              {"content_index", 0},
+              {"delta", delta},
+              {"logprobs", Json::array()}});
+      } else if (e.type == runs::kEventCompleted) {
+        store::RunRecord r = record(store::RunStatus::kSucceeded);
+        r.result_node = outcome->node;
+        std::string text = FinalText(*ctx, r, *outcome);
+        emit(seq + 2, "response.output_text.done",
+             {{"item_id", MessageId(msg)},
+              {"output_index", 0},
+              {"content_index", 0},
+              {"text", text},
+              {"logprobs", Json::array()}});
+        emit(seq + 3, "response.content_part.done",
+             {{"item_id", MessageId(msg)},
+              {"output_index", 0},
+              {"content_index", 0},
+              {"part", ContentPart(text)}});
+        emit(seq + 4, "response.output_item.done",
+             {{"output_index", 0}, {"item", MessageItem(msg, text, "completed", true)}});
+        Json snap = ResponseJson(*ctx, r, *outcome, extras, text);
+        std::string type = "response." + snap["status"].get<std::string>();
+        emit(seq + 5, type, {{"response", std::move(snap)}});
+      } else if (e.type == runs::kEventCancelled || e.type == runs::kEventFailed) {
+        bool cancelled = e.type == runs::kEventCancelled;
+        store::RunRecord r = record(cancelled ? store::RunStatus::kCancelled : store::RunStatus::kFailed);
+        Json snap = ResponseJson(*ctx, r, *outcome, extras, outcome->text);
+        emit(seq + 2, cancelled ? "response.cancelled" : "response.failed", {{"response", std::move(snap)}});
+      }
+      return out.empty() || sink->Write(std::move(out));
+    };
+    auto sub = ctx->hub->Subscribe(tenant, run_id, 0, on_event, [sink] { sink->Close(); });
+    if (!sub.IsOk()) {
+      sink->Write(Event(after + 1, "error", {{"code", "not_found"}, {"message", sub.GetStatus().Message()}}));
+      sink->Close();
+    }
+  });
+}
+
+struct CreateRequest {
+  std::vector<MessageDraft> drafts;
+  runs::RunParams params;
+  Id session;
+  Id parent;
+  ResponseExtras extras;
+  bool stream = false;
+};
+
+Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, const Json& body) {
+  CreateRequest c;
+  if (body.contains("model") && !body["model"].is_string())
+    return Status::InvalidArgument("model must be a string");
+  if (!body.contains("input")) return Status::InvalidArgument("input is required");
+  const Json* instructions = body.contains("instructions") ? &body["instructions"] : nullptr;
+  LLMSYNC_ASSIGN_OR_RETURN(c.drafts, ResponseInputToDrafts(body["input"], instructions));
+  if (instructions != nullptr) c.extras.instructions = *instructions;
+  LLMSYNC_ASSIGN_OR_RETURN(c.params, ParseOpenAiRunParams(body, "max_output_tokens"));
+  LLMSYNC_RETURN_IF_ERROR(runs::ValidateRunParams(c.params, runs::RunLimits{}));
+  if (body.contains("text") && !body["text"].is_null()) {
+    if (!body["text"].is_object()) return Status::InvalidArgument("text must be an object");
+    if (body["text"].contains("format")) {
+      LLMSYNC_ASSIGN_OR_RETURN(c.params.constraint, ConstraintSpecFor(body["text"]["format"], true));
+      LLMSYNC_RETURN_IF_ERROR(CheckConstraintFits(c.params.constraint, c.params.max_tokens));
+    }
+  }
+  LLMSYNC_ASSIGN_OR_RETURN(c.stream, OptionalBool(body, "stream", false));
+  LLMSYNC_ASSIGN_OR_RETURN(c.extras.background, OptionalBool(body, "background", false));
+  LLMSYNC_ASSIGN_OR_RETURN(c.extras.store, OptionalBool(body, "store", true));
+  if (body.contains("previous_response_id") && !body["previous_response_id"].is_null()) {
+    if (!body["previous_response_id"].is_string()) {
+      return Status::InvalidArgument("previous_response_id must be a string");
+    }
+    std::string prev = body["previous_response_id"].get<std::string>();
+    LLMSYNC_ASSIGN_OR_RETURN(Id prev_run, ParseResponseId(prev));
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, st.ctx->store->GetRun(tenant, prev_run));
+    if (run.result_node.IsZero()) {
+      return Status::InvalidArgument("previous_response_id '" + prev +
+                                     "' has no output to continue from (status " +
+                                     std::string(store::RunStatusName(run.status)) + ")");
+    }
+    c.session = run.session;
+    c.parent = run.result_node;
+    c.extras.previous_response_id = prev;
+  } else {
+    LLMSYNC_ASSIGN_OR_RETURN(c.session, st.index.SessionFor(tenant));
+  }
+  return c;
+}
+
+HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
+  ServerContext& ctx = *st.ctx;
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    LLMSYNC_ASSIGN_OR_RETURN(CreateRequest c, ParseCreate(st, tenant, body));
+    LLMSYNC_ASSIGN_OR_RETURN(Placement placement,
+                             st.index.Place(tenant, c.session, c.parent, std::move(c.drafts)));
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs, SubmitRuns(ctx, tenant, c.session, placement.node,
+                                                              c.params, 1, req.body.size()));
+    c.extras.placement = &placement;
+    HttpResponse r;
+    if (c.stream) {
+      c.extras.placement = nullptr;  // the stream outlives this handler
+      r = StreamResponse(&ctx, tenant, runs[0], -1, c.extras);
+    } else if (!c.extras.background) {
+      // Answered once the run ends, without holding a server thread; the closure keeps its own
+      // copy of the placement the extension object reports.
+      ServerContext* cp = &ctx;
+      auto kept = std::make_shared<Placement>(placement);
+      ResponseExtras extras = c.extras;
+      Id run = runs[0];
+      r = RespondWhenRunsEnd(
+          ctx, tenant, runs,
+          [cp, tenant, run, extras, kept](const std::vector<RunOutcome>&) -> Result<HttpResponse> {
+            ResponseExtras x = extras;
+            x.placement = kept.get();
+            LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(*cp, tenant, run, x));
+            HttpResponse done = JsonResponse(200, DumpJson(snap));
+            SetPlacementHeaders(*kept, &done);
+            return done;
+          });
+    } else {
+      LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, runs[0], c.extras));
+      r = JsonResponse(200, DumpJson(snap));
+    }
+    SetPlacementHeaders(placement, &r);
+    return r;
+  });
+}
+
+// The run behind a response id that exists for this tenant (a deleted one does not).
+Result<Id> LiveResponse(OpenAiState& st, const std::string& tenant, const PathParams& p) {
+  LLMSYNC_ASSIGN_OR_RETURN(Id run, ParseResponseId(p.at("id")));
+  if (!st.ctx->store->GetRun(tenant, run).IsOk())
+    return Status::NotFound("response '" + p.at("id") + "' not found");
+  return run;
+}
+
+HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
+  ServerContext& ctx = *st.ctx;
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
+    if (req.Query("stream").value_or("") == "true") {
+      std::int64_t after = -1;
+      if (auto q = req.Query("starting_after"); q && !q->empty()) {
+        std::size_t used = 0;
+        try {
+          after = std::stoll(*q, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != q->size()) return Status::InvalidArgument("starting_after must be an integer");
+      }
+      return StreamResponse(&ctx, tenant, run, after, ResponseExtras{});
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, ResponseExtras{}));
+    return JsonResponse(200, DumpJson(snap));
+  });
+}
+
+HttpResponse Cancel(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
+  ServerContext& ctx = *st.ctx;
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
+    LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());
+    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, ResponseExtras{}));
+    return JsonResponse(200, DumpJson(snap));
+  });
+}
+
+HttpResponse Delete(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
+  ServerContext& ctx = *st.ctx;
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
+    LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());  // also checks the tenant
+    // Durable: the run and its events are gone for every reader, across restarts. The nodes stay
+    // (the tree is append-only).
+    LLMSYNC_RETURN_IF_ERROR(ctx.store->DeleteRun(tenant, run));
+    return JsonResponse(200,
+                        DumpJson({{"id", p.at("id")}, {"object", "response.deleted"}, {"deleted", true}}));
+  });
+}
+
+}  // namespace
+
+void AddResponseRoutes(Router& router, const std::shared_ptr<OpenAiState>& state) {
+  router.Add("POST", "/v1/responses",
+             [state](const HttpRequest& r, const PathParams&) { return Create(*state, r); });
+  router.Add("GET", "/v1/responses/{id}",
+             [state](const HttpRequest& r, const PathParams& p) { return Get(*state, r, p); });
+  router.Add("DELETE", "/v1/responses/{id}",
+             [state](const HttpRequest& r, const PathParams& p) { return Delete(*state, r, p); });
+  router.Add("POST", "/v1/responses/{id}/cancel",
+             [state](const HttpRequest& r, const PathParams& p) { return Cancel(*state, r, p); });
+}
+
+}  // namespace llmsync::api

@@ -1,0 +1,213 @@
+// The agent-trace text and the two ways of playing it: native append + run, and stateless OpenAI
+// chat completions (the full history every turn).
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string_view>
+
+#include "cli/bench/bench_trace.h"
+#include "client/http_client.h"
+
+namespace llmsync::cli {
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// new = what the previous turn's state (its prompt plus its reply) did not already contain.
+void FillNewTokens(const std::vector<TurnSample>& history, TurnSample* s) {
+  if (history.empty()) {
+    s->new_tokens = s->prompt_tokens;
+    return;
+  }
+  const TurnSample& prev = history.back();
+  s->new_tokens = std::max<std::int64_t>(0, s->prompt_tokens - prev.prompt_tokens - prev.generated_tokens);
+}
+
+class NativeDriver : public TraceDriver {
+ public:
+  NativeDriver(const client::ClientOptions& options, const TraceConfig& config)
+      : options_(options), config_(config), clients_(config.sessions), history_(config.sessions) {}
+
+  Result<TurnSample> Turn(int session, int turn, const std::string& message) override {
+    std::unique_ptr<client::Client>& c = clients_[session];
+    if (!c) {
+      c = std::make_unique<client::Client>(options_);
+      LLMSYNC_RETURN_IF_ERROR(c->CreateSession());
+    }
+    std::vector<client::NewNode> nodes;
+    if (turn == 0) nodes.push_back({"system", TraceSystemPrompt()});
+    nodes.push_back({"user", message});
+    Clock::time_point start = Clock::now();
+    std::uint64_t before = c->BytesSent();
+    LLMSYNC_ASSIGN_OR_RETURN(client::AppendResult appended, c->Append(c->Head(), nodes));
+    client::RunOptions ro;
+    ro.from = appended.head;
+    ro.max_tokens = config_.generate_tokens;
+    ro.temperature = 0;
+    ro.seed = config_.seed;
+    LLMSYNC_ASSIGN_OR_RETURN(std::string run, c->StartRun(ro));
+    TurnSample s;
+    bool first = true;
+    client::FollowCallbacks cb;
+    cb.on_token = [&](std::string_view) {
+      if (first) s.ttft_ms = MsSince(start);
+      first = false;
+    };
+    LLMSYNC_ASSIGN_OR_RETURN(client::RunResult r, c->FollowRun(run, cb));
+    if (r.status != "succeeded" || !r.cost)
+      return Status::Internal("run " + run + " ended " + r.status + " " + r.error);
+    s.bytes_sent = c->BytesSent() - before;
+    s.prompt_tokens = r.cost->prompt_tokens;
+    s.cached_tokens = r.cost->Cached();
+    s.computed_tokens = r.cost->recomputed;
+    s.generated_tokens = r.cost->generated;
+    s.server_ttft_ms = r.cost->ttft_ms;
+    if (first) s.ttft_ms = MsSince(start);
+    // The head is the new assistant node; the replica learns it without a full sync.
+    LLMSYNC_RETURN_IF_ERROR(c->Sync());
+    FillNewTokens(history_[session], &s);
+    history_[session].push_back(s);
+    return s;
+  }
+
+ private:
+  client::ClientOptions options_;
+  TraceConfig config_;
+  std::vector<std::unique_ptr<client::Client>> clients_;
+  std::vector<std::vector<TurnSample>> history_;
+};
+
+class OpenAiDriver : public TraceDriver {
+ public:
+  OpenAiDriver(const client::ClientOptions& options, std::string path, std::string model,
+               const TraceConfig& config)
+      : http_(options.host, options.port, options.timeout),
+        api_key_(options.api_key),
+        path_(std::move(path)),
+        model_(std::move(model)),
+        config_(config),
+        messages_(config.sessions, Json::array()),
+        history_(config.sessions) {}
+
+  Result<TurnSample> Turn(int session, int turn, const std::string& message) override {
+    Json& messages = messages_[session];
+    if (turn == 0) messages.push_back({{"role", "system"}, {"content", TraceSystemPrompt()}});
+    messages.push_back({{"role", "user"}, {"content", message}});
+    Json body = {{"model", model_},
+                 {"messages", messages},
+                 {"max_tokens", config_.generate_tokens},
+                 {"temperature", 0.0},
+                 {"seed", config_.seed},
+                 {"stream", true},
+                 {"stream_options", {{"include_usage", true}}}};
+    std::string text = body.dump();
+    client::HeaderList headers = {{"Content-Type", "application/json"}};
+    if (!api_key_.empty()) headers["Authorization"] = "Bearer " + api_key_;
+    TurnSample s;
+    s.bytes_sent = text.size();
+    std::string reply;
+    bool first = true;
+    Clock::time_point start = Clock::now();
+    auto on_event = [&](const client::SseEvent& e) {
+      if (e.data == "[DONE]") return false;
+      Json chunk = Json::parse(e.data, nullptr, false);
+      if (!chunk.is_object()) return true;
+      if (chunk.contains("choices") && chunk["choices"].is_array() && !chunk["choices"].empty()) {
+        const Json delta = chunk["choices"][0].value("delta", Json::object());
+        // The first chunk usually carries only the role (content ""): TTFT waits for real text.
+        // (Json::empty() is false for every string, "" included: compare the string itself.)
+        const std::string content = delta.contains("content") && delta["content"].is_string()
+                                        ? delta["content"].get<std::string>()
+                                        : std::string();
+        if (!content.empty()) {
+          if (first) s.ttft_ms = MsSince(start);
+          first = false;
+          reply += content;
+        }
+      }
+      // llmsync's extension on the usage chunk carries each run's cost, server TTFT included.
+      if (chunk.contains("llmsync") && chunk["llmsync"].is_object() && chunk["llmsync"].contains("runs") &&
+          chunk["llmsync"]["runs"].is_array() && !chunk["llmsync"]["runs"].empty()) {
+        const Json& cost = chunk["llmsync"]["runs"][0].value("cost", Json::object());
+        if (cost.contains("ttft_ms") && cost["ttft_ms"].is_number())
+          s.server_ttft_ms = cost["ttft_ms"].get<double>();
+      }
+      if (chunk.contains("usage") && chunk["usage"].is_object()) {
+        const Json& u = chunk["usage"];
+        s.prompt_tokens = u.value("prompt_tokens", std::int64_t{0});
+        s.generated_tokens = u.value("completion_tokens", std::int64_t{0});
+        if (u.contains("prompt_tokens_details") && u["prompt_tokens_details"].is_object()) {
+          s.cached_tokens = u["prompt_tokens_details"].value("cached_tokens", std::int64_t{0});
+        }
+      }
+      return true;
+    };
+    int status = 0;
+    std::string error_body;
+    LLMSYNC_RETURN_IF_ERROR(
+        http_.StreamRequest("POST", path_, text, headers, on_event, &status, &error_body));
+    if (status != 200) return client::StatusFromReply(status, error_body);
+    if (first) s.ttft_ms = MsSince(start);
+    s.computed_tokens = s.prompt_tokens - s.cached_tokens;
+    messages.push_back({{"role", "assistant"}, {"content", reply}});
+    FillNewTokens(history_[session], &s);
+    history_[session].push_back(s);
+    return s;
+  }
+
+ private:
+  client::HttpClient http_;
+  std::string api_key_;
+  std::string path_;
+  std::string model_;
+  TraceConfig config_;
+  std::vector<Json> messages_;
+  std::vector<std::vector<TurnSample>> history_;
+};
+
+}  // namespace
+
+std::string TraceSystemPrompt() {
+  return "You are an autonomous coding agent working in a repository. Think step by step, call tools when "
+         "you "
+         "need facts, and keep answers short.\n"
+         "Tools (JSON schema):\n"
+         "[{\"name\":\"search\",\"parameters\":{\"query\":\"string\"}},"
+         "{\"name\":\"read_file\",\"parameters\":{\"path\":\"string\",\"offset\":\"integer\"}},"
+         "{\"name\":\"run_tests\",\"parameters\":{\"filter\":\"string\"}},"
+         "{\"name\":\"edit_file\",\"parameters\":{\"path\":\"string\",\"patch\":\"string\"}}]";
+}
+
+std::string TraceMessage(const TraceConfig& config, int session, int turn) {
+  std::mt19937_64 rng(config.seed * 1000003ULL + static_cast<std::uint64_t>(session) * 7919ULL +
+                      static_cast<std::uint64_t>(turn));
+  static constexpr std::string_view kWords[] = {"build", "test", "file",  "error", "line", "fix",
+                                                "cache", "node", "token", "state", "run",  "diff",
+                                                "path",  "lock", "queue", "log"};
+  std::string text = turn % 2 == 1 ? "tool_result(run_tests): " : "user: ";
+  while (static_cast<int>(text.size()) < config.message_tokens) {
+    text += kWords[rng() % std::size(kWords)];
+    text += ' ';
+  }
+  text.resize(static_cast<std::size_t>(config.message_tokens));
+  return text;
+}
+
+std::unique_ptr<TraceDriver> MakeNativeDriver(const client::ClientOptions& options,
+                                              const TraceConfig& config) {
+  return std::make_unique<NativeDriver>(options, config);
+}
+
+std::unique_ptr<TraceDriver> MakeOpenAiDriver(const client::ClientOptions& options, const std::string& path,
+                                              const std::string& model, const TraceConfig& config) {
+  return std::make_unique<OpenAiDriver>(options, path, model, config);
+}
+
+}  // namespace llmsync::cli

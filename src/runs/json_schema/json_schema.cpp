@@ -1,0 +1,440 @@
+#include "runs/json_schema/json_schema.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace llmsync::runs {
+namespace {
+
+constexpr std::int32_t kMaxAnyDepth = 8;
+constexpr std::int32_t kMaxIntDigits = 15;
+constexpr std::int32_t kMaxFracDigits = 6;
+constexpr std::size_t kMaxStacks = 64;
+constexpr std::int64_t kInfinity = std::numeric_limits<std::int64_t>::max() / 4;
+
+const JsonSchema kAnySchema{};
+const std::vector<std::string> kBoolLiterals = {"true", "false"};
+const std::vector<std::string> kNullLiterals = {"null"};
+
+bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+std::uint64_t AllBits(std::size_t n) { return n >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1; }
+
+// The key literal of property j: "name": (names are stored JSON-escaped).
+std::int32_t KeyLength(const JsonSchema& s, std::size_t j) {
+  return static_cast<std::int32_t>(s.property_names[j].size() + 3);
+}
+char KeyChar(const JsonSchema& s, std::size_t j, std::int32_t pos) {
+  const std::string& name = s.property_names[j];
+  if (pos == 0) return '"';
+  auto p = static_cast<std::size_t>(pos);
+  if (p <= name.size()) return name[p - 1];
+  return p == name.size() + 1 ? '"' : ':';
+}
+
+// Properties that may come next when the first not yet passed is `next`: up to and including the
+// first required one.
+std::uint64_t AllowedKeys(const JsonSchema& s, std::int32_t next) {
+  std::uint64_t mask = 0;
+  for (auto j = static_cast<std::size_t>(next); j < s.property_names.size(); ++j) {
+    mask |= std::uint64_t{1} << j;
+    if (s.required[j]) break;
+  }
+  return mask;
+}
+
+bool AnyRequiredFrom(const JsonSchema& s, std::int32_t next) {
+  for (auto j = static_cast<std::size_t>(next); j < s.required.size(); ++j) {
+    if (s.required[j]) return true;
+  }
+  return false;
+}
+
+// Bytes of the required properties from `next` on, each preceded by a comma when `comma_first`
+// or after the first.
+std::int64_t RestRequired(const JsonSchema& s, std::int32_t next, bool comma_first) {
+  std::int64_t n = 0;
+  bool comma = comma_first;
+  for (auto j = static_cast<std::size_t>(next); j < s.property_names.size(); ++j) {
+    if (!s.required[j]) continue;
+    n += (comma ? 1 : 0) + KeyLength(s, j) + JsonAutomaton::MinLength(s.property_schemas[j]);
+    comma = true;
+  }
+  return n;
+}
+
+// The first continuation byte's range after a UTF-8 lead byte (RFC 3629).
+bool ContinuationOk(std::int32_t code, unsigned char c) {
+  switch (code) {
+    case 1: return c >= 0xA0 && c <= 0xBF;  // after E0
+    case 2: return c >= 0x80 && c <= 0x9F;  // after ED
+    case 3: return c >= 0x90 && c <= 0xBF;  // after F0
+    case 4: return c >= 0x80 && c <= 0x8F;  // after F4
+    default: return c >= 0x80 && c <= 0xBF;
+  }
+}
+
+}  // namespace
+
+JsonAutomaton::JsonAutomaton(const JsonSchema* schema) { stacks_.push_back(Stack{ValueFrame(schema, 0)}); }
+
+JsonAutomaton::Frame JsonAutomaton::ValueFrame(const JsonSchema* schema, std::int32_t depth) {
+  Frame f;
+  f.kind = FrameKind::kValue;
+  f.schema = schema;
+  f.depth = depth;
+  return f;
+}
+
+std::int64_t JsonAutomaton::MinLength(const JsonSchema& s) {
+  if (!s.any_of.empty()) {
+    std::int64_t best = kInfinity;
+    for (const JsonSchema& alt : s.any_of) best = std::min(best, MinLength(alt));
+    return best;
+  }
+  if (!s.enum_literals.empty()) {
+    std::size_t best = s.enum_literals[0].size();
+    for (const std::string& l : s.enum_literals) best = std::min(best, l.size());
+    return static_cast<std::int64_t>(best);
+  }
+  switch (s.type) {
+    case JsonSchema::Type::kObject: return 2 + RestRequired(s, 0, false);
+    case JsonSchema::Type::kArray:
+    case JsonSchema::Type::kString: return 2;
+    case JsonSchema::Type::kBoolean:
+    case JsonSchema::Type::kNull: return 4;
+    default: return 1;  // a digit
+  }
+}
+
+bool JsonAutomaton::Done() const {
+  return std::any_of(stacks_.begin(), stacks_.end(), [](const Stack& s) { return s.empty(); });
+}
+
+bool JsonAutomaton::Feed(std::string_view bytes) {
+  for (char ch : bytes) {
+    std::vector<Stack> next;
+    for (Stack& s : stacks_) FeedByte(std::move(s), static_cast<unsigned char>(ch), &next);
+    if (next.size() > kMaxStacks) next.resize(kMaxStacks);
+    stacks_ = std::move(next);
+    if (stacks_.empty()) return false;
+  }
+  return true;
+}
+
+void JsonAutomaton::FeedByte(Stack stack, unsigned char c, std::vector<Stack>* out) {
+  while (!stack.empty()) {
+    Frame& top = stack.back();
+    if (top.kind == FrameKind::kValue) {
+      const JsonSchema& s = *top.schema;
+      if (!s.any_of.empty()) {
+        for (const JsonSchema& alt : s.any_of) {
+          Stack fork = stack;
+          fork.back() = ValueFrame(&alt, top.depth);
+          FeedByte(std::move(fork), c, out);
+        }
+        return;
+      }
+      if (!s.enum_literals.empty()) {
+        top.kind = FrameKind::kLiteral;
+        top.literals = &s.enum_literals;
+        top.alive = AllBits(s.enum_literals.size());
+        continue;
+      }
+      JsonSchema::Type type = s.type;
+      bool nest_ok = top.depth < kMaxAnyDepth;
+      if (type == JsonSchema::Type::kAny) {
+        if (c == '{' && nest_ok)
+          type = JsonSchema::Type::kObject;
+        else if (c == '[' && nest_ok)
+          type = JsonSchema::Type::kArray;
+        else if (c == '"')
+          type = JsonSchema::Type::kString;
+        else if (c == '-' || IsDigit(c))
+          type = JsonSchema::Type::kNumber;
+        else if (c == 't' || c == 'f')
+          type = JsonSchema::Type::kBoolean;
+        else if (c == 'n')
+          type = JsonSchema::Type::kNull;
+        else
+          return;
+      }
+      switch (type) {
+        case JsonSchema::Type::kObject:
+          if (c != '{') return;
+          top.kind = s.property_names.empty() ? FrameKind::kAnyObject : FrameKind::kObject;
+          out->push_back(std::move(stack));
+          return;
+        case JsonSchema::Type::kArray:
+          if (c != '[') return;
+          top.kind = s.items.empty() ? FrameKind::kAnyArray : FrameKind::kArray;
+          out->push_back(std::move(stack));
+          return;
+        case JsonSchema::Type::kString:
+          if (c != '"') return;
+          top.kind = FrameKind::kString;
+          out->push_back(std::move(stack));
+          return;
+        case JsonSchema::Type::kBoolean:
+        case JsonSchema::Type::kNull:
+          top.kind = FrameKind::kLiteral;
+          top.literals = type == JsonSchema::Type::kNull ? &kNullLiterals : &kBoolLiterals;
+          top.alive = AllBits(top.literals->size());
+          continue;
+        default: top.kind = FrameKind::kNumber; continue;
+      }
+    }
+    switch (FeedFrame(stack, c)) {
+      case Step::kConsumed: out->push_back(std::move(stack)); return;
+      case Step::kReject: return;
+      case Step::kRefeed: continue;
+      case Step::kPopRefeed:
+        stack.pop_back();
+        if (stack.empty()) return;  // nothing may follow the document
+        continue;
+    }
+  }
+}
+
+JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
+  Frame& f = stack.back();
+  switch (f.kind) {
+    case FrameKind::kLiteral: {
+      const std::vector<std::string>& lits = *f.literals;
+      std::uint64_t alive = 0;
+      bool complete = false;
+      for (std::size_t k = 0; k < lits.size(); ++k) {
+        if ((f.alive >> k & 1) == 0) continue;
+        if (lits[k].size() == static_cast<std::size_t>(f.pos)) complete = true;
+        if (lits[k].size() > static_cast<std::size_t>(f.pos) &&
+            static_cast<unsigned char>(lits[k][f.pos]) == c)
+          alive |= std::uint64_t{1} << k;
+      }
+      if (alive == 0) return complete ? Step::kPopRefeed : Step::kReject;
+      f.alive = alive;
+      ++f.pos;
+      bool longer = false;
+      bool exact = false;
+      for (std::size_t k = 0; k < lits.size(); ++k) {
+        if ((alive >> k & 1) == 0) continue;
+        (lits[k].size() == static_cast<std::size_t>(f.pos) ? exact : longer) = true;
+      }
+      if (exact && !longer) stack.pop_back();
+      return Step::kConsumed;
+    }
+    case FrameKind::kNumber: {
+      bool integer = f.schema->type == JsonSchema::Type::kInteger;
+      switch (f.stage) {
+        case 0:
+        case 1:
+          if (c == '-' && f.stage == 0) {
+            f.stage = 1;
+          } else if (c == '0') {
+            f.stage = 3;
+          } else if (IsDigit(c)) {
+            f.stage = 2;
+            f.count = 1;
+          } else {
+            return Step::kReject;
+          }
+          return Step::kConsumed;
+        case 2:
+        case 3:
+          if (f.stage == 2 && IsDigit(c) && f.count < kMaxIntDigits) {
+            ++f.count;
+          } else if (c == '.' && !integer) {
+            f.stage = 4;
+          } else {
+            return Step::kPopRefeed;
+          }
+          return Step::kConsumed;
+        case 4:
+          if (!IsDigit(c)) return Step::kReject;
+          f.stage = 5;
+          f.pos = 1;
+          return Step::kConsumed;
+        default:
+          if (IsDigit(c) && f.pos < kMaxFracDigits) {
+            ++f.pos;
+            return Step::kConsumed;
+          }
+          return Step::kPopRefeed;
+      }
+    }
+    case FrameKind::kString: {
+      if (f.next > 0) {
+        if (!ContinuationOk(f.pos, c)) return Step::kReject;
+        --f.next;
+        f.pos = 0;
+        return Step::kConsumed;
+      }
+      if (f.stage == 1) {
+        if (std::string_view("\"\\/bfnrt").find(static_cast<char>(c)) == std::string_view::npos)
+          return Step::kReject;
+        f.stage = 0;
+        return Step::kConsumed;
+      }
+      if (c == '"') {
+        stack.pop_back();
+        return Step::kConsumed;
+      }
+      if (c == '\\') {
+        f.stage = 1;
+      } else if (c < 0x20) {
+        return Step::kReject;
+      } else if (c >= 0x80) {
+        if (c >= 0xC2 && c <= 0xDF) {
+          f.next = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+          f.next = 2;
+          f.pos = c == 0xE0 ? 1 : (c == 0xED ? 2 : 0);
+        } else if (c >= 0xF0 && c <= 0xF4) {
+          f.next = 3;
+          f.pos = c == 0xF0 ? 3 : (c == 0xF4 ? 4 : 0);
+        } else {
+          return Step::kReject;
+        }
+      }
+      return Step::kConsumed;
+    }
+    case FrameKind::kObject: {
+      const JsonSchema& s = *f.schema;
+      if (f.stage == 0) {
+        if (c == '}') {
+          if (AnyRequiredFrom(s, f.next)) return Step::kReject;
+          stack.pop_back();
+          return Step::kConsumed;
+        }
+        std::uint64_t allowed = AllowedKeys(s, f.next);
+        if (allowed == 0) return Step::kReject;
+        if (f.count > 0 && c == ',') {
+          f.stage = 1;
+          return Step::kConsumed;
+        }
+        if (f.count > 0 || c != '"') return Step::kReject;
+        f.stage = 2;
+        f.alive = allowed;
+        f.pos = 1;
+        return Step::kConsumed;
+      }
+      if (f.stage == 1) {
+        if (c != '"') return Step::kReject;
+        f.stage = 2;
+        f.alive = AllowedKeys(s, f.next);
+        f.pos = 1;
+        return Step::kConsumed;
+      }
+      std::uint64_t alive = 0;
+      for (std::size_t j = 0; j < s.property_names.size(); ++j) {
+        if ((f.alive >> j & 1) != 0 && f.pos < KeyLength(s, j) &&
+            static_cast<unsigned char>(KeyChar(s, j, f.pos)) == c)
+          alive |= std::uint64_t{1} << j;
+      }
+      if (alive == 0) return Step::kReject;
+      f.alive = alive;
+      ++f.pos;
+      for (std::size_t j = 0; j < s.property_names.size(); ++j) {
+        if ((alive >> j & 1) != 0 && KeyLength(s, j) == f.pos) {
+          f.stage = 0;
+          f.next = static_cast<std::int32_t>(j + 1);
+          ++f.count;
+          std::int32_t depth = f.depth + 1;
+          stack.push_back(ValueFrame(&s.property_schemas[j], depth));
+          break;
+        }
+      }
+      return Step::kConsumed;
+    }
+    case FrameKind::kAnyObject: {
+      if (f.stage == 0) {
+        if (c == '}') {
+          stack.pop_back();
+          return Step::kConsumed;
+        }
+        if (f.count > 0 && c == ',') {
+          f.stage = 1;
+          return Step::kConsumed;
+        }
+        if (f.count > 0 || c != '"') return Step::kReject;
+      } else if (f.stage == 1) {
+        if (c != '"') return Step::kReject;
+      } else {  // stage 3: after the key
+        if (c != ':') return Step::kReject;
+        f.stage = 0;
+        ++f.count;
+        std::int32_t depth = f.depth + 1;
+        stack.push_back(ValueFrame(&kAnySchema, depth));
+        return Step::kConsumed;
+      }
+      f.stage = 3;
+      Frame key;
+      key.kind = FrameKind::kString;
+      key.schema = &kAnySchema;
+      stack.push_back(key);
+      return Step::kConsumed;
+    }
+    default: {  // kArray, kAnyArray
+      const JsonSchema* item = f.kind == FrameKind::kArray ? &f.schema->items[0] : &kAnySchema;
+      if (f.stage != 2 && c == ']') {
+        stack.pop_back();
+        return Step::kConsumed;
+      }
+      if (f.stage == 1) {
+        if (c != ',') return Step::kReject;
+        f.stage = 2;
+        return Step::kConsumed;
+      }
+      f.stage = 1;
+      ++f.count;
+      std::int32_t depth = f.depth + 1;
+      stack.push_back(ValueFrame(item, depth));
+      return Step::kRefeed;  // the byte starts the item
+    }
+  }
+}
+
+std::int64_t JsonAutomaton::FrameRemaining(const Frame& f) {
+  switch (f.kind) {
+    case FrameKind::kValue: return MinLength(*f.schema);
+    case FrameKind::kLiteral: {
+      std::int64_t best = kInfinity;
+      for (std::size_t k = 0; k < f.literals->size(); ++k) {
+        if ((f.alive >> k & 1) != 0)
+          best = std::min<std::int64_t>(best, static_cast<std::int64_t>((*f.literals)[k].size()) - f.pos);
+      }
+      return best;
+    }
+    case FrameKind::kNumber: return (f.stage == 0 || f.stage == 1 || f.stage == 4) ? 1 : 0;
+    case FrameKind::kString: return f.next + (f.stage == 1 ? 1 : 0) + 1;
+    case FrameKind::kObject: {
+      const JsonSchema& s = *f.schema;
+      if (f.stage == 0) return RestRequired(s, f.next, f.count > 0) + 1;
+      std::int64_t best = kInfinity;
+      std::uint64_t alive = f.stage == 1 ? AllowedKeys(s, f.next) : f.alive;
+      std::int32_t pos = f.stage == 1 ? 0 : f.pos;
+      for (std::size_t j = 0; j < s.property_names.size(); ++j) {
+        if ((alive >> j & 1) == 0) continue;
+        best = std::min(best, KeyLength(s, j) - pos + MinLength(s.property_schemas[j]) +
+                                  RestRequired(s, static_cast<std::int32_t>(j + 1), true));
+      }
+      return best + 1;
+    }
+    case FrameKind::kAnyObject: return f.stage == 0 ? 1 : (f.stage == 1 ? 5 : 3);
+    default:
+      return f.stage == 2 ? MinLength(f.kind == FrameKind::kArray ? f.schema->items[0] : kAnySchema) + 1 : 1;
+  }
+}
+
+std::int64_t JsonAutomaton::StackRemaining(const Stack& stack) {
+  std::int64_t n = 0;
+  for (const Frame& f : stack) n += FrameRemaining(f);
+  return n;
+}
+
+std::int64_t JsonAutomaton::MinRemaining() const {
+  std::int64_t best = kInfinity;
+  for (const Stack& s : stacks_) best = std::min(best, StackRemaining(s));
+  return best;
+}
+
+}  // namespace llmsync::runs

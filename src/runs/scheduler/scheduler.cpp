@@ -1,0 +1,267 @@
+#include "runs/scheduler/scheduler.h"
+
+#include <algorithm>
+
+#include "base/logging.h"
+#include "runs/scheduler/scheduler_internal.h"
+
+namespace llmsync::runs {
+
+RunScheduler::RunScheduler(SchedulerDeps deps, SchedulerOptions options)
+    : deps_(std::move(deps)), options_(options) {
+  if (deps_.metrics != nullptr) {
+    tokens_prefilled_ = deps_.metrics->GetCounter("llmsync_tokens_prefilled_total", "Prompt tokens computed");
+    tokens_generated_ = deps_.metrics->GetCounter("llmsync_tokens_generated_total", "Tokens generated");
+  }
+}
+
+RunScheduler::~RunScheduler() { Stop(); }
+
+std::size_t RunScheduler::ActiveRuns() const { return active_count_.load(); }
+
+Result<std::unique_ptr<RunScheduler::ActiveRun>> RunScheduler::Prepare(store::RunRecord record,
+                                                                       bool resumed) {
+  auto run = std::make_unique<ActiveRun>();
+  LLMSYNC_ASSIGN_OR_RETURN(run->params, DecodeRunParams(record.params));
+  if (!record.from_node.IsZero()) {
+    LLMSYNC_ASSIGN_OR_RETURN(run->path,
+                             deps_.sessions->Path(record.tenant, record.session, record.from_node));
+  }
+  for (const session::Node& n : run->path) {
+    if (n.purged) {
+      return Status::InvalidArgument("node " + n.id.ToHex() +
+                                     " is purged; rehydrate it from its sealed blob before running");
+    }
+  }
+  run->prompt = Conversation::PathTokens(run->path);
+  run->path_tokens = run->prompt.size();
+  if (run->params.add_generation_prompt) {
+    LLMSYNC_ASSIGN_OR_RETURN(run->gen_prompt, deps_.conversation->GenerationPrompt(run->path));
+    run->prompt.insert(run->prompt.end(), run->gen_prompt.begin(), run->gen_prompt.end());
+  }
+  if (run->prompt.empty()) return Status::InvalidArgument("the run has an empty prompt");
+  auto context = static_cast<std::int64_t>(run->prompt.size());
+  if (context >= options_.max_context) {
+    return Status::ResourceExhausted("the prompt has " + std::to_string(context) +
+                                     " tokens; the context holds " + std::to_string(options_.max_context));
+  }
+  run->max_tokens = static_cast<std::int32_t>(
+      std::min<std::int64_t>(run->params.max_tokens, options_.max_context - context));
+  LLMSYNC_ASSIGN_OR_RETURN(engine::Sampler sampler, engine::Sampler::Create(run->params.sampling));
+  run->sampler.emplace(std::move(sampler));
+  if (!run->params.constraint.empty()) {  // structured output
+    if (!deps_.constraint_factory) return Status::InvalidArgument("this server has no token constraints");
+    LLMSYNC_ASSIGN_OR_RETURN(run->constraint, deps_.constraint_factory(run->params.constraint));
+  }
+  text::DecodeOptions visible;
+  visible.render_special = false;
+  run->decoder.emplace(deps_.conversation->GetTokenizer(), visible);
+  run->resumed = resumed;
+  run->submitted_micros = deps_.env->NowMicros();
+  run->record = std::move(record);
+  return run;
+}
+
+Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
+  LLMSYNC_RETURN_IF_ERROR(ValidateRunParams(request.params, options_.limits));
+  LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info,
+                           deps_.sessions->GetSession(request.tenant, request.session));
+  if (!request.id.IsZero() && deps_.store->GetRun(request.tenant, request.id).IsOk()) {
+    return Status::AlreadyExists("run " + request.id.ToHex() + " exists");
+  }
+  store::RunRecord record;
+  record.id = request.id.IsZero() ? Id::Random() : request.id;
+  record.tenant = request.tenant;
+  record.session = request.session;
+  record.from_node = request.from_node.IsZero() ? info.head : request.from_node;
+  record.status = store::RunStatus::kQueued;
+  record.params = EncodeRunParams(request.params);
+  record.created_at_ms = deps_.env->UnixMillis();
+  record.updated_at_ms = record.created_at_ms;
+  // Resolve the prompt before recording anything, so a bad request leaves no run behind.
+  LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<ActiveRun> run, Prepare(record, false));
+  run->request_bytes = request.request_bytes;
+  run->stateless_bytes = request.stateless_equivalent_bytes;
+  run->after_prefill_of = request.after_prefill_of;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable("the server is shutting down");
+  }
+  LLMSYNC_RETURN_IF_ERROR(deps_.store->CreateRun(record));
+  deps_.hub->Open(record.id, record.tenant, {});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(run));
+  }
+  cv_.notify_all();
+  return record;
+}
+
+Status RunScheduler::Start() {
+  store::RunFilter filter;
+  filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> unfinished, deps_.store->ListRuns(filter));
+  for (store::RunRecord& record : unfinished) {
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> events,
+                             deps_.store->ReadRunEvents(record.tenant, record.id, 0, 1u << 20));
+    Id run_id = record.id;
+    std::string tenant = record.tenant;
+    auto prepared = Prepare(record, true);
+    deps_.hub->Open(run_id, tenant, events);
+    if (!prepared.IsOk()) {
+      LLMSYNC_LOG(kWarning) << "run " << run_id.ShortHex()
+                            << " cannot resume: " << prepared.GetStatus().ToString();
+      auto run = std::make_unique<ActiveRun>();
+      run->record = record;
+      Finish(*run, store::RunStatus::kFailed, "", prepared.GetStatus());
+      continue;
+    }
+    std::unique_ptr<ActiveRun> run = std::move(prepared).Value();
+    for (const store::RunEvent& e : events) {
+      if (e.type != kEventToken) continue;
+      LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
+      run->generated.push_back(token.token_id);
+      if (run->constraint) run->constraint->Accept(token.token_id);
+      AdvanceText(*run, token.token_id);  // rebuilds the text state the events were made from
+    }
+    LLMSYNC_LOG(kInfo) << "resuming run " << run_id.ShortHex() << " after " << run->generated.size()
+                       << " durable tokens";
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(run));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void RunScheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  // Runs in flight keep status "running" and their durable events; the next Start resumes them.
+  active_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.clear();
+    active_ids_.clear();
+  }
+  active_count_ = 0;
+  Status flushed = deps_.kv->FlushToDisk();
+  if (!flushed.IsOk()) LLMSYNC_LOG(kWarning) << "KV flush at shutdown failed: " << flushed.ToString();
+}
+
+void RunScheduler::CancelUnstarted(std::unique_ptr<ActiveRun> run) {
+  Finish(*run, store::RunStatus::kCancelled, "", Status::Ok());
+}
+
+Result<store::RunRecord> RunScheduler::Cancel(const std::string& tenant, const Id& run_id) {
+  LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord record, deps_.store->GetRun(tenant, run_id));
+  if (store::IsTerminal(record.status)) return record;
+  std::unique_ptr<ActiveRun> queued;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it =
+        std::find_if(queue_.begin(), queue_.end(), [&](const auto& r) { return r->record.id == run_id; });
+    if (it != queue_.end()) {
+      queued = std::move(*it);
+      queue_.erase(it);
+    } else if (active_ids_.count(run_id) != 0 && thread_.joinable()) {
+      cancel_requests_[run_id] = tenant;
+      cv_.notify_all();
+      // The loop consumes the request between steps; once it has, the run is cancelled for good.
+      cv_.wait(lock, [&] { return cancel_requests_.count(run_id) == 0 || stopping_; });
+    }
+  }
+  if (queued) CancelUnstarted(std::move(queued));
+  LLMSYNC_ASSIGN_OR_RETURN(record, deps_.store->GetRun(tenant, run_id));
+  if (!store::IsTerminal(record.status)) {
+    // Known to the store but not to this scheduler (it is stopping): cancel the record directly.
+    store::RunUpdate update;
+    update.status = store::RunStatus::kCancelled;
+    update.now_ms = deps_.env->UnixMillis();
+    LLMSYNC_ASSIGN_OR_RETURN(record, deps_.store->UpdateRun(tenant, run_id, update));
+  }
+  return record;
+}
+
+void RunScheduler::HandleCancels() {
+  std::map<Id, std::string> requests;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests.swap(cancel_requests_);
+  }
+  if (requests.empty()) return;
+  for (auto& run : active_) {
+    if (run && requests.count(run->record.id) != 0) {
+      Finish(*run, store::RunStatus::kCancelled, "", Status::Ok());
+      run.reset();
+    }
+  }
+  active_.erase(std::remove(active_.begin(), active_.end(), nullptr), active_.end());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, tenant] : requests) active_ids_.erase(id);
+  }
+  active_count_ = active_.size();
+  cv_.notify_all();
+}
+
+bool RunScheduler::Admit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A run waiting for another's prefill stays queued while that one is queued or prefilling.
+  auto still_prefilling = [&](const Id& other) {
+    for (const auto& q : queue_) {
+      if (q->record.id == other) return true;
+    }
+    for (const auto& a : active_) {
+      if (a->record.id == other) return a->fed < static_cast<std::int64_t>(a->prompt.size());
+    }
+    return false;
+  };
+  bool admitted = false;
+  for (auto it = queue_.begin();
+       it != queue_.end() && static_cast<int>(active_.size()) < options_.max_active_runs;) {
+    if (!(*it)->after_prefill_of.IsZero() && still_prefilling((*it)->after_prefill_of)) {
+      ++it;
+      continue;
+    }
+    active_ids_.insert((*it)->record.id);
+    active_.push_back(std::move(*it));
+    it = queue_.erase(it);
+    admitted = true;
+  }
+  active_count_ = active_.size();
+  return admitted;
+}
+
+void RunScheduler::Loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock,
+               [&] { return stopping_ || !queue_.empty() || !active_.empty() || !cancel_requests_.empty(); });
+      if (stopping_) break;
+    }
+    HandleCancels();
+    Admit();
+    if (active_.empty()) continue;
+    Status s = Step();
+    if (!s.IsOk()) {
+      LLMSYNC_LOG(kError) << "inference step failed: " << s.ToString();
+      for (auto& run : active_) Finish(*run, store::RunStatus::kFailed, "", s);
+      std::lock_guard<std::mutex> lock(mu_);
+      active_.clear();
+      active_ids_.clear();
+      active_count_ = 0;
+    }
+  }
+}
+
+}  // namespace llmsync::runs

@@ -1,0 +1,145 @@
+// RunScheduler: executes generation runs durably, detached from any connection.
+//
+// One inference thread owns the engine. Each step it builds one batch across active runs
+// (continuous batching): a slice of prompt for runs still prefilling, one token for each decoding
+// run. KV comes from the KV manager: Acquire reuses the longest cached prefix (RAM or disk) and the
+// account of where every prompt token came from is the run's cost report. Every token becomes a
+// durable event (group commit); the event hub delivers events to subscribers only once durable.
+// A finished run appends its assistant node (generation prompt + generated tokens, so the next
+// turn starts where the KV ends) with an idempotency key derived from the run id.
+//
+// Crash and restart: Start() finds runs left queued or running, reads their durable token events
+// and continues from the last one. Sampling is keyed by (seed, position) and the engine is
+// batch-invariant, so the continuation equals what the uninterrupted run would have produced.
+//
+// Cancel is authoritative: once Cancel returns, the run is cancelled in the store and produces no
+// more tokens. Stop() checkpoints: runs in flight stay "running" with their durable events and
+// resume on the next Start; the KV cache is flushed to disk so the restart restores, not recomputes.
+//
+// Thread safety: Submit, Cancel and the accessors may be called from any thread; Start and Stop
+// from one controlling thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/env.h"
+#include "base/metrics.h"
+#include "engine/engine.h"
+#include "kvcache/kv_manager/kv_manager.h"
+#include "runs/conversation.h"
+#include "runs/event_hub.h"
+#include "runs/run_events.h"
+#include "runs/run_params.h"
+#include "runs/token_constraint.h"
+#include "session/session_service.h"
+#include "store/store.h"
+
+namespace llmsync::runs {
+
+struct SchedulerOptions {
+  int max_active_runs = 8;           // runs decoding side by side
+  std::int64_t prefill_chunk = 128;  // prompt tokens per run per step
+  std::int64_t max_context = 4096;   // prompt + generation, in tokens
+  RunLimits limits;
+};
+
+struct SchedulerDeps {
+  engine::Engine* engine = nullptr;
+  kvcache::KvManager* kv = nullptr;
+  const Conversation* conversation = nullptr;
+  session::SessionService* sessions = nullptr;
+  store::Store* store = nullptr;
+  EventHub* hub = nullptr;
+  EventCodec codec;
+  Env* env = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  // Builds the token constraint of a run with a RunParams::constraint spec (structured output);
+  // when null, such runs are refused.
+  ConstraintFactory constraint_factory;
+};
+
+struct SubmitRequest {
+  // Zero: a fresh random id. A caller-derived id (from an idempotency key) makes Submit
+  // idempotent: kAlreadyExists when a run with that id exists, and nothing is queued.
+  Id id;
+  std::string tenant;
+  Id session;
+  Id from_node;  // the path the run reads; zero: the session head
+  RunParams params;
+  std::uint64_t request_bytes = 0;               // what the client sent for this turn
+  std::uint64_t stateless_equivalent_bytes = 0;  // a full-history resend of the same turn
+  // Zero: none. Otherwise this run is admitted only once that run has prefilled its prompt (or
+  // has left the scheduler), so it finds the prompt's KV shared instead of computing it again:
+  // the other samples of an n > 1 request. Not persisted: a restart admits in queue order.
+  Id after_prefill_of;
+};
+
+class RunScheduler {
+ public:
+  // REQUIRES: every dependency outlives the scheduler.
+  RunScheduler(SchedulerDeps deps, SchedulerOptions options);
+  ~RunScheduler();
+  RunScheduler(const RunScheduler&) = delete;
+  RunScheduler& operator=(const RunScheduler&) = delete;
+
+  // Resumes interrupted runs, then starts the inference thread.
+  Status Start();
+  // Stops the thread; runs in flight keep their durable state and resume on the next Start.
+  void Stop();
+
+  // Validates, records the run as queued, opens it in the event hub and queues it.
+  Result<store::RunRecord> Submit(const SubmitRequest& request);
+  // Cancels a queued or running run (idempotent; a finished run is returned as it is).
+  Result<store::RunRecord> Cancel(const std::string& tenant, const Id& run);
+
+  std::size_t ActiveRuns() const;
+
+  struct ActiveRun;  // defined in scheduler_internal.h
+
+ private:
+  void Loop();
+  bool Admit();
+  Status Step();
+  Status StartRun(ActiveRun& run);
+  void HandleCancels();
+  void Finish(ActiveRun& run, store::RunStatus status, const std::string& finish_reason, const Status& error);
+  // Updates text state for a sampled token; returns the text now releasable to subscribers and
+  // whether the run is done (end of generation, a stop string, or max_tokens).
+  std::pair<std::string, bool> AdvanceText(ActiveRun& run, TokenId token);
+  void CancelUnstarted(std::unique_ptr<ActiveRun> run);
+  void Emit(ActiveRun& run, EventBody body);
+  void EmitAndClose(ActiveRun& run, std::vector<EventBody> bodies);
+  Result<std::unique_ptr<ActiveRun>> Prepare(store::RunRecord record, bool resumed);
+
+  SchedulerDeps deps_;
+  SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<ActiveRun>> queue_;    // GUARDED_BY(mu_)
+  std::map<Id, std::string> cancel_requests_;       // GUARDED_BY(mu_): run -> tenant
+  std::vector<std::unique_ptr<ActiveRun>> active_;  // owned by the loop thread
+  std::set<Id> active_ids_;                         // GUARDED_BY(mu_)
+  std::atomic<std::size_t> active_count_{0};
+  std::uint64_t step_generation_ = 0;  // GUARDED_BY(mu_): steps completed
+  bool stopping_ = false;              // GUARDED_BY(mu_)
+  std::thread thread_;
+
+  std::vector<float> logits_;  // loop thread scratch
+  engine::Batch batch_;        // loop thread scratch
+
+  Counter* tokens_prefilled_ = nullptr;
+  Counter* tokens_generated_ = nullptr;
+};
+
+}  // namespace llmsync::runs
