@@ -78,7 +78,7 @@ TEST_F(ClientCliTest, DemoPlaysAnAgentSessionWhereSyncWins) {
   // No --model: the demo model, made under $HOME/.llmsync as a newcomer's first run makes it.
   CliOutput r = RunLlmsync("demo --max-tokens 8", "HOME=" + dir_.Path());
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("random weights"), std::string::npos) << "the demo model notice";
+  EXPECT_NE(r.out.find("weights are random"), std::string::npos) << "the demo model notice";
   EXPECT_NE(r.out.find("connection dropped after event"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("matches them exactly"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("branch: edited question"), std::string::npos);

@@ -55,7 +55,7 @@ awk -v dir="$work/blocks" '
 server_pid=""
 stop_server() {
   if [[ -n "$server_pid" ]]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
+    kill -TERM -- "-$server_pid" 2>/dev/null || true  # the block's process group: bash and serve
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
   fi
@@ -73,7 +73,7 @@ for block in blocks/*; do
   case "$kind" in
     sh-server)
       stop_server
-      bash "$block" >"$block.log" 2>&1 &
+      setsid bash "$block" >"$block.log" 2>&1 &
       server_pid=$!
       for _ in $(seq 1 600); do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
@@ -86,7 +86,7 @@ for block in blocks/*; do
       grep -q "listening on http://127.0.0.1:$port (OpenAI-compatible base URL http://127.0.0.1:$port/v1)" \
         "$block.log" || fail "$block: serve does not print its URL and /v1 base URL"
       if ! grep -q -- "--model" "$block"; then
-        grep -q "random weights" "$block.log" || fail "$block: no notice that the demo model is random"
+        grep -q "weights are random" "$block.log" || fail "$block: no notice that the demo model is random"
       fi
       ;;
     sh-runnable)
