@@ -11,7 +11,7 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libsqlite3-dev libhiredis-dev libpcre2-dev libssl-dev libsodium-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and benchmarks
-  redis-server sqlite3 gnuplot-nox curl
+  redis-server sqlite3 gnuplot-nox curl jq
   # independent oracles (Debian's python3, /usr/bin/python3)
   python3 python3-numpy python3-jinja2
 )

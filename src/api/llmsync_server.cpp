@@ -1,19 +1,24 @@
 #include "api/llmsync_server.h"
 
+#include "api/http/access_log.h"
 #include "api/http/http_server.h"
 #include "api/native/native_api.h"
 #include "api/openai/openai_api.h"
 #include "api/openai/openai_schema.h"
 #include "api/session_events.h"
+#include "base/dir_lock.h"
 #include "base/logging.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/make_test_model.h"
 #include "engine/model_fingerprint.h"
+#include "engine/readable_vocab.h"
 #include "store/retention.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::api {
 
 struct LlmsyncServer::Parts {
+  std::unique_ptr<DirLock> data_dir_lock;  // first: released after everything else has shut down
   ServerConfig config;
   Env* env = nullptr;
   MetricsRegistry metrics;
@@ -35,8 +40,20 @@ struct LlmsyncServer::Parts {
   bool started = false;
 };
 
+namespace {
+
+// Whether `path` is a demo model of the current vocabulary (older ones had a byte vocabulary).
+bool IsCurrentDemoModel(Env* env, const std::string& path) {
+  auto file = engine::GgufFile::Open(env, path);
+  if (!file.IsOk()) return false;
+  auto tag = (*file)->GetString("llmsync.test_vocab");
+  return tag.IsOk() && *tag == engine::kReadableVocabTag;
+}
+
+}  // namespace
+
 Status EnsureDemoModel(Env* env, const std::string& path) {
-  if (env->FileExists(path)) return Status::Ok();
+  if (env->FileExists(path) && IsCurrentDemoModel(env, path)) return Status::Ok();
   LLMSYNC_RETURN_IF_ERROR(env->CreateDirs(DirName(path)));
   engine::MakeTestModelOptions options;
   options.arch = engine::ModelArch::kLlama;
@@ -47,7 +64,9 @@ Status EnsureDemoModel(Env* env, const std::string& path) {
   options.n_ff = 512;
   options.type = engine::GgmlType::kQ8_0;
   options.seed = 42;
-  LLMSYNC_LOG(kInfo) << "no --model given: generating a demo model (random weights, byte vocabulary) at "
+  options.readable_vocab = true;
+  options.context_length = 16384;  // room for `llmsync demo`'s long agent session
+  LLMSYNC_LOG(kInfo) << "no --model given: generating a demo model (random weights, readable vocabulary) at "
                      << path;
   return engine::MakeTestModel(env, options, path);
 }
@@ -68,6 +87,18 @@ Result<session::SealKey> LoadOrCreateSealKey(Env* env, const ServerConfig& confi
   return key;
 }
 
+// The access log's view of a request: its route, tenant and run.
+AccessInfo DescribeRequest(const Router& router, const ServerConfig& config, const HttpRequest& r) {
+  AccessInfo info;
+  PathParams params;
+  info.path_template = router.Template(r, &params);
+  if (auto tenant = Authenticate(config, r); tenant.IsOk()) info.tenant = *tenant;
+  if (info.path_template.starts_with("/v1/runs/{id}")) info.run_id = params["id"];
+  if (info.path_template.starts_with("/v1/responses/{id}"))
+    info.run_id = RunIdInBody("\"" + params["id"], false);
+  return info;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, Env* env) {
@@ -77,6 +108,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   p->env = env;
   ServerConfig& cfg = p->config;
   LLMSYNC_RETURN_IF_ERROR(env->CreateDirs(cfg.data_dir));
+  LLMSYNC_ASSIGN_OR_RETURN(p->data_dir_lock, DirLock::Acquire(cfg.data_dir));
   if (cfg.model_path.empty()) {
     cfg.model_path = JoinPath(cfg.data_dir, "demo-model.gguf");
     LLMSYNC_RETURN_IF_ERROR(EnsureDemoModel(env, cfg.model_path));
@@ -101,6 +133,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   store::SqliteStoreOptions so;
   so.path = cfg.db_path;
   so.env = env;
+  so.metrics = &p->metrics;
   LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenSqliteStore(so));
   store::RetentionPolicy retention;
   retention.event_retention_ms = cfg.event_retention_hours * 3600 * 1000;
@@ -169,7 +202,14 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ho.max_body_bytes = cfg.max_body_bytes;
   ho.metrics = &p->metrics;
   Router* router = &p->router;
-  p->http = std::make_unique<HttpServer>(ho, [router](const HttpRequest& r) { return router->Route(r); });
+  RequestHandler handler = [router](const HttpRequest& r) { return router->Route(r); };
+  if (cfg.access_log) {
+    const ServerConfig* config = &p->config;
+    handler = WithAccessLog(std::move(handler), [router, config](const HttpRequest& r) {
+      return DescribeRequest(*router, *config, r);
+    });
+  }
+  p->http = std::make_unique<HttpServer>(ho, std::move(handler));
   return std::make_unique<LlmsyncServer>(std::move(p));
 }
 
@@ -188,7 +228,8 @@ Status LlmsyncServer::Start() {
   p.started = true;
   p.janitor->Start();
   const engine::ModelHparams& hp = p.model->Hparams();
-  LLMSYNC_LOG(kInfo) << "llmsync listening on http://" << p.config.Host() << ":" << p.http->Port();
+  const std::string url = "http://" + p.config.Host() + ":" + std::to_string(p.http->Port());
+  LLMSYNC_LOG(kInfo) << "llmsync listening on " << url << " (OpenAI-compatible base URL " << url << "/v1)";
   LLMSYNC_LOG(kInfo) << "model: " << p.config.model_path << " (" << p.ctx.model_name << ", " << hp.n_layer
                      << " layers, n_embd " << hp.n_embd << ", vocab " << hp.n_vocab << ", fingerprint "
                      << p.ctx.model_fingerprint.ShortHex() << ")";

@@ -25,6 +25,7 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 void Router::Add(std::string method, std::string_view pattern, Handler handler) {
   Entry e;
   e.method = std::move(method);
+  e.pattern = std::string(pattern);
   for (std::string_view s : SplitPath(pattern)) e.segments.emplace_back(s);
   e.handler = std::move(handler);
   routes_.push_back(std::move(e));
@@ -44,6 +45,14 @@ bool Router::Match(const std::vector<std::string>& pattern, const std::vector<st
   }
   *params = std::move(captured);
   return true;
+}
+
+std::string Router::Template(const HttpRequest& request, PathParams* params) const {
+  std::vector<std::string_view> path = SplitPath(request.path);
+  for (const Entry& e : routes_) {
+    if (e.method == request.method && Match(e.segments, path, params)) return e.pattern;
+  }
+  return "";
 }
 
 HttpResponse Router::Route(const HttpRequest& request) const {

@@ -26,10 +26,13 @@ class Router {
  public:
   void Add(std::string method, std::string_view pattern, Handler handler);
   HttpResponse Route(const HttpRequest& request) const;
+  // The pattern that matches the request's path and method (its captures in `params`), or "".
+  std::string Template(const HttpRequest& request, PathParams* params) const;
 
  private:
   struct Entry {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;  // "{id}" marks a capture
     Handler handler;
   };

@@ -1,5 +1,7 @@
 #include "api/server_config.h"
 
+#include <cctype>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace llmsync::api {
@@ -38,36 +40,88 @@ std::uint16_t ServerConfig::Port() const {
   return 0;
 }
 
+const std::vector<std::string_view>& ConfigFileKeys() {
+  static const std::vector<std::string_view> kKeys = {"listen",
+                                                      "model",
+                                                      "db",
+                                                      "data_dir",
+                                                      "snapshot_dir",
+                                                      "kv_ram_mb",
+                                                      "kv_disk_mb",
+                                                      "api_keys",
+                                                      "seal_key",
+                                                      "max_body_bytes",
+                                                      "max_context",
+                                                      "max_active_runs",
+                                                      "engine_threads",
+                                                      "http_threads",
+                                                      "max_tokens",
+                                                      "max_text_bytes",
+                                                      "event_retention_hours",
+                                                      "idempotency_retention_hours",
+                                                      "access_log",
+                                                      "public_health",
+                                                      "metrics_require_key"};
+  return kKeys;
+}
+
+std::string ExampleConfigFile() {
+  const ServerConfig d;
+  auto str = [](const std::string& v) { return Json(v).dump(); };
+  auto num = [](auto v) { return std::to_string(v); };
+  auto flag = [](bool v) { return std::string(v ? "true" : "false"); };
+  struct Line {
+    const char* key;
+    std::string value;
+    const char* comment;
+  };
+  const Line lines[] = {
+      {"listen", str(d.listen), "HOST:PORT to serve on; a non-loopback host needs api_keys"},
+      {"model", str(d.model_path), "GGUF model file; \"\": the demo model (random weights) under data_dir"},
+      {"data_dir", str(d.data_dir), "database, KV snapshots, seal key and the lock of one process"},
+      {"db", str(d.db_path), "SQLite file; \"\": data_dir/llmsync.sqlite"},
+      {"snapshot_dir", str(d.snapshot_dir), "KV snapshot directory; \"\": data_dir/kv"},
+      {"kv_ram_mb", num(d.kv_ram_mb), "KV cache RAM budget, MiB"},
+      {"kv_disk_mb", num(d.kv_disk_mb), "KV snapshot disk budget, MiB (0: no disk tier)"},
+      {"api_keys", "{}", "key -> tenant, e.g. {\"sk-team-a\": \"team-a\"}; {}: one local tenant, no auth"},
+      {"seal_key", str(d.seal_key_hex), "64 hex chars sealing hidden nodes; \"\": generated under data_dir"},
+      {"max_body_bytes", num(d.max_body_bytes), "largest request body"},
+      {"max_context", num(d.max_context), "context in tokens (capped by the model's)"},
+      {"max_active_runs", num(d.max_active_runs), "runs decoding side by side; more wait in a queue"},
+      {"engine_threads", num(d.engine_threads), "inference threads"},
+      {"http_threads", num(d.http_threads), "HTTP server threads"},
+      {"max_tokens", num(d.max_tokens), "largest max_tokens a run may ask for"},
+      {"max_text_bytes", num(d.max_text_bytes), "largest text of one node"},
+      {"event_retention_hours", num(d.event_retention_hours), "events of finished runs are kept this long"},
+      {"idempotency_retention_hours", num(d.idempotency_retention_hours),
+       "idempotency keys are kept this long"},
+      {"access_log", flag(d.access_log), "one info log line per request"},
+      {"public_health", flag(d.public_health), "with api_keys: GET /healthz needs no key"},
+      {"metrics_require_key", flag(d.metrics_require_key), "with api_keys: GET /metrics needs a key"},
+  };
+  std::string out =
+      "// llmsync config file: every setting with its default. Pass it with `llmsync serve --config FILE`;\n"
+      "// command-line flags override it. JSON with comments; unknown keys are an error.\n{\n";
+  const std::size_t n = std::size(lines);
+  for (std::size_t i = 0; i < n; ++i) {
+    out += "  // " + std::string(lines[i].comment) + "\n";
+    out += "  \"" + std::string(lines[i].key) + "\": " + lines[i].value + (i + 1 < n ? ",\n" : "\n");
+  }
+  return out + "}\n";
+}
+
 bool IsLoopbackHost(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
 Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
-  Json j = Json::parse(text, nullptr, false);
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
   if (j.is_discarded() || !j.is_object())
     return Status::InvalidArgument("config file " + path + " is not a JSON object");
-  static constexpr std::string_view kKnown[] = {"listen",
-                                                "model",
-                                                "db",
-                                                "data_dir",
-                                                "snapshot_dir",
-                                                "kv_ram_mb",
-                                                "kv_disk_mb",
-                                                "api_keys",
-                                                "seal_key",
-                                                "max_body_bytes",
-                                                "max_context",
-                                                "max_active_runs",
-                                                "engine_threads",
-                                                "http_threads",
-                                                "max_tokens",
-                                                "max_text_bytes",
-                                                "event_retention_hours",
-                                                "idempotency_retention_hours"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
-    for (std::string_view k : kKnown) known = known || key == k;
+    for (std::string_view k : ConfigFileKeys()) known = known || key == k;
     if (!known) return Status::InvalidArgument("config file " + path + ": unknown key '" + key + "'");
   }
   LLMSYNC_RETURN_IF_ERROR(Take(j, "listen", &config->listen));
@@ -88,6 +142,9 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "max_text_bytes", &config->max_text_bytes));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "event_retention_hours", &config->event_retention_hours));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "idempotency_retention_hours", &config->idempotency_retention_hours));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "access_log", &config->access_log));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "public_health", &config->public_health));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "metrics_require_key", &config->metrics_require_key));
   return Status::Ok();
 }
 
@@ -128,11 +185,18 @@ Result<std::string> Authenticate(const ServerConfig& config, const HttpRequest& 
   if (config.api_keys.empty()) return std::string(kLocalTenant);
   auto header = request.Header("authorization");
   if (!header) return Status::InvalidArgument("missing Authorization: Bearer <key>");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header->size() <= kBearer.size() || header->compare(0, kBearer.size(), kBearer) != 0) {
-    return Status::InvalidArgument("Authorization must be 'Bearer <key>'");
+  // The auth scheme is case-insensitive (RFC 7235 section 2.1): "bearer KEY" is as good.
+  constexpr std::string_view kBearer = "bearer";
+  std::string_view value = *header;
+  bool bearer =
+      value.size() > kBearer.size() && (value[kBearer.size()] == ' ' || value[kBearer.size()] == '\t');
+  for (std::size_t i = 0; bearer && i < kBearer.size(); ++i) {
+    bearer = std::tolower(static_cast<unsigned char>(value[i])) == kBearer[i];
   }
-  auto it = config.api_keys.find(header->substr(kBearer.size()));
+  if (!bearer) return Status::InvalidArgument("Authorization must be 'Bearer <key>'");
+  value.remove_prefix(kBearer.size());
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  auto it = config.api_keys.find(std::string(value));
   if (it == config.api_keys.end()) return Status::InvalidArgument("unknown API key");
   return it->second;
 }

@@ -1,8 +1,14 @@
 // ServerConfig: everything `llmsync serve` is configured with, from flags and an optional JSON
 // config file (flags win), and the authentication it implies.
 //
-// Auth: `Authorization: Bearer KEY`, with keys mapped to tenants in the config file. With no keys
-// configured the server has one tenant, "local", and refuses to listen on anything but loopback.
+// Auth: `Authorization: Bearer KEY` (the scheme in any case, as RFC 7235 says), with keys mapped to
+// tenants in the config file. With no keys configured the server has one tenant, "local", and
+// refuses to listen on anything but loopback. With keys, GET /healthz stays open unless
+// public_health is false, and GET /metrics stays open unless metrics_require_key is true (the
+// defaults suit a load balancer and a Prometheus scraper on a private network).
+//
+// `llmsync config example` prints ExampleConfigFile(): every key with its default and a comment.
+// The file is JSON; // and /* */ comments are allowed.
 //
 // Config file shape (every key optional; unknown keys are an error, so typos do not pass silently):
 //   {"listen": "127.0.0.1:8420", "model": "m.gguf", "db": "data/llmsync.sqlite",
@@ -10,7 +16,8 @@
 //    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
 //    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
 //    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168,
-//    "idempotency_retention_hours": 24}
+//    "idempotency_retention_hours": 24, "access_log": true, "public_health": true,
+//    "metrics_require_key": false}
 //
 // Thread safety: a value; Authenticate is a pure function of it.
 #pragma once
@@ -19,6 +26,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "api/http/http_message.h"
 #include "base/env.h"
@@ -47,6 +56,9 @@ struct ServerConfig {
   std::size_t max_text_bytes = 1 << 20;
   std::int64_t event_retention_hours = 168;       // events of finished runs, then deleted
   std::int64_t idempotency_retention_hours = 24;  // idempotency keys of appends
+  bool access_log = true;                         // one info line per request (http/access_log.h)
+  bool public_health = true;                      // GET /healthz without a key when keys are set
+  bool metrics_require_key = false;               // GET /metrics needs a key when keys are set
 
   std::string Host() const;
   std::uint16_t Port() const;
@@ -54,6 +66,10 @@ struct ServerConfig {
 
 // Reads a JSON config file into `config` (keys present override it).
 Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config);
+// A commented config file with every key set to its default; LoadConfigFile reads it back.
+std::string ExampleConfigFile();
+// Every key a config file may hold.
+const std::vector<std::string_view>& ConfigFileKeys();
 // Fills defaults that depend on data_dir and checks the whole configuration.
 Status FinalizeConfig(ServerConfig* config);
 

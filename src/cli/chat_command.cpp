@@ -84,7 +84,17 @@ class ChatRepl {
   ChatRepl(client::Client* c, const ChatFlags& flags, bool tty)
       : client_(c), flags_(flags), tty_(tty), watcher_(c) {}
 
-  int Run() {
+  // Prints the branch the head is on: what a resumed session has said so far.
+  void PrintHistory() const {
+    std::vector<client::Node> path = client_->PathTo(client_->Head());
+    std::cout << "-- session " << client_->SessionId().substr(0, 12) << ": " << path.size()
+              << " messages on this branch, " << client_->Heads().size() << " branches\n";
+    for (const client::Node& n : path) std::cout << n.kind << ": " << n.text << "\n";
+    std::cout << "--\n";
+  }
+
+  int Run(bool resumed) {
+    if (resumed) PrintHistory();
     if (tty_) {
       std::cout << "llmsync chat — session " << client_->SessionId().substr(0, 12)
                 << ". /help for commands, Ctrl-C cancels a reply, Ctrl-D exits.\n";
@@ -93,15 +103,21 @@ class ChatRepl {
     while (Prompt("> "), std::getline(std::cin, line)) {
       if (line.empty()) continue;
       if (line[0] == '/') {
-        if (!Command(line)) break;
+        if (!Command(line)) return ExitCode();
       } else {
         Turn(client_->Head(), line);
       }
     }
-    return errors_ > 0 ? 1 : 0;
+    // End of input (Ctrl-D at the prompt) is a normal way out, like /quit.
+    if (tty_) std::cout << "\n";
+    std::cin.clear();
+    return ExitCode();
   }
 
  private:
+  // Failed turns (a transport or server error) make a scripted chat exit 1; leaving is otherwise 0.
+  int ExitCode() const { return errors_ > 0 ? 1 : 0; }
+
   void Prompt(const char* text) const {
     if (tty_) std::cout << text << std::flush;
   }
@@ -283,7 +299,12 @@ class ChatRepl {
       return;
     }
     std::vector<client::Node> path = client_->PathTo(client_->Head());
-    std::string target = static_cast<std::size_t>(n) >= path.size() ? "" : path[path.size() - 1 - n].id;
+    if (static_cast<std::size_t>(n) > path.size()) {
+      std::cout << "error: cannot rewind " << n << " nodes: the head is " << path.size()
+                << " nodes deep (/rewind " << path.size() << " goes to the top)\n";
+      return;
+    }
+    std::string target = static_cast<std::size_t>(n) == path.size() ? "" : path[path.size() - 1 - n].id;
     Status s = client_->SetHead(target);
     if (!s.IsOk()) return Fail(s);
     std::cout << "head -> " << (target.empty() ? "(top)" : target.substr(0, 12)) << "\n";
@@ -346,6 +367,7 @@ int RunChat(const ChatFlags& flags) {
     EmbeddedOptions eo;
     eo.data_dir = flags.data_dir;
     eo.model_path = flags.model;
+    if (eo.model_path.empty()) std::cerr << api::kDemoModelNotice << "\n";
     auto started = EmbeddedServer::Start(eo);
     if (!started.IsOk()) {
       std::cerr << "llmsync chat: " << started.GetStatus().ToString() << "\n";
@@ -368,7 +390,7 @@ int RunChat(const ChatFlags& flags) {
     return 1;
   }
   ChatRepl repl(&c, flags, ::isatty(STDIN_FILENO) == 1);
-  return repl.Run();
+  return repl.Run(!flags.session.empty());
 }
 
 }  // namespace

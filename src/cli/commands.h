@@ -36,7 +36,7 @@ inline CLI::App* GetOrAddSubcommand(CLI::App& parent, const std::string& name,
   return sub;
 }
 
-void AddServeCommands(CLI::App& app, CliState& state);  // serve
+void AddServeCommands(CLI::App& app, CliState& state);  // serve, config example
 void AddChatCommands(CLI::App& app, CliState& state);   // chat, demo, bench trace, bench sse
 
 }  // namespace llmsync::cli

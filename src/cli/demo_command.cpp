@@ -1,19 +1,26 @@
 // `llmsync demo`: the first command a newcomer runs. Makes the demo model, starts an embedded
-// server, plays a scripted session (a dropped stream that resumes with Last-Event-ID, and a
-// branch), and prints what each turn cost against a stateless resend.
+// server, plays a coding agent's session (demo_script.h: a long system prompt and tool list, 20+
+// turns, a dropped stream that resumes with Last-Event-ID, and a branch), and prints what each turn
+// cost against a stateless client that resends the whole history. A temporary data directory is
+// removed at the end.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "base/env.h"
 #include "base/logging.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
+#include "cli/demo_script.h"
 #include "client/http_client.h"
 
 namespace llmsync::cli {
 namespace {
+
+// The agent session grows past 4,096 tokens; the demo model's context holds 16,384.
+constexpr std::int64_t kDemoContext = 16384;
 
 struct DemoFlags {
   std::string model;
@@ -33,6 +40,8 @@ void PrintTable(const std::vector<Row>& rows) {
               "cached", "bytes sent", "stateless", "ttft ms");
   std::uint64_t sent = 0;
   std::uint64_t stateless = 0;
+  std::int64_t prompt = 0;
+  std::int64_t computed = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     std::printf("%-4zu  %-26s  %7lld  %8lld  %6lld  %10llu  %10llu  %8.1f\n", i + 1, r.label.c_str(),
@@ -41,9 +50,24 @@ void PrintTable(const std::vector<Row>& rows) {
                 static_cast<unsigned long long>(r.cost.stateless_equivalent_bytes), r.cost.ttft_ms);
     sent += r.bytes_sent;
     stateless += r.cost.stateless_equivalent_bytes;
+    prompt += r.cost.prompt_tokens;
+    computed += r.cost.recomputed;
   }
-  std::printf("total bytes sent %s, a stateless client would have sent %s\n", FormatBytes(sent).c_str(),
-              FormatBytes(stateless).c_str());
+  std::printf(
+      "\n%zu turns. Prompt tokens: %lld in all, %lld computed (only what was new), %lld from cache.\n",
+      rows.size(), static_cast<long long>(prompt), static_cast<long long>(computed),
+      static_cast<long long>(prompt - computed));
+  std::printf("A stateless server computes all %lld: %.1fx the work.\n", static_cast<long long>(prompt),
+              computed > 0 ? static_cast<double>(prompt) / static_cast<double>(computed) : 0.0);
+  std::printf("total bytes sent %s, a stateless client would have sent %s: %.1fx less with sync.\n",
+              FormatBytes(sent).c_str(), FormatBytes(stateless).c_str(),
+              sent > 0 ? static_cast<double>(stateless) / static_cast<double>(sent) : 0.0);
+}
+
+// A message's first line, with "..." when there is more: the transcript stays readable.
+std::string FirstLine(const std::string& text) {
+  std::size_t nl = text.find('\n');
+  return nl == std::string::npos ? text : text.substr(0, nl) + " ...";
 }
 
 class Demo {
@@ -53,17 +77,28 @@ class Demo {
   Status Run() {
     LLMSYNC_RETURN_IF_ERROR(client_->CreateSession());
     std::cout << "session " << client_->SessionId() << "\n";
-    LLMSYNC_RETURN_IF_ERROR(Turn("system + first question", "",
-                                 {{"system", "You are a helpful assistant. Answer in one short paragraph."},
-                                  {"user", "Hello! What does llmsync do?"}}));
-    LLMSYNC_RETURN_IF_ERROR(DroppedTurn("dropped stream, resumed", "Tell me more about resumable streams."));
-    LLMSYNC_RETURN_IF_ERROR(Turn("third question", "", {{"user", "And how much does it save?"}}));
-    const client::Node* edited = client_->Find(second_user_);
-    if (edited == nullptr) return Status::Internal("the second question is not in the replica");
-    std::cout << "\n-- branch: editing question 2 (a new branch; nothing is rewritten)\n";
-    LLMSYNC_RETURN_IF_ERROR(
-        Turn("branch: edited question 2", edited->parent, {{"user", "Tell me about branches instead."}}));
-    LLMSYNC_RETURN_IF_ERROR(Turn("branch: follow-up", "", {{"user", "Thanks!"}}));
+    std::cout << "\n[system prompt: " << DemoSystemPrompt().size() << " bytes, an agent with 10 tools]\n";
+    const std::vector<DemoTurn>& turns = DemoMainTurns();
+    std::string branch_parent;  // the parent of the message the branch edits
+    for (std::size_t i = 0; i < turns.size(); ++i) {
+      const DemoTurn& t = turns[i];
+      if (i == kDemoBranchTurn) branch_parent = client_->Head();
+      if (i == kDemoDroppedTurn) {
+        LLMSYNC_RETURN_IF_ERROR(DroppedTurn(std::string(t.label) + " (dropped)", std::string(t.text)));
+        continue;
+      }
+      std::vector<client::NewNode> nodes;
+      if (i == 0) nodes.push_back({"system", std::string(DemoSystemPrompt())});
+      nodes.push_back({"user", std::string(t.text)});
+      LLMSYNC_RETURN_IF_ERROR(Turn(std::string(t.label), "", nodes));
+    }
+    std::cout << "\n-- branch: editing turn " << kDemoBranchTurn + 1
+              << "'s message (a new branch; nothing is rewritten)\n";
+    std::string parent = branch_parent;
+    for (const DemoTurn& t : DemoBranchTurns()) {
+      LLMSYNC_RETURN_IF_ERROR(Turn(std::string(t.label), parent, {{"user", std::string(t.text)}}));
+      parent = "";
+    }
     LLMSYNC_RETURN_IF_ERROR(client_->Sync());
     std::cout << "\nthe session now has " << client_->NodeCount() << " nodes on " << client_->Heads().size()
               << " branches\n";
@@ -81,7 +116,7 @@ class Demo {
 
   Status Turn(const std::string& label, const std::string& parent,
               const std::vector<client::NewNode>& nodes) {
-    std::cout << "\n> " << nodes.back().text << "\n";
+    std::cout << "\n> " << FirstLine(nodes.back().text) << "\n";
     auto print = [](std::string_view t) { std::cout << t << std::flush; };
     LLMSYNC_ASSIGN_OR_RETURN(TurnResult r, RunTurn(*client_, parent, nodes, Options(), print));
     std::cout << "\n";
@@ -99,13 +134,12 @@ class Demo {
   // Reads the run's stream on a raw connection, hangs up after a few tokens, then resumes through
   // the client with Last-Event-ID and checks the pieces add up to the stored reply.
   Status DroppedTurn(const std::string& label, const std::string& text) {
-    std::cout << "\n> " << text << "\n";
+    std::cout << "\n> " << FirstLine(text) << "\n";
     std::uint64_t before = client_->BytesSent();
     LLMSYNC_ASSIGN_OR_RETURN(client::AppendResult appended,
                              client_->Append(client_->Head(), {{"user", text}}));
     client::RunOptions ro = Options();
     ro.from = appended.head;
-    second_user_ = appended.head;
     LLMSYNC_ASSIGN_OR_RETURN(std::string run_id, client_->StartRun(ro));
 
     client::HttpClient raw(client_->Options().host, client_->Options().port);
@@ -143,7 +177,6 @@ class Demo {
   client::Client* client_;
   DemoFlags flags_;
   std::vector<Row> rows_;
-  std::string second_user_;
 };
 
 int RunDemo(const DemoFlags& flags) {
@@ -152,32 +185,37 @@ int RunDemo(const DemoFlags& flags) {
   eo.model_path = flags.model;
   if (eo.model_path.empty()) {
     eo.model_path = DefaultDataDir() + "/models/demo.gguf";
-    std::cout << "demo model: " << eo.model_path
-              << " (random weights: the text is noise, the costs are real)\n";
+    std::cout << api::kDemoModelNotice << "\ndemo model: " << eo.model_path << "\n";
     Status s = api::EnsureDemoModel(Env::Default(), eo.model_path);
     if (!s.IsOk()) {
       std::cerr << "llmsync demo: " << s.ToString() << "\n";
       return 1;
     }
   }
-  auto dir = flags.data_dir.empty() ? MakeTempDir("demo") : Result<std::string>(flags.data_dir);
+  const bool temporary = flags.data_dir.empty();
+  auto dir = temporary ? MakeTempDir("demo") : Result<std::string>(flags.data_dir);
   if (!dir.IsOk()) {
     std::cerr << "llmsync demo: " << dir.GetStatus().ToString() << "\n";
     return 1;
   }
   eo.data_dir = *dir;
   eo.engine_threads = flags.threads;
-  auto server = EmbeddedServer::Start(eo);
-  if (!server.IsOk()) {
-    std::cerr << "llmsync demo: " << server.GetStatus().ToString() << "\n";
-    return 1;
+  eo.max_context = kDemoContext;
+  Status s = [&]() -> Status {
+    LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedServer> server, EmbeddedServer::Start(eo));
+    std::cout << "embedded server on " << server->Url() << ", data in " << *dir
+              << (temporary ? " (removed at the end)" : "") << "\n";
+    client::ClientOptions options;
+    options.port = server->Port();
+    client::Client c(options);
+    Demo demo(&c, flags);
+    return demo.Run();
+  }();  // the server stops here, before its directory goes
+  if (temporary) {
+    std::error_code ec;
+    std::filesystem::remove_all(*dir, ec);
+    if (ec) std::cerr << "llmsync demo: cannot remove " << *dir << ": " << ec.message() << "\n";
   }
-  std::cout << "embedded server on " << (*server)->Url() << ", data in " << *dir << "\n";
-  client::ClientOptions options;
-  options.port = (*server)->Port();
-  client::Client c(options);
-  Demo demo(&c, flags);
-  Status s = demo.Run();
   if (!s.IsOk()) {
     std::cerr << "llmsync demo: " << s.ToString() << "\n";
     return 1;
@@ -189,8 +227,8 @@ int RunDemo(const DemoFlags& flags) {
 
 void AddDemoCommand(CLI::App& app, CliState& state) {
   auto flags = std::make_shared<DemoFlags>();
-  CLI::App* demo =
-      app.add_subcommand("demo", "A scripted session: state sync, a resumed stream, a branch, costs");
+  CLI::App* demo = app.add_subcommand(
+      "demo", "An agent session on the demo model: sync, a resumed stream, a branch, costs");
   demo->add_option("--model", flags->model, "GGUF model (default: the demo model, made once)");
   demo->add_option("--data-dir", flags->data_dir, "Server data directory (default: a fresh temp directory)");
   demo->add_option("--max-tokens", flags->max_tokens, "Tokens per reply")->check(CLI::Range(3, 4096));

@@ -121,6 +121,8 @@ void AddModelCommands(CLI::App& app, CliState& state) {
   make->add_option("--arch", args->arch, "llama | qwen2 | qwen3")->required();
   make->add_option("--vocab", o.vocab_path, "GGUF whose tokenizer.* metadata is copied (default: 256 bytes)");
   make->add_option("--vocab-size", o.vocab_size, "Pad the built-in byte vocabulary to this many tokens");
+  make->add_flag("--readable-vocab", o.readable_vocab,
+                 "The demo model's vocabulary: printable ASCII, common English words and an EOS");
   make->add_option("--n-embd", o.n_embd, "Embedding length")->required();
   make->add_option("--n-layer", o.n_layer, "Number of blocks")->required();
   make->add_option("--n-head", o.n_head, "Attention heads")->required();

@@ -20,6 +20,7 @@ struct ServeFlags {
   std::int64_t kv_disk_mb = -1;
   int threads = 0;
   std::string log_level = "info";
+  bool no_access_log = false;
 };
 
 int RunServe(const ServeFlags& f) {
@@ -46,6 +47,8 @@ int RunServe(const ServeFlags& f) {
   if (f.kv_ram_mb > 0) config.kv_ram_mb = f.kv_ram_mb;
   if (f.kv_disk_mb >= 0) config.kv_disk_mb = f.kv_disk_mb;
   if (f.threads > 0) config.engine_threads = f.threads;
+  if (f.no_access_log) config.access_log = false;
+  if (config.model_path.empty()) std::cerr << api::kDemoModelNotice << "\n";
 
   // Block the signals in every thread; the main thread waits for them below.
   sigset_t signals;
@@ -75,21 +78,59 @@ int RunServe(const ServeFlags& f) {
 
 void AddServeCommands(CLI::App& app, CliState& state) {
   auto flags = std::make_shared<ServeFlags>();
+  const api::ServerConfig d;  // the defaults the help shows are the ones in force
   CLI::App* serve = app.add_subcommand("serve", "Run the llmsync server");
-  serve->add_option("--listen", flags->listen, "HOST:PORT to listen on (default 127.0.0.1:8420)");
-  serve->add_option("--model", flags->model, "GGUF model file (default: a generated demo model)");
+  serve->add_option("--listen", flags->listen, "HOST:PORT to listen on (default " + d.listen + ")");
+  serve->add_option("--model", flags->model,
+                    "GGUF model file (default: the demo model, random weights, made once under DATA_DIR)");
   serve->add_option("--db", flags->db, "SQLite database file (default DATA_DIR/llmsync.sqlite)");
-  serve->add_option("--data-dir", flags->data_dir,
-                    "Directory for the database, snapshots and keys (default data)");
+  serve->add_option(
+      "--data-dir", flags->data_dir,
+      "Directory for the database, snapshots, keys and the process lock (default " + d.data_dir + ")");
   serve->add_option("--snapshot-dir", flags->snapshot_dir, "KV snapshot directory (default DATA_DIR/kv)");
-  serve->add_option("--kv-ram-mb", flags->kv_ram_mb, "KV cache RAM budget in MiB")
+  serve
+      ->add_option("--kv-ram-mb", flags->kv_ram_mb,
+                   "KV cache RAM budget in MiB (default " + std::to_string(d.kv_ram_mb) + ")")
       ->check(CLI::PositiveNumber);
-  serve->add_option("--kv-disk-mb", flags->kv_disk_mb, "KV snapshot disk budget in MiB")
+  serve
+      ->add_option("--kv-disk-mb", flags->kv_disk_mb,
+                   "KV snapshot disk budget in MiB (default " + std::to_string(d.kv_disk_mb) + ")")
       ->check(CLI::NonNegativeNumber);
-  serve->add_option("--threads", flags->threads, "Engine threads")->check(CLI::PositiveNumber);
-  serve->add_option("--config", flags->config, "JSON config file (API keys, limits); flags override it");
-  serve->add_option("--log-level", flags->log_level, "debug, info, warning or error");
+  serve
+      ->add_option("--threads", flags->threads,
+                   "Engine threads (default " + std::to_string(d.engine_threads) + ")")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--config", flags->config,
+                    "JSON config file: API keys, limits and every other setting; flags override it "
+                    "(default: none; `llmsync config example` prints one with every default)");
+  serve->add_option("--log-level", flags->log_level, "debug, info, warning or error (default info)");
+  serve->add_flag("--no-access-log", flags->no_access_log,
+                  "Do not log a line per request (default: logged at info; config key access_log)");
   serve->callback([flags, &state] { state.exit_code = RunServe(*flags); });
+
+  CLI::App* config = GetOrAddSubcommand(app, "config", "Configuration files");
+  CLI::App* example =
+      config->add_subcommand("example", "Print a commented config file with every setting and its default");
+  example->callback([&state] {
+    std::cout << api::ExampleConfigFile();
+    state.exit_code = 0;
+  });
+  CLI::App* check = config->add_subcommand("check", "Read a config file and check it as `serve` would");
+  auto check_path = std::make_shared<std::string>();
+  check->add_option("file", *check_path, "The JSON config file")->required();
+  check->callback([check_path, &state] {
+    api::ServerConfig config;
+    Status s = api::LoadConfigFile(Env::Default(), *check_path, &config);
+    if (s.IsOk()) s = api::FinalizeConfig(&config);
+    if (!s.IsOk()) {
+      std::cerr << "llmsync config check: " << s.Message() << "\n";
+      state.exit_code = 1;
+      return;
+    }
+    std::cout << *check_path << ": ok (listen " << config.listen << ", " << config.api_keys.size()
+              << " API keys, data in " << config.data_dir << ")\n";
+    state.exit_code = 0;
+  });
 }
 
 }  // namespace llmsync::cli

@@ -7,6 +7,7 @@
 
 #include "engine/gguf/gguf_reader.h"
 #include "engine/quant/quant.h"
+#include "engine/readable_vocab.h"
 #include "engine/rng.h"
 
 namespace llmsync::engine {
@@ -93,8 +94,9 @@ class TensorMaker {
   TensorMaker(GgufWriter& writer, std::uint64_t seed) : writer_(writer), seed_(seed) {}
 
   // A matrix of `rows` rows of `cols` elements (GGUF dims [cols, rows]).
-  Status Matrix(const std::string& name, std::int64_t rows, std::int64_t cols, GgmlType requested,
-                float std) {
+  // `row_scale`, when not empty, multiplies row r's standard deviation by row_scale[r].
+  Status Matrix(const std::string& name, std::int64_t rows, std::int64_t cols, GgmlType requested, float std,
+                const std::vector<float>& row_scale = {}) {
     GgmlType type = TestModelTensorType(requested, cols);
     LLMSYNC_ASSIGN_OR_RETURN(std::uint64_t row_bytes, RowBytes(type, static_cast<std::uint64_t>(cols)));
     std::vector<std::uint8_t> data(row_bytes * static_cast<std::uint64_t>(rows));
@@ -102,6 +104,9 @@ class TensorMaker {
     std::vector<float> row(static_cast<std::size_t>(cols));
     for (std::int64_t r = 0; r < rows; ++r) {
       source.Fill(0.0f, std, row);
+      if (!row_scale.empty()) {
+        for (float& x : row) x *= row_scale[static_cast<std::size_t>(r)];
+      }
       QuantizeRow(type, row.data(), data.data() + static_cast<std::uint64_t>(r) * row_bytes, cols);
     }
     return writer_.AddTensor(name, type, {cols, rows}, std::move(data));
@@ -125,7 +130,24 @@ class TensorMaker {
   std::uint64_t stream_ = 0;
 };
 
-Result<std::int64_t> WriteVocabulary(Env* env, const MakeTestModelOptions& o, GgufWriter& w) {
+// Writes the readable vocabulary; `row_scale` receives its output.weight row scales.
+std::int64_t WriteReadableVocabulary(GgufWriter& w, std::vector<float>* row_scale) {
+  ReadableVocab v = BuildReadableVocab();
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetStringArray("tokenizer.ggml.tokens", v.tokens);
+  w.SetFloat32Array("tokenizer.ggml.scores", v.scores);
+  w.SetInt32Array("tokenizer.ggml.token_type", v.types);
+  w.SetUint32("tokenizer.ggml.unknown_token_id", static_cast<std::uint32_t>(v.unk_id));
+  w.SetUint32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(v.bos_id));
+  w.SetUint32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(v.eos_id));
+  w.SetString("llmsync.test_vocab", kReadableVocabTag);
+  *row_scale = std::move(v.output_row_scale);
+  return static_cast<std::int64_t>(v.tokens.size());
+}
+
+Result<std::int64_t> WriteVocabulary(Env* env, const MakeTestModelOptions& o, GgufWriter& w,
+                                     std::vector<float>* row_scale) {
+  if (o.readable_vocab) return WriteReadableVocabulary(w, row_scale);
   if (o.vocab_path.empty()) {
     std::int64_t n = o.vocab_size == 0 ? 256 : o.vocab_size;
     std::vector<std::string> tokens;
@@ -196,6 +218,9 @@ Status ValidateMakeTestModelOptions(const MakeTestModelOptions& o) {
     return Status::InvalidArgument("type " + std::string(GgmlTypeName(o.type)) +
                                    " is not one llmsync computes with");
   }
+  if (o.readable_vocab && (!o.vocab_path.empty() || o.vocab_size != 0)) {
+    return Status::InvalidArgument("the readable vocabulary excludes a vocab file and vocab_size");
+  }
   if (o.vocab_size != 0 && (!o.vocab_path.empty() || o.vocab_size < 256 || o.vocab_size > (1 << 20))) {
     return Status::InvalidArgument(
         "vocab_size applies to the built-in byte vocabulary and must be in [256, 2^20]");
@@ -237,7 +262,8 @@ Result<GgufWriter> BuildTestModel(Env* env, const MakeTestModelOptions& o) {
   w.SetFloat32(arch + ".rope.freq_base", freq_base);
   if (o.arch == ModelArch::kLlama)
     w.SetUint32(arch + ".rope.dimension_count", static_cast<std::uint32_t>(head_dim));
-  LLMSYNC_ASSIGN_OR_RETURN(std::int64_t n_vocab, WriteVocabulary(env, o, w));
+  std::vector<float> row_scale;  // output.weight rows; empty: all 1
+  LLMSYNC_ASSIGN_OR_RETURN(std::int64_t n_vocab, WriteVocabulary(env, o, w, &row_scale));
   w.SetUint32(arch + ".vocab_size", static_cast<std::uint32_t>(n_vocab));
 
   TensorMaker make(w, o.seed);
@@ -246,7 +272,8 @@ Result<GgufWriter> BuildTestModel(Env* env, const MakeTestModelOptions& o) {
   if (o.llama3_rope)
     LLMSYNC_RETURN_IF_ERROR(make.Floats("rope_freqs.weight", Llama3RopeFactors(head_dim, freq_base)));
   LLMSYNC_RETURN_IF_ERROR(make.Vector("output_norm.weight", o.n_embd, 1.0f, 0.1f));
-  if (!o.tie_embeddings) LLMSYNC_RETURN_IF_ERROR(make.Matrix("output.weight", n_vocab, o.n_embd, o.type, s));
+  if (!o.tie_embeddings)
+    LLMSYNC_RETURN_IF_ERROR(make.Matrix("output.weight", n_vocab, o.n_embd, o.type, s, row_scale));
   for (std::int64_t i = 0; i < o.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LLMSYNC_RETURN_IF_ERROR(make.Vector(p + "attn_norm.weight", o.n_embd, 1.0f, 0.1f));

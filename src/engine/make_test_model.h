@@ -19,7 +19,9 @@
 // .attention.layer_norm_rms_epsilon, .attention.key_length/.value_length, .rope.freq_base,
 // .rope.dimension_count, .vocab_size. Tokenizer metadata: every `tokenizer.*` key of the vocab file,
 // copied verbatim; without one, a 256-token byte vocabulary (tokenizer.ggml.model "llama", tokens
-// "<0x00>".."<0xFF>" of type BYTE), padded with "<extra_N>" tokens up to vocab_size.
+// "<0x00>".."<0xFF>" of type BYTE), padded with "<extra_N>" tokens up to vocab_size. With
+// readable_vocab: the demo vocabulary of readable_vocab.h (printable ASCII, common words, EOS), whose
+// output.weight rows are scaled so that a random model samples mostly whole words.
 //
 // Thread safety: pure functions (file writes go through the Env).
 #pragma once
@@ -38,6 +40,7 @@ struct MakeTestModelOptions {
   ModelArch arch = ModelArch::kLlama;
   std::string vocab_path;       // a GGUF whose tokenizer.* keys are copied; empty: byte vocabulary
   std::int64_t vocab_size = 0;  // byte vocabulary only: total tokens (>= 256); 0: 256
+  bool readable_vocab = false;  // the demo model's readable vocabulary (readable_vocab.h) instead
   std::int64_t n_embd = 64;
   std::int64_t n_layer = 2;
   std::int64_t n_head = 4;

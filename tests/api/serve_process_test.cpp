@@ -58,6 +58,7 @@ class ServeProcess {
     return status;
   }
   std::uint16_t Port() const { return port_; }
+  pid_t Pid() const { return pid_; }
   client::HttpClient& Client() { return *client_; }
 
  private:
@@ -155,6 +156,27 @@ TEST(ServeProcessTest, SigtermShutsDownCleanly) {
   int status = server.Kill(SIGTERM);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ServeProcessTest, SecondServerOnTheSameDataDirExitsNamingTheHolder) {
+  TestDir dir;
+  std::string model = ServerTestEnv::TinyModel(dir);
+  ServeProcess first(model, dir.File("data"));
+  first.Start();
+  auto second = RunLlmsync("serve --listen 127.0.0.1:0 --model " + model + " --data-dir " + dir.File("data"));
+  EXPECT_NE(second.exit_code, 0) << second.out;
+  EXPECT_NE(second.out.find("in use by another llmsync process (pid " + std::to_string(first.Pid()) + ")"),
+            std::string::npos)
+      << second.out;
+  auto health = first.Client().Get("/healthz");
+  ASSERT_TRUE(health.IsOk());
+  EXPECT_EQ(health->status, 200) << "the first server is unharmed";
+  // The lock goes with its process: after the first one exits, a new server starts on the dir.
+  first.Kill(SIGKILL);
+  ServeProcess third(model, dir.File("data"));
+  third.Start();
+  EXPECT_EQ(third.Client().Get("/healthz")->status, 200);
+  third.Kill(SIGTERM);
 }
 
 TEST(ServeProcessTest, BadFlagsFailWithAMessage) {

@@ -48,5 +48,24 @@ TEST(MetricsTest, ConcurrentUpdatesAreNotLost) {
   EXPECT_EQ(c->Value(), 40000u);
 }
 
+TEST(MetricsTest, HistogramsRenderCumulativeBuckets) {
+  MetricsRegistry r;
+  Histogram* h = r.GetHistogram("llmsync_ttft_seconds", "Time to first token", {0.1, 1}, {{"model", "m"}});
+  EXPECT_EQ(h, r.GetHistogram("llmsync_ttft_seconds", "Time to first token", {5}, {{"model", "m"}}));
+  h->Observe(0.05);
+  h->Observe(0.1);  // a bound is inclusive (le)
+  h->Observe(0.5);
+  h->Observe(7);
+  EXPECT_EQ(r.Render(),
+            "# HELP llmsync_ttft_seconds Time to first token\n"
+            "# TYPE llmsync_ttft_seconds histogram\n"
+            "llmsync_ttft_seconds_bucket{model=\"m\",le=\"0.1\"} 2\n"
+            "llmsync_ttft_seconds_bucket{model=\"m\",le=\"1\"} 3\n"
+            "llmsync_ttft_seconds_bucket{model=\"m\",le=\"+Inf\"} 4\n"
+            "llmsync_ttft_seconds_sum{model=\"m\"} 7.65\n"
+            "llmsync_ttft_seconds_count{model=\"m\"} 4\n");
+  EXPECT_EQ(h->Count(), 4u);
+}
+
 }  // namespace
 }  // namespace llmsync

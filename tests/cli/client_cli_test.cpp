@@ -64,16 +64,65 @@ TEST_F(ClientCliTest, ChatFromPipedStdinRunsCommandsAndPrintsCosts) {
   EXPECT_EQ(exported.str().find("never sent"), std::string::npos) << "/quit stops reading";
 }
 
-TEST_F(ClientCliTest, DemoExitsZeroAndPrintsItsTable) {
-  CliOutput r = RunLlmsync("demo " + Common() + " --max-tokens 6");
+// Only printable ASCII, newlines and well-formed UTF-8 punctuation of our own: no U+FFFD, NUL or
+// other control bytes from the model.
+void ExpectCleanText(const std::string& out) {
+  EXPECT_EQ(out.find("\xEF\xBF\xBD"), std::string::npos) << "U+FFFD in the output";
+  for (char c : out) {
+    auto b = static_cast<unsigned char>(c);
+    ASSERT_TRUE(b == '\n' || b >= 0x20) << "control byte " << int{b} << " in the output";
+  }
+}
+
+TEST_F(ClientCliTest, DemoPlaysAnAgentSessionWhereSyncWins) {
+  // No --model: the demo model, made under $HOME/.llmsync as a newcomer's first run makes it.
+  CliOutput r = RunLlmsync("demo --max-tokens 8", "HOME=" + dir_.Path());
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("bytes sent"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("stateless"), std::string::npos);
-  EXPECT_NE(r.out.find("ttft ms"), std::string::npos);
+  EXPECT_NE(r.out.find("weights are random"), std::string::npos) << "the demo model notice";
   EXPECT_NE(r.out.find("connection dropped after event"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("matches them exactly"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("branch: edited question 2"), std::string::npos);
+  EXPECT_NE(r.out.find("branch: edited question"), std::string::npos);
   EXPECT_NE(r.out.find("on 2 branches"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n23 turns."), std::string::npos) << r.out;
+  // The point of the demo: sync sends less and computes less than a stateless client.
+  std::size_t at = r.out.find("a stateless client would have sent ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::size_t colon = r.out.find(": ", at);
+  ASSERT_NE(colon, std::string::npos);
+  EXPECT_GT(std::stod(r.out.substr(colon + 2)), 3.0) << r.out.substr(at - 40, 160);
+  std::size_t work = r.out.find("A stateless server computes all ");
+  ASSERT_NE(work, std::string::npos);
+  std::size_t work_colon = r.out.find(": ", work);
+  EXPECT_GT(std::stod(r.out.substr(work_colon + 2)), 3.0) << r.out.substr(work, 80);
+  ExpectCleanText(r.out);
+  // The temporary data directory is gone.
+  std::size_t data = r.out.find(", data in ");
+  ASSERT_NE(data, std::string::npos);
+  std::string path = r.out.substr(data + 10, r.out.find(' ', data + 10) - data - 10);
+  EXPECT_NE(path.find("llmsync-demo-"), std::string::npos) << path;
+  EXPECT_FALSE(Env::Default()->FileExists(path)) << path << " was left behind";
+}
+
+TEST_F(ClientCliTest, ChatResumePrintsHistoryEofExitsZeroRewindPastTopIsAnError) {
+  std::string first = dir_.File("first.txt");
+  std::ofstream(first) << "Hello there\n/session\n";  // no /quit: end of input exits
+  CliOutput r = RunLlmsync("chat " + Common() + " --max-tokens 4 < " + first);
+  ASSERT_EQ(r.exit_code, 0) << "end of input (Ctrl-D) is a normal exit\n" << r.out;
+  std::string session;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() == 64 && line.find_first_not_of("0123456789abcdef") == std::string::npos) session = line;
+  }
+  ASSERT_FALSE(session.empty()) << r.out;
+
+  std::string second = dir_.File("second.txt");
+  std::ofstream(second) << "/rewind 99\n/branch\n/quit\n";
+  r = RunLlmsync("chat " + Common() + " --session " + session + " < " + second);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("user: Hello there\n"), std::string::npos) << "the history is shown\n" << r.out;
+  EXPECT_NE(r.out.find("assistant: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: cannot rewind 99"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("head -> (top)"), std::string::npos) << "no silent jump to the top\n" << r.out;
 }
 
 // Every client-side TTFT spans the server's own (the client starts first and hears last), so the

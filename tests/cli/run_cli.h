@@ -20,9 +20,10 @@ struct CliOutput {
 
 inline std::string LlmsyncBinary() { return std::string(LLMSYNC_BINARY_DIR) + "/bin/llmsync"; }
 
-// `args` is appended to the binary path as-is (callers quote what needs quoting).
-inline CliOutput RunLlmsync(const std::string& args) {
-  std::string cmd = LlmsyncBinary() + " " + args + " 2>&1";
+// `args` is appended to the binary path as-is (callers quote what needs quoting); `env` (shell
+// assignments such as "HOME=/tmp/x") goes before it.
+inline CliOutput RunLlmsync(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + (env.empty() ? "" : " ") + LlmsyncBinary() + " " + args + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("popen failed: " + cmd);
   CliOutput result;

@@ -1,4 +1,7 @@
 #include "api/native/native_api.h"
+
+#include <algorithm>
+
 #include "api/session_events.h"
 #include "api/sse.h"
 #include "base/sha256.h"
@@ -192,6 +195,28 @@ HttpResponse RunEvents(ServerContext& ctx, const HttpRequest& req, const PathPar
   });
 }
 
+// The gauges /metrics sets from live state when it is scraped: queue depth, KV blocks per tier,
+// leases and build info (runs/scheduler/run_metrics.h has the histograms).
+void UpdateOperatorGauges(ServerContext& c, const kvcache::KvStats& kv) {
+  MetricsRegistry& m = *c.metrics;
+  runs::RunScheduler::QueueStats queue = c.scheduler->Queue();
+  m.GetGauge("llmsync_queued_runs", "Runs waiting for a slot")->Set(static_cast<std::int64_t>(queue.runs));
+  m.GetGauge("llmsync_queued_prompt_tokens", "Prompt tokens of the runs waiting for a slot")
+      ->Set(static_cast<std::int64_t>(queue.prompt_tokens));
+  constexpr const char* kBlocksHelp = "KV blocks in RAM, used and free";
+  m.GetGauge("llmsync_kv_blocks", kBlocksHelp, {{"tier", "ram"}, {"state", "used"}})->Set(kv.ram_blocks_used);
+  m.GetGauge("llmsync_kv_blocks", kBlocksHelp, {{"tier", "ram"}, {"state", "free"}})
+      ->Set(kv.ram_blocks_capacity - kv.ram_blocks_used);
+  m.GetGauge("llmsync_kv_disk_snapshots", "KV snapshot files on disk (one per spilled span)")
+      ->Set(kv.disk_files);
+  m.GetGauge("llmsync_kv_disk_free_bytes", "Room left in the KV snapshot disk budget")
+      ->Set(std::max<std::int64_t>(0, (c.config->kv_disk_mb << 20) - kv.disk_bytes));
+  m.GetGauge("llmsync_kv_leases", "Live KV leases")->Set(kv.leases);
+  m.GetGauge("llmsync_build_info", "Build information (always 1)",
+             {{"version", std::string(kVersion)}, {"model", c.model_name}})
+      ->Set(1);
+}
+
 }  // namespace
 
 void AddRunRoutes(Router& router, ServerContext& ctx) {
@@ -208,7 +233,10 @@ void AddRunRoutes(Router& router, ServerContext& ctx) {
 
 void AddAdminRoutes(Router& router, ServerContext& ctx) {
   ServerContext* c = &ctx;
-  router.Add("GET", "/healthz", [c](const HttpRequest&, const PathParams&) {
+  router.Add("GET", "/healthz", [c](const HttpRequest& r, const PathParams&) {
+    if (!c->config->public_health) {
+      if (auto tenant = RequireTenant(*c, r); !tenant.IsOk()) return AuthError(tenant.GetStatus());
+    }
     Json out = {{"status", "ok"},
                 {"version", std::string(kVersion)},
                 {"model", c->model_name},
@@ -216,7 +244,10 @@ void AddAdminRoutes(Router& router, ServerContext& ctx) {
                 {"active_runs", c->scheduler->ActiveRuns()}};
     return JsonResponse(200, DumpJson(out));
   });
-  router.Add("GET", "/metrics", [c](const HttpRequest&, const PathParams&) {
+  router.Add("GET", "/metrics", [c](const HttpRequest& req, const PathParams&) {
+    if (c->config->metrics_require_key) {
+      if (auto tenant = RequireTenant(*c, req); !tenant.IsOk()) return AuthError(tenant.GetStatus());
+    }
     kvcache::KvStats kv = c->kv->Stats();
     c->metrics->GetGauge("llmsync_kv_ram_blocks_used", "KV RAM blocks in use")->Set(kv.ram_blocks_used);
     c->metrics->GetGauge("llmsync_kv_ram_blocks_capacity", "KV RAM blocks available")
@@ -226,6 +257,7 @@ void AddAdminRoutes(Router& router, ServerContext& ctx) {
         ->Set(static_cast<std::int64_t>(c->scheduler->ActiveRuns()));
     c->metrics->GetGauge("llmsync_run_subscribers", "Live run event subscribers")
         ->Set(static_cast<std::int64_t>(c->hub->SubscriberCount()));
+    UpdateOperatorGauges(*c, kv);
     HttpResponse r;
     r.body = c->metrics->Render();
     r.SetHeader("Content-Type", "text/plain; version=0.0.4");

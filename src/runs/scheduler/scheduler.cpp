@@ -8,7 +8,7 @@
 namespace llmsync::runs {
 
 RunScheduler::RunScheduler(SchedulerDeps deps, SchedulerOptions options)
-    : deps_(std::move(deps)), options_(options) {
+    : deps_(std::move(deps)), options_(options), run_metrics_(deps_.metrics) {
   if (deps_.metrics != nullptr) {
     tokens_prefilled_ = deps_.metrics->GetCounter("llmsync_tokens_prefilled_total", "Prompt tokens computed");
     tokens_generated_ = deps_.metrics->GetCounter("llmsync_tokens_generated_total", "Tokens generated");
@@ -18,6 +18,14 @@ RunScheduler::RunScheduler(SchedulerDeps deps, SchedulerOptions options)
 RunScheduler::~RunScheduler() { Stop(); }
 
 std::size_t RunScheduler::ActiveRuns() const { return active_count_.load(); }
+
+RunScheduler::QueueStats RunScheduler::Queue() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  QueueStats stats;
+  stats.runs = queue_.size();
+  for (const auto& run : queue_) stats.prompt_tokens += run->prompt.size();
+  return stats;
+}
 
 Result<std::unique_ptr<RunScheduler::ActiveRun>> RunScheduler::Prepare(store::RunRecord record,
                                                                        bool resumed) {

@@ -40,6 +40,7 @@
 #include "runs/event_hub.h"
 #include "runs/run_events.h"
 #include "runs/run_params.h"
+#include "runs/scheduler/run_metrics.h"
 #include "runs/token_constraint.h"
 #include "session/session_service.h"
 #include "store/store.h"
@@ -103,6 +104,12 @@ class RunScheduler {
   Result<store::RunRecord> Cancel(const std::string& tenant, const Id& run);
 
   std::size_t ActiveRuns() const;
+  // Runs waiting for a slot, and their prompt tokens.
+  struct QueueStats {
+    std::size_t runs = 0;
+    std::uint64_t prompt_tokens = 0;
+  };
+  QueueStats Queue() const;
 
   struct ActiveRun;  // defined in scheduler_internal.h
 
@@ -140,6 +147,7 @@ class RunScheduler {
 
   Counter* tokens_prefilled_ = nullptr;
   Counter* tokens_generated_ = nullptr;
+  RunMetrics run_metrics_;
 };
 
 }  // namespace llmsync::runs

@@ -197,7 +197,12 @@ Status RunScheduler::Step() {
     TokenId token = run.sampler->Sample(row, history, static_cast<std::int64_t>(history.size()));
     run.generated.push_back(token);
     if (run.constraint) run.constraint->Accept(token);
-    if (run.first_token_micros == 0) run.first_token_micros = now;
+    if (run.first_token_micros == 0) {
+      run.first_token_micros = now;
+      run_metrics_.FirstToken(static_cast<double>(now - run.submitted_micros) / 1e6);
+    } else {
+      run_metrics_.InterToken(static_cast<double>(now - run.last_token_micros) / 1e6);
+    }
     run.last_token_micros = now;
     if (tokens_generated_ != nullptr) tokens_generated_->Add();
     auto [text, done] = AdvanceText(run, token);
@@ -260,6 +265,11 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
   if (run.generated.size() > 1 && run.last_token_micros > run.first_token_micros) {
     cost.decode_tokens_per_s = static_cast<double>(run.generated.size() - 1) * 1e6 /
                                static_cast<double>(run.last_token_micros - run.first_token_micros);
+  }
+  if (run.submitted_micros != 0) {
+    run_metrics_.Finished(std::string(store::RunStatusName(status)),
+                          static_cast<double>(now_micros - run.submitted_micros) / 1e6,
+                          cost.decode_tokens_per_s, run.prompt.size());
   }
   if (run.account.reason == kvcache::DivergeReason::kTokenMismatch ||
       run.account.reason == kvcache::DivergeReason::kSnapshotRejected ||

@@ -115,7 +115,7 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, std::unique_ptr<Connection>
     : options_(std::move(options)),
       env_(options_.env),
       writer_(std::make_unique<SqliteWriter>(std::move(writer_conn), options_.max_pending_writes,
-                                             options_.max_group_size)) {}
+                                             options_.max_group_size, options_.metrics)) {}
 
 SqliteStore::ReadLease::~ReadLease() {
   if (conn_ == nullptr) return;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "base/env.h"
+#include "base/metrics.h"
 #include "llmsync/status.h"
 #include "store/store.h"
 
@@ -33,6 +34,8 @@ struct SqliteStoreOptions {
   std::size_t max_group_size = 4096;
   // How long a write waits for another process holding the database's write lock.
   int busy_timeout_ms = 5000;
+  // Optional: the writer's latency histograms (sqlite_writer.h).
+  MetricsRegistry* metrics = nullptr;
   // Testing only: migrate no further than this schema version (0: the latest).
   int max_schema_version = 0;
 };

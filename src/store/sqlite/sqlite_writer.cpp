@@ -5,10 +5,27 @@
 
 namespace llmsync::store {
 
-SqliteWriter::SqliteWriter(std::unique_ptr<Connection> conn, std::size_t max_pending, std::size_t max_group)
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+SqliteWriter::SqliteWriter(std::unique_ptr<Connection> conn, std::size_t max_pending, std::size_t max_group,
+                           MetricsRegistry* metrics)
     : conn_(std::move(conn)),
       max_pending_(max_pending == 0 ? 1 : max_pending),
       max_group_(max_group == 0 ? 1 : max_group) {
+  if (metrics != nullptr) {
+    write_seconds_ =
+        metrics->GetHistogram("llmsync_store_write_seconds",
+                              "Store write operations: submit to durable (or failed)", kLatencyBuckets);
+    commit_seconds_ =
+        metrics->GetHistogram("llmsync_store_commit_seconds",
+                              "Store group commits: BEGIN to COMMIT, fsync included", kLatencyBuckets);
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -27,7 +44,7 @@ void SqliteWriter::Submit(Body body, Done done) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!writer) has_room_.wait(lock, [this] { return queue_.size() < max_pending_ || stopping_; });
-    queue_.push_back(Op{std::move(body), std::move(done)});
+    queue_.push_back(Op{std::move(body), std::move(done), std::chrono::steady_clock::now()});
   }
   has_work_.notify_one();
 }
@@ -79,6 +96,7 @@ Status SqliteWriter::RunInSavepoint(Op& op, bool* aborted) {
 }
 
 void SqliteWriter::CommitGroup(std::vector<Op>& group) {
+  const auto begin_time = std::chrono::steady_clock::now();
   std::vector<Status> results(group.size());
   Status begin = conn_->ExecPrepared("BEGIN IMMEDIATE");
   if (!begin.IsOk()) {
@@ -111,7 +129,11 @@ void SqliteWriter::CommitGroup(std::vector<Op>& group) {
       if (r.IsOk()) r = commit.WithContext("commit");
     }
   }
-  for (std::size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
+  if (commit_seconds_ != nullptr) commit_seconds_->Observe(SecondsSince(begin_time));
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    if (write_seconds_ != nullptr) write_seconds_->Observe(SecondsSince(group[i].queued));
+    group[i].done(results[i]);
+  }
 }
 
 }  // namespace llmsync::store

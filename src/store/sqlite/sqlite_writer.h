@@ -10,11 +10,16 @@
 // operation fails and the others are queued again; if COMMIT fails, every operation of the group
 // gets its error. A Body may therefore run more than once, and must start from scratch each time.
 //
+// With a metrics registry it observes llmsync_store_write_seconds (an operation's time from Submit
+// until it is durable, queueing included) and llmsync_store_commit_seconds (one group's BEGIN to
+// COMMIT, the fsync included).
+//
 // Thread safety: Submit and Run may be called from any thread. Bodies and Done callbacks run on
 // the writer thread, one at a time, in submission order. REQUIRES: a Done callback never calls
 // Run (it would wait for itself); Run detects this and fails with kInternal.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -24,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/metrics.h"
 #include "llmsync/status.h"
 #include "store/sqlite/sqlite_db.h"
 
@@ -34,7 +40,8 @@ class SqliteWriter {
   using Body = std::function<Status(Connection&)>;
   using Done = std::function<void(const Status&)>;
 
-  SqliteWriter(std::unique_ptr<Connection> conn, std::size_t max_pending, std::size_t max_group);
+  SqliteWriter(std::unique_ptr<Connection> conn, std::size_t max_pending, std::size_t max_group,
+               MetricsRegistry* metrics = nullptr);
   // Finishes every queued operation, then stops the thread.
   ~SqliteWriter();
   SqliteWriter(const SqliteWriter&) = delete;
@@ -51,6 +58,7 @@ class SqliteWriter {
   struct Op {
     Body body;
     Done done;
+    std::chrono::steady_clock::time_point queued;
   };
 
   void Loop();
@@ -61,6 +69,8 @@ class SqliteWriter {
   std::unique_ptr<Connection> conn_;  // used only by the writer thread
   const std::size_t max_pending_;
   const std::size_t max_group_;
+  Histogram* write_seconds_ = nullptr;   // optional
+  Histogram* commit_seconds_ = nullptr;  // optional
   std::mutex mu_;
   std::condition_variable has_work_;
   std::condition_variable has_room_;
