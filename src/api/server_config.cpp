@@ -1,5 +1,7 @@
 #include "api/server_config.h"
 
+#include "store/open_store.h"
+
 #include <nlohmann/json.hpp>
 
 namespace llmsync::api {
@@ -50,6 +52,10 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   static constexpr std::string_view kKnown[] = {"listen",
                                                 "model",
                                                 "db",
+                                                "store",
+                                                "seal_key_file",
+                                                "role",
+                                                "run_lease_ms",
                                                 "data_dir",
                                                 "snapshot_dir",
                                                 "kv_ram_mb",
@@ -73,6 +79,10 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "listen", &config->listen));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "model", &config->model_path));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "db", &config->db_path));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "store", &config->store));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "seal_key_file", &config->seal_key_file));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "role", &config->role));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "run_lease_ms", &config->run_lease_ms));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "data_dir", &config->data_dir));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "snapshot_dir", &config->snapshot_dir));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "kv_ram_mb", &config->kv_ram_mb));
@@ -93,6 +103,16 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
 
 Status FinalizeConfig(ServerConfig* config) {
   if (config->db_path.empty()) config->db_path = JoinPath(config->data_dir, "llmsync.sqlite");
+  if (config->store.empty()) config->store = "sqlite:" + config->db_path;
+  LLMSYNC_ASSIGN_OR_RETURN(store::StoreLocation where, store::ParseStoreLocation(config->store));
+  if (config->role != "all" && config->role != "api" && config->role != "engine")
+    return Status::InvalidArgument("--role must be all, api or engine, got '" + config->role + "'");
+  if (config->role != "all" && where.kind != store::StoreKind::kRedis) {
+    return Status::InvalidArgument("--role " + config->role +
+                                   " needs a store shared by processes: --store redis://HOST:PORT");
+  }
+  if (config->run_lease_ms < 200 || config->run_lease_ms > 600000)
+    return Status::InvalidArgument("run_lease_ms must be in [200, 600000]");
   if (config->snapshot_dir.empty()) config->snapshot_dir = JoinPath(config->data_dir, "kv");
   if (config->listen.find(':') == std::string::npos) {
     return Status::InvalidArgument("--listen must be HOST:PORT, got '" + config->listen + "'");

@@ -549,12 +549,12 @@ constexpr std::array<Entry, kScriptCount> kScripts = {{
 }};
 
 const std::array<std::string, kScriptCount>& Sources() {
-  static const std::array<std::string, kScriptCount> sources = [] {
+  static const std::array<std::string, kScriptCount> kSources = [] {
     std::array<std::string, kScriptCount> s;
     for (int i = 0; i < kScriptCount; ++i) s[i] = std::string(kPrelude) + kScripts[i].body;
     return s;
   }();
-  return sources;
+  return kSources;
 }
 
 }  // namespace
