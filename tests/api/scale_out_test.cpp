@@ -105,6 +105,25 @@ TEST(ScaleOutTest, AnEngineKilledMidRunIsTakenOverAndTheSubscriberMissesNothing)
   EXPECT_EQ(seen.tokens, expected.tokens)
       << "the taken-over run must continue exactly as the uninterrupted one";
 
+  // Last-Event-ID resumes on any process, here the surviving engine: exactly the rest comes back.
+  const std::uint64_t half = seen.ids.size() / 2;
+  client::HttpClient other("127.0.0.1", survivor.Port(), std::chrono::seconds(60));
+  client::HeaderList resume_headers;
+  resume_headers["Last-Event-ID"] = std::to_string(half);
+  std::vector<std::uint64_t> rest;
+  int resume_status = 0;
+  Status resumed = other.Stream(
+      "/v1/runs/" + run + "/events", resume_headers,
+      [&](const client::SseEvent& e) {
+        rest.push_back(std::stoull(e.id));
+        return true;
+      },
+      &resume_status);
+  EXPECT_TRUE(resumed.IsOk()) << resumed.ToString();
+  ASSERT_EQ(rest.size(), seen.ids.size() - half);
+  EXPECT_EQ(rest.front(), half + 1);
+  EXPECT_EQ(rest.back(), seen.ids.size());
+
   // The record names the engine that finished it, and the session no longer has a running run.
   auto done = api.Client().Get("/v1/runs/" + run);
   ASSERT_TRUE(done.IsOk());
