@@ -66,6 +66,21 @@ TEST(ServeProcessTest, BadFlagsFailWithAMessage) {
   auto open = RunLlmsync("serve --listen 0.0.0.0:0 --data-dir /tmp/llmsync-unused3");
   EXPECT_NE(open.exit_code, 0);
   EXPECT_NE(open.out.find("without api_keys"), std::string::npos) << open.out;
+  auto store = RunLlmsync("serve --store mongodb://x --listen 127.0.0.1:0 --data-dir /tmp/llmsync-unused4");
+  EXPECT_NE(store.exit_code, 0);
+  EXPECT_NE(store.out.find("sqlite:PATH or redis://"), std::string::npos) << store.out;
+  auto port =
+      RunLlmsync("serve --store redis://h:99999 --listen 127.0.0.1:0 --data-dir /tmp/llmsync-unused5");
+  EXPECT_NE(port.exit_code, 0);
+  EXPECT_NE(port.out.find("redis://HOST[:PORT][/DB]"), std::string::npos) << port.out;
+  auto role = RunLlmsync("serve --role engine --listen 127.0.0.1:0 --data-dir /tmp/llmsync-unused6");
+  EXPECT_NE(role.exit_code, 0);
+  EXPECT_NE(role.out.find("needs a store shared by processes"), std::string::npos) << role.out;
+  TestDir dir;  // opening the store comes after the model: give it one, and a scratch data dir
+  auto down = RunLlmsync("serve --store redis://127.0.0.1:1 --listen 127.0.0.1:0 --model " +
+                         ServerTestEnv::TinyModel(dir) + " --data-dir " + dir.File("data"));
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_NE(down.out.find("unavailable"), std::string::npos) << down.out;
 }
 
 }  // namespace
