@@ -32,7 +32,11 @@ HttpResponse JsonResponse(int http_status, std::string json_body) {
 HttpResponse ErrorResponse(int http_status, std::string code, std::string message) {
   nlohmann::json body = {{"error", {{"code", std::move(code)}, {"message", std::move(message)}}}};
   // Invalid UTF-8 in a message (say, echoing a bad client string) is replaced, never thrown.
-  return JsonResponse(http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  HttpResponse r =
+      JsonResponse(http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  // 503 is a transient outage (the store unreachable, a lock held): tell clients when to retry.
+  if (http_status == 503) r.SetHeader("Retry-After", "1");
+  return r;
 }
 
 HttpResponse ErrorResponse(const Status& status) {

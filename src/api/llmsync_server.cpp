@@ -1,5 +1,7 @@
 #include "api/llmsync_server.h"
 
+#include <unistd.h>
+
 #include "api/http/access_log.h"
 #include "api/http/http_server.h"
 #include "api/native/native_api.h"
@@ -12,8 +14,8 @@
 #include "engine/make_test_model.h"
 #include "engine/model_fingerprint.h"
 #include "engine/readable_vocab.h"
+#include "store/open_store.h"
 #include "store/retention.h"
-#include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::api {
 
@@ -36,7 +38,9 @@ struct LlmsyncServer::Parts {
   ServerContext ctx;
   Router router;
   std::unique_ptr<HttpServer> http;
-  std::int64_t max_context = 0;  // in force: the config's, capped by the model's
+  std::int64_t max_context = 0;   // in force: the config's, capped by the model's
+  std::string store_description;  // "sqlite PATH" or "redis HOST:PORT/DB"
+  std::string worker_id;          // with a shared store: host:pid, the name runs record
   bool started = false;
 };
 
@@ -75,6 +79,12 @@ namespace {
 
 Result<session::SealKey> LoadOrCreateSealKey(Env* env, const ServerConfig& config) {
   if (!config.seal_key_hex.empty()) return session::SealKey::FromHex(config.seal_key_hex);
+  if (!config.seal_key_file.empty()) {
+    Result<std::string> hex = env->ReadFile(config.seal_key_file);
+    if (!hex.IsOk()) return hex.GetStatus().WithContext("read --seal-key-file");
+    while (!hex->empty() && (hex->back() == '\n' || hex->back() == ' ')) hex->pop_back();
+    return session::SealKey::FromHex(*hex);
+  }
   std::string path = JoinPath(config.data_dir, "seal.key");
   if (env->FileExists(path)) {
     LLMSYNC_ASSIGN_OR_RETURN(std::string hex, env->ReadFile(path));
@@ -130,11 +140,15 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   p->conversation = std::make_unique<runs::Conversation>(p->tokenizer.get(), std::move(tmpl));
   Id fingerprint = engine::ModelFingerprint(*p->model, cfg.engine_threads);
 
-  store::SqliteStoreOptions so;
-  so.path = cfg.db_path;
-  so.env = env;
-  so.metrics = &p->metrics;
-  LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenSqliteStore(so));
+  LLMSYNC_ASSIGN_OR_RETURN(store::StoreLocation where, store::ParseStoreLocation(cfg.store));
+  LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenStore(where, env, &p->metrics));
+  p->store_description = store::DescribeStore(where);
+  if (where.kind == store::StoreKind::kRedis && cfg.seal_key_hex.empty() && cfg.seal_key_file.empty()) {
+    LLMSYNC_LOG(kWarning)
+        << "a shared Redis store without --seal-key-file: sealed hidden nodes written by this "
+           "process open only where "
+        << JoinPath(cfg.data_dir, "seal.key") << " is";
+  }
   store::RetentionPolicy retention;
   retention.event_retention_ms = cfg.event_retention_hours * 3600 * 1000;
   retention.idempotency_retention_ms = cfg.idempotency_retention_hours * 3600 * 1000;
@@ -155,7 +169,9 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ko.metrics = &p->metrics;
   LLMSYNC_ASSIGN_OR_RETURN(p->kv, kvcache::KvManager::Open(ko));
 
-  p->hub = std::make_unique<runs::EventHub>(p->store.get());
+  // With a shared store other processes write runs too: follow them, and claim runs under leases.
+  const bool shared = where.kind == store::StoreKind::kRedis;
+  p->hub = std::make_unique<runs::EventHub>(p->store.get(), /*follow_remote=*/shared);
   runs::SchedulerDeps deps;
   deps.engine = p->engine.get();
   deps.kv = p->kv.get();
@@ -174,6 +190,15 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   p->max_context = n_ctx > 0 ? std::min<std::int64_t>(cfg.max_context, n_ctx) : cfg.max_context;
   sched.max_context = p->max_context;
   sched.limits.max_tokens = cfg.max_tokens;
+  if (shared) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    sched.worker_id = std::string(host) + ":" + std::to_string(::getpid());
+    sched.execute = cfg.role != "api";
+    sched.lease_ms = cfg.run_lease_ms;
+    sched.scan_ms = std::max<std::int64_t>(50, cfg.run_lease_ms / 6);
+    p->worker_id = sched.worker_id;
+  }
   p->scheduler = std::make_unique<runs::RunScheduler>(deps, sched);
 
   ServerContext& ctx = p->ctx;
@@ -233,8 +258,12 @@ Status LlmsyncServer::Start() {
   LLMSYNC_LOG(kInfo) << "model: " << p.config.model_path << " (" << p.ctx.model_name << ", " << hp.n_layer
                      << " layers, n_embd " << hp.n_embd << ", vocab " << hp.n_vocab << ", fingerprint "
                      << p.ctx.model_fingerprint.ShortHex() << ")";
-  LLMSYNC_LOG(kInfo) << "store: sqlite " << p.config.db_path << "; KV: " << p.config.kv_ram_mb << " MiB RAM, "
+  LLMSYNC_LOG(kInfo) << "store: " << p.store_description << "; KV: " << p.config.kv_ram_mb << " MiB RAM, "
                      << p.config.kv_disk_mb << " MiB disk at " << p.config.snapshot_dir;
+  LLMSYNC_LOG(kInfo) << "role: " << p.config.role
+                     << (p.worker_id.empty() ? std::string(" (single process)")
+                                             : "; worker " + p.worker_id + ", run lease " +
+                                                   std::to_string(p.config.run_lease_ms) + " ms");
   LLMSYNC_LOG(kInfo) << "retention: events of finished runs " << p.config.event_retention_hours
                      << " h, idempotency keys " << p.config.idempotency_retention_hours << " h";
   LLMSYNC_LOG(kInfo) << "limits: context " << p.max_context << " tokens"

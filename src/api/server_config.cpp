@@ -4,6 +4,8 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "store/open_store.h"
+
 namespace llmsync::api {
 namespace {
 
@@ -44,6 +46,10 @@ const std::vector<std::string_view>& ConfigFileKeys() {
   static const std::vector<std::string_view> kKeys = {"listen",
                                                       "model",
                                                       "db",
+                                                      "store",
+                                                      "seal_key_file",
+                                                      "role",
+                                                      "run_lease_ms",
                                                       "data_dir",
                                                       "snapshot_dir",
                                                       "kv_ram_mb",
@@ -80,6 +86,11 @@ std::string ExampleConfigFile() {
       {"model", str(d.model_path), "GGUF model file; \"\": the demo model (random weights) under data_dir"},
       {"data_dir", str(d.data_dir), "database, KV snapshots, seal key and the lock of one process"},
       {"db", str(d.db_path), "SQLite file; \"\": data_dir/llmsync.sqlite"},
+      {"store", str(d.store), "\"sqlite:PATH\" or \"redis://HOST[:PORT][/DB]\"; \"\": sqlite at db"},
+      {"seal_key_file", str(d.seal_key_file),
+       "file with the seal key's hex; every process of a store shares it"},
+      {"role", str(d.role), "all, api (HTTP only) or engine (executes runs); api/engine need redis"},
+      {"run_lease_ms", num(d.run_lease_ms), "with redis: a run's claim lasts this long unrenewed"},
       {"snapshot_dir", str(d.snapshot_dir), "KV snapshot directory; \"\": data_dir/kv"},
       {"kv_ram_mb", num(d.kv_ram_mb), "KV cache RAM budget, MiB"},
       {"kv_disk_mb", num(d.kv_disk_mb), "KV snapshot disk budget, MiB (0: no disk tier)"},
@@ -127,6 +138,10 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "listen", &config->listen));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "model", &config->model_path));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "db", &config->db_path));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "store", &config->store));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "seal_key_file", &config->seal_key_file));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "role", &config->role));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "run_lease_ms", &config->run_lease_ms));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "data_dir", &config->data_dir));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "snapshot_dir", &config->snapshot_dir));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "kv_ram_mb", &config->kv_ram_mb));
@@ -150,6 +165,16 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
 
 Status FinalizeConfig(ServerConfig* config) {
   if (config->db_path.empty()) config->db_path = JoinPath(config->data_dir, "llmsync.sqlite");
+  if (config->store.empty()) config->store = "sqlite:" + config->db_path;
+  LLMSYNC_ASSIGN_OR_RETURN(store::StoreLocation where, store::ParseStoreLocation(config->store));
+  if (config->role != "all" && config->role != "api" && config->role != "engine")
+    return Status::InvalidArgument("--role must be all, api or engine, got '" + config->role + "'");
+  if (config->role != "all" && where.kind != store::StoreKind::kRedis) {
+    return Status::InvalidArgument("--role " + config->role +
+                                   " needs a store shared by processes: --store redis://HOST:PORT");
+  }
+  if (config->run_lease_ms < 200 || config->run_lease_ms > 600000)
+    return Status::InvalidArgument("run_lease_ms must be in [200, 600000]");
   if (config->snapshot_dir.empty()) config->snapshot_dir = JoinPath(config->data_dir, "kv");
   if (config->listen.find(':') == std::string::npos) {
     return Status::InvalidArgument("--listen must be HOST:PORT, got '" + config->listen + "'");

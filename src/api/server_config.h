@@ -12,6 +12,8 @@
 //
 // Config file shape (every key optional; unknown keys are an error, so typos do not pass silently):
 //   {"listen": "127.0.0.1:8420", "model": "m.gguf", "db": "data/llmsync.sqlite",
+//    "store": "redis://127.0.0.1:6379/0", "seal_key_file": "/etc/llmsync/seal.key", "role": "all",
+//    "run_lease_ms": 3000,
 //    "data_dir": "data", "snapshot_dir": "data/kv", "kv_ram_mb": 512, "kv_disk_mb": 4096,
 //    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
 //    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
@@ -41,12 +43,21 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:8420";
   std::string model_path;  // empty: the demo model, generated once under data_dir
   std::string data_dir = "data";
-  std::string db_path;       // empty: <data_dir>/llmsync.sqlite
+  std::string db_path;  // empty: <data_dir>/llmsync.sqlite
+  // "sqlite:PATH" or "redis://HOST[:PORT][/DB]"; empty: sqlite:<db_path>.
+  std::string store;
   std::string snapshot_dir;  // empty: <data_dir>/kv
   std::int64_t kv_ram_mb = 512;
   std::int64_t kv_disk_mb = 4096;
   std::map<std::string, std::string> api_keys;  // key -> tenant
-  std::string seal_key_hex;                     // empty: a key generated once under data_dir
+  std::string seal_key_hex;                     // empty: seal_key_file, else one generated under data_dir
+  std::string seal_key_file;                    // a file holding the key's hex (shared by processes)
+  // "all" (one process does everything), "api" (records runs, never executes them) or "engine"
+  // (claims and executes runs). api and engine need a shared store (redis://).
+  std::string role = "all";
+  // With a shared store, how long an engine's claim on a run lasts unrenewed: a killed engine's
+  // runs move to another engine within about this plus half a second.
+  std::int64_t run_lease_ms = 3000;
   std::size_t max_body_bytes = 8 << 20;
   std::int64_t max_context = 4096;
   int max_active_runs = 8;

@@ -13,6 +13,10 @@ struct ServeFlags {
   std::string listen;
   std::string model;
   std::string db;
+  std::string store;
+  std::string seal_key_file;
+  std::string role;
+  std::int64_t run_lease_ms = 0;
   std::string data_dir;
   std::string snapshot_dir;
   std::string config;
@@ -42,6 +46,10 @@ int RunServe(const ServeFlags& f) {
   if (!f.listen.empty()) config.listen = f.listen;
   if (!f.model.empty()) config.model_path = f.model;
   if (!f.db.empty()) config.db_path = f.db;
+  if (!f.store.empty()) config.store = f.store;
+  if (!f.seal_key_file.empty()) config.seal_key_file = f.seal_key_file;
+  if (!f.role.empty()) config.role = f.role;
+  if (f.run_lease_ms > 0) config.run_lease_ms = f.run_lease_ms;
   if (!f.data_dir.empty()) config.data_dir = f.data_dir;
   if (!f.snapshot_dir.empty()) config.snapshot_dir = f.snapshot_dir;
   if (f.kv_ram_mb > 0) config.kv_ram_mb = f.kv_ram_mb;
@@ -84,6 +92,19 @@ void AddServeCommands(CLI::App& app, CliState& state) {
   serve->add_option("--model", flags->model,
                     "GGUF model file (default: the demo model, random weights, made once under DATA_DIR)");
   serve->add_option("--db", flags->db, "SQLite database file (default DATA_DIR/llmsync.sqlite)");
+  serve->add_option(
+      "--store", flags->store,
+      "sqlite:PATH (the default, at --db) or redis://HOST[:PORT][/DB] (shared by many processes)");
+  serve->add_option(
+      "--seal-key-file", flags->seal_key_file,
+      "File with the hex key that seals hidden nodes; give every process sharing a store the same");
+  serve->add_option("--role", flags->role,
+                    "all (default), api (HTTP, records runs) or engine (executes runs); api and engine need "
+                    "--store redis://");
+  serve
+      ->add_option("--run-lease-ms", flags->run_lease_ms,
+                   "With a shared store: a run's claim lasts this long unrenewed (default 3000)")
+      ->check(CLI::PositiveNumber);
   serve->add_option(
       "--data-dir", flags->data_dir,
       "Directory for the database, snapshots, keys and the process lock (default " + d.data_dir + ")");

@@ -8,12 +8,13 @@
 //                                       until the last event is durable
 //                    blocking_concurrent  --event-threads threads, one event per blocking call
 //   path latency     Path(node) of a node at depth --depth: p50, p90, max over --path-reps
-//   fdatasync        p50 and p90 of 4 KiB write + fdatasync in the same directory, measured
+//   fdatasync        p50 and p90 of 4 KiB write + fdatasync in --dir, measured
 //                    before the appends: what one durable commit costs on this disk right now
 //
 // Rates are given per second of wall time and per second of the process's CPU time (the machine
 // is shared, so the second says what the work costs when the cores are busy with others). Every
-// figure is durable-on-acknowledge (WAL, synchronous=FULL). Node appends go through the
+// figure is durable-on-acknowledge (WAL, synchronous=FULL; with --store redis://..., as durable as
+// the server's appendfsync setting). Node appends go through the
 // session layer, so they include hashing, validation and sealing of nothing (all public).
 #include <time.h>
 
@@ -32,13 +33,15 @@
 #include "base/env.h"
 #include "cli/store_bench.h"
 #include "session/session_service.h"
+#include "store/open_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::cli {
 namespace {
 
 struct StoreBenchArgs {
-  std::string dir;  // empty: a fresh directory under the system temp dir, removed afterwards
+  std::string dir;    // empty: a fresh directory under the system temp dir, removed afterwards
+  std::string store;  // empty: a scratch SQLite database in dir; else a redis:// URL
   std::int64_t single = 2000;
   std::int64_t concurrent = 20000;
   int threads = 16;
@@ -263,9 +266,14 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
   LLMSYNC_RETURN_IF_ERROR(env->CreateDirs(dir));
   const std::string path = JoinPath(dir, "bench-" + Id::Random().ShortHex() + ".db");
   Result<std::string> json = [&]() -> Result<std::string> {
-    store::SqliteStoreOptions options;
-    options.path = path;
-    LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> db, store::OpenSqliteStore(options));
+    store::StoreLocation where{store::StoreKind::kSqlite, path};
+    if (!args.store.empty()) {
+      LLMSYNC_ASSIGN_OR_RETURN(where, store::ParseStoreLocation(args.store));
+      if (where.kind == store::StoreKind::kSqlite)
+        return Status::InvalidArgument("bench store --store takes a redis:// URL; SQLite uses --dir");
+    }
+    const bool redis = where.kind == store::StoreKind::kRedis;
+    LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> db, store::OpenStore(where, env));
     Bench bench(db.get(), env);
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<double> fsync_us, FdatasyncMicros(env, dir, args.quick ? 5 : 100));
     LLMSYNC_ASSIGN_OR_RETURN(Rate single, bench.NodesPerSecond(args.single, 1, 1));
@@ -278,7 +286,7 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
     char buf[2048];
     std::snprintf(
         buf, sizeof buf,
-        "{\"benchmark\": \"store\", \"sqlite\": \"%s\", \"durability\": \"WAL, synchronous=FULL\", "
+        "{\"benchmark\": \"store\", \"store\": \"%s\", \"durability\": \"%s\", "
         "\"node_bytes\": 200, \"node_tokens\": 50, \"concurrent_threads\": %d, \"batch\": %d, "
         "\"event_threads\": %d, "
         "\"node_appends_per_s\": {\"single_sequential\": %.0f, \"single_concurrent\": %.0f, \"batched\": "
@@ -289,10 +297,12 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
         "\"event_appends_per_cpu_s\": {\"async_group_commit\": %.0f, \"blocking_concurrent\": %.0f}, "
         "\"path_latency_ms\": {\"depth\": %d, \"p50\": %.2f, \"p90\": %.2f, \"max\": %.2f}, "
         "\"fdatasync_us\": {\"p50\": %.0f, \"p90\": %.0f}}\n",
-        store::SqliteLibraryVersion().c_str(), args.threads, args.batch, args.event_threads, single.per_s,
-        concurrent.per_s, batched.per_s, single.per_cpu_s, concurrent.per_cpu_s, batched.per_cpu_s,
-        async_events.per_s, blocking_events.per_s, async_events.per_cpu_s, blocking_events.per_cpu_s,
-        args.depth, path_ms[0], path_ms[1], path_ms[2], fsync_us[0], fsync_us[1]);
+        redis ? store::DescribeStore(where).c_str() : ("sqlite " + store::SqliteLibraryVersion()).c_str(),
+        redis ? "as the redis server is configured (appendfsync)" : "WAL, synchronous=FULL", args.threads,
+        args.batch, args.event_threads, single.per_s, concurrent.per_s, batched.per_s, single.per_cpu_s,
+        concurrent.per_cpu_s, batched.per_cpu_s, async_events.per_s, blocking_events.per_s,
+        async_events.per_cpu_s, blocking_events.per_cpu_s, args.depth, path_ms[0], path_ms[1], path_ms[2],
+        fsync_us[0], fsync_us[1]);
     return std::string(buf);
   }();
   std::error_code ec;
@@ -308,9 +318,12 @@ Result<std::string> RunStoreBench(StoreBenchArgs args) {
 
 void AddStoreBenchCommand(CLI::App& bench, CliState& state) {
   CLI::App* cmd =
-      bench.add_subcommand("store", "Node and event appends/s and path latency of the SQLite store");
+      bench.add_subcommand("store", "Node and event appends/s and path latency of the SQLite or Redis store");
   auto args = std::make_shared<StoreBenchArgs>();
   cmd->add_option("--dir", args->dir, "Directory for the scratch database (default: a fresh temp dir)");
+  cmd->add_option(
+      "--store", args->store,
+      "redis://HOST[:PORT][/DB] to measure the Redis store (use a scratch db: it writes sessions)");
   cmd->add_option("--single", args->single, "Sequential single-node appends (default 2000)");
   cmd->add_option("--concurrent", args->concurrent,
                   "Single-node appends spread over --threads (default 20000)");

@@ -8,16 +8,25 @@
 // sees an event that a crash could take back. A run that is not open is terminal; its events are
 // read from the store and the subscription ends after them.
 //
+// Many processes on one store (follow_remote): a run that is not open here but not terminal in the
+// store executes in another process. Subscribing opens it here as a remote run: the hub reads its
+// durable events, and one follower thread per hub waits on the store for more (Store::
+// WaitRunEvents: XREAD BLOCK on Redis) and publishes them, until the run's terminal event (or a
+// terminal record with no further events) closes it, or its last subscriber leaves. If this
+// process takes the run over, Open turns the entry local and the subscribers stay attached.
+//
 // Thread safety: all methods are safe for concurrent use. Callbacks run with the hub's lock held
 // for that run's entry: they must be quick and must not call back into the hub.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -35,7 +44,10 @@ class EventHub {
   using OnEnd = std::function<void()>;
 
   // REQUIRES: `store` outlives the hub.
-  explicit EventHub(store::Store* store) : store_(store) {}
+  explicit EventHub(store::Store* store, bool follow_remote = false);
+  ~EventHub();
+  EventHub(const EventHub&) = delete;
+  EventHub& operator=(const EventHub&) = delete;
 
   // Opens a run with the events it already has (ascending; empty for a new run).
   void Open(const Id& run, const std::string& tenant, std::vector<store::RunEvent> existing);
@@ -64,12 +76,25 @@ class EventHub {
     std::string tenant;
     std::vector<store::RunEvent> events;
     std::map<std::uint64_t, Subscriber> subscribers;
+    bool remote = false;            // followed from the store: another process executes the run
+    std::int64_t quiet_rounds = 0;  // follower rounds without an event (remote only)
   };
 
+  // Delivers the events after the cursor and adds the subscriber. REQUIRES: mu_ held.
+  std::uint64_t Attach(Entry& entry, std::uint64_t after_event_id, OnEvent on_event, OnEnd on_end);
+  void PublishLocked(Entry& entry, const std::vector<store::RunEvent>& events);
+  void FollowLoop();
+  // One follower round: waits for events of the remote runs and publishes them.
+  void FollowOnce();
+
   store::Store* store_;
+  const bool follow_remote_;
   mutable std::mutex mu_;
+  std::condition_variable follow_cv_;
   std::unordered_map<Id, std::unique_ptr<Entry>> runs_;  // GUARDED_BY(mu_)
   std::uint64_t next_subscription_ = 1;                  // GUARDED_BY(mu_)
+  bool stopping_ = false;                                // GUARDED_BY(mu_)
+  std::thread follower_;
 };
 
 }  // namespace llmsync::runs

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +34,13 @@ namespace llmsync::store {
 
 // Receives the event ids (in draft order) once the events are durable, or the error.
 using EventsDone = std::function<void(Result<std::vector<std::uint64_t>>)>;
+
+// Where a follower of a run's events stands: it has every event up to after_event_id.
+struct RunCursor {
+  std::string tenant;
+  Id run;
+  std::uint64_t after_event_id = 0;
+};
 
 class Store {
  public:
@@ -124,6 +132,19 @@ class Store {
   // Events of a run with event_id > after_event_id, ascending, at most `limit`.
   virtual Result<std::vector<RunEvent>> ReadRunEvents(std::string_view tenant, const Id& run,
                                                       std::uint64_t after_event_id, std::size_t limit) = 0;
+
+  // ---- Many processes on one store (docs/ARCHITECTURE.md, "Scale-out"). The defaults suit a store
+  // that one process owns: leases always succeed and name nobody, and waiting polls.
+
+  // Waits up to timeout_ms for events after any of the cursors and returns those that arrived
+  // (ascending per run; empty on timeout). Events written by another process arrive too.
+  virtual Result<std::vector<RunEvent>> WaitRunEvents(const std::vector<RunCursor>& cursors, int timeout_ms);
+  // Claims the run for `worker` for ttl_ms, or renews the claim `worker` already holds. True when
+  // `worker` holds it now; false when another worker's claim is live. The claim also records the
+  // worker on the run (RunWorker).
+  virtual Result<bool> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms);
+  // The worker that last claimed the run; empty when none did.
+  virtual Result<std::string> RunWorker(const Id& run);
 };
 
 }  // namespace llmsync::store

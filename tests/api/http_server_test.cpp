@@ -268,5 +268,18 @@ TEST(QueryStringTest, DecodesPairs) {
   EXPECT_EQ(q[3].second, "");
 }
 
+// A store outage (kUnavailable, e.g. Redis down) is 503 and tells the client when to retry.
+TEST(ApiErrorTest, UnavailableIs503WithRetryAfter) {
+  HttpResponse r = ErrorResponse(Status::Unavailable("redis at 127.0.0.1:6379/0 is unavailable"));
+  EXPECT_EQ(r.status, 503);
+  bool retry_after = false;
+  for (const auto& [name, value] : r.headers)
+    retry_after = retry_after || (name == "Retry-After" && value == "1");
+  EXPECT_TRUE(retry_after);
+  EXPECT_NE(r.body.find("\"unavailable\""), std::string::npos) << r.body;
+  for (const auto& [name, value] : ErrorResponse(Status::NotFound("x")).headers)
+    EXPECT_NE(name, "Retry-After");
+}
+
 }  // namespace
 }  // namespace llmsync::api

@@ -163,7 +163,9 @@ TEST_F(NativeApiTest, RunStreamsTokensAndAppendsTheAssistantNode) {
   std::string node = events.back().data["node_id"];
   EXPECT_EQ(done["node_id"], node);
   EXPECT_EQ(done["usage"]["generated_tokens"], 6);
+  EXPECT_TRUE(done["worker"].is_null()) << "one process on SQLite has no workers to name";
   auto [st, session] = env_->Get("/v1/sessions/" + s);
+  EXPECT_TRUE(session["running_run"].is_null());
   EXPECT_EQ(session["head"], node);
   EXPECT_EQ(session["nodes"].back()["kind"], "assistant");
   EXPECT_EQ(session["nodes"].back()["parent"], head);
@@ -234,6 +236,8 @@ TEST_F(NativeApiTest, CancelIsAuthoritativeAndIdempotent) {
   AppendUser(s, "go on forever");
   std::string run = StartRun(s, {{"max_tokens", 1500}});
   std::vector<Event> some = ReadEvents(run, 0, 4);
+  // A page that loads now sees the generation in progress.
+  EXPECT_EQ(env_->Get("/v1/sessions/" + s).second["running_run"], run);
   auto [st, cancelled] = env_->Post("/v1/runs/" + run + "/cancel", Json::object());
   EXPECT_EQ(st, 200) << cancelled;
   EXPECT_EQ(cancelled["status"], "cancelled");
@@ -246,6 +250,7 @@ TEST_F(NativeApiTest, CancelIsAuthoritativeAndIdempotent) {
   EXPECT_EQ(st2, 200);
   EXPECT_EQ(again["status"], "cancelled");
   EXPECT_EQ(ReadEvents(run).size(), all.size()) << "nothing after the cancel";
+  EXPECT_TRUE(env_->Get("/v1/sessions/" + s).second["running_run"].is_null());
 }
 
 TEST_F(NativeApiTest, BadRequestsGetClearErrors) {

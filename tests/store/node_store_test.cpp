@@ -1,4 +1,4 @@
-// Node operations of the SQLite store: appends (chains, branches, duplicates, compare-and-swap,
+// Node operations of the store (SQLite and Redis): appends (chains, branches, duplicates, compare-and-swap,
 // idempotency), heads, paths, changes, branch tips, purge and restore, and bulk loads.
 #include <gtest/gtest.h>
 
@@ -14,11 +14,11 @@ using testing::NewNode;
 using testing::NewSession;
 using testing::OpenOrDie;
 
-class NodeStoreTest : public ::testing::Test {
+class NodeStoreTest : public testing::StoreTest {
  protected:
   void SetUp() override {
-    store_ = OpenOrDie(dir_.File("db"));
-    ASSERT_NE(store_, nullptr);
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(store_->CreateSession(s_).IsOk());
   }
 
@@ -29,12 +29,10 @@ class NodeStoreTest : public ::testing::Test {
     return c.IsOk() ? c->nodes : std::vector<NodeRecord>{};
   }
 
-  TestDir dir_;
-  std::unique_ptr<Store> store_;
   SessionRecord s_ = NewSession("acme", "main");
 };
 
-TEST_F(NodeStoreTest, AppendAssignsSeqsDepthsAndMovesTheHead) {
+TEST_P(NodeStoreTest, AppendAssignsSeqsDepthsAndMovesTheHead) {
   auto out = store_->Append(Chain(s_, Id(), {"sys", "hi", "hello"}), nullptr);
   ASSERT_TRUE(out.IsOk()) << out.GetStatus().ToString();
   EXPECT_EQ(out->seqs, (std::vector<std::uint64_t>{1, 2, 3}));
@@ -56,7 +54,7 @@ TEST_F(NodeStoreTest, AppendAssignsSeqsDepthsAndMovesTheHead) {
   EXPECT_EQ(session->last_seq, 3u);
 }
 
-TEST_F(NodeStoreTest, AppendingUnderAnInnerNodeBranches) {
+TEST_P(NodeStoreTest, AppendingUnderAnInnerNodeBranches) {
   auto first = store_->Append(Chain(s_, Id(), {"sys", "q1", "a1"}), nullptr);
   ASSERT_TRUE(first.IsOk());
   auto branch = store_->Append(Chain(s_, first->ids[0], {"q2"}), nullptr);
@@ -76,7 +74,7 @@ TEST_F(NodeStoreTest, AppendingUnderAnInnerNodeBranches) {
   EXPECT_EQ((*path)[1].text, "q2");
 }
 
-TEST_F(NodeStoreTest, ReappendingExistingNodesCreatesNothing) {
+TEST_P(NodeStoreTest, ReappendingExistingNodesCreatesNothing) {
   auto first = store_->Append(Chain(s_, Id(), {"a", "b"}), nullptr);
   ASSERT_TRUE(first.IsOk());
   ASSERT_TRUE(store_->SetHead(s_.tenant, s_.id, first->ids[0], std::nullopt, nullptr).IsOk());  // seq 3
@@ -94,7 +92,7 @@ TEST_F(NodeStoreTest, ReappendingExistingNodesCreatesNothing) {
   EXPECT_EQ(All().size(), 3u);
 }
 
-TEST_F(NodeStoreTest, CompareAndSwapReportsTheCurrentHead) {
+TEST_P(NodeStoreTest, CompareAndSwapReportsTheCurrentHead) {
   auto first = store_->Append(Chain(s_, Id(), {"a"}), nullptr);
   ASSERT_TRUE(first.IsOk());
   AppendBatch ok = Chain(s_, first->ids[0], {"b"});
@@ -119,7 +117,7 @@ TEST_F(NodeStoreTest, CompareAndSwapReportsTheCurrentHead) {
   EXPECT_TRUE(store_->Append(into_empty, nullptr).IsOk());
 }
 
-TEST_F(NodeStoreTest, IdempotencyKeyReplaysTheOriginalOutcome) {
+TEST_P(NodeStoreTest, IdempotencyKeyReplaysTheOriginalOutcome) {
   AppendBatch b = Chain(s_, Id(), {"a", "b"});
   b.idempotency_key = "req-1";
   b.request_digest = NamedId("digest-1");
@@ -159,7 +157,7 @@ TEST_F(NodeStoreTest, IdempotencyKeyReplaysTheOriginalOutcome) {
   EXPECT_EQ(after_prune.GetStatus().Code(), StatusCode::kConflict);
 }
 
-TEST_F(NodeStoreTest, BadAppendsChangeNothing) {
+TEST_P(NodeStoreTest, BadAppendsChangeNothing) {
   ASSERT_TRUE(store_->Append(Chain(s_, Id(), {"a"}), nullptr).IsOk());
   auto before = All();
 
@@ -179,7 +177,7 @@ TEST_F(NodeStoreTest, BadAppendsChangeNothing) {
   EXPECT_EQ(store_->GetSession(s_.tenant, s_.id)->last_seq, 1u);
 }
 
-TEST_F(NodeStoreTest, SetHeadRewindsWithoutDeleting) {
+TEST_P(NodeStoreTest, SetHeadRewindsWithoutDeleting) {
   auto out = store_->Append(Chain(s_, Id(), {"a", "b"}), nullptr);
   ASSERT_TRUE(out.IsOk());
   auto rewound = store_->SetHead(s_.tenant, s_.id, out->ids[0], out->ids[1], nullptr);
@@ -202,7 +200,7 @@ TEST_F(NodeStoreTest, SetHeadRewindsWithoutDeleting) {
   EXPECT_EQ(store_->SetHead(s_.tenant, s_.id, Id(), std::nullopt, nullptr)->head_seq, cleared->head_seq);
 }
 
-TEST_F(NodeStoreTest, ChangesSinceIsPagedBySeq) {
+TEST_P(NodeStoreTest, ChangesSinceIsPagedBySeq) {
   auto out = store_->Append(Chain(s_, Id(), {"a", "b", "c", "d"}), nullptr);
   ASSERT_TRUE(out.IsOk());
   auto page = store_->ChangesSince(s_.tenant, s_.id, 1, 2);
@@ -219,7 +217,7 @@ TEST_F(NodeStoreTest, ChangesSinceIsPagedBySeq) {
   EXPECT_EQ(store_->ChangesSince("evil", s_.id, 0, 10).GetStatus().Code(), StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, PathIsRootFirstAndTenantScoped) {
+TEST_P(NodeStoreTest, PathIsRootFirstAndTenantScoped) {
   auto out = store_->Append(Chain(s_, Id(), {"a", "b", "c"}), nullptr);
   ASSERT_TRUE(out.IsOk());
   auto path = store_->GetPath(s_.tenant, s_.id, out->ids[2]);
@@ -232,7 +230,7 @@ TEST_F(NodeStoreTest, PathIsRootFirstAndTenantScoped) {
   EXPECT_EQ(store_->GetNode(s_.tenant, s_.id, out->ids[1])->text, "b");
 }
 
-TEST_F(NodeStoreTest, PurgeDropsSealedHiddenContentAndRestoreBringsItBack) {
+TEST_P(NodeStoreTest, PurgeDropsSealedHiddenContentAndRestoreBringsItBack) {
   AppendBatch b = Chain(s_, Id(), {"visible"});
   NodeRecord sealed = NewNode(b.nodes[0].id, "secret", /*hidden=*/true);
   sealed.sealed = "blob-bytes";
@@ -265,7 +263,7 @@ TEST_F(NodeStoreTest, PurgeDropsSealedHiddenContentAndRestoreBringsItBack) {
   EXPECT_EQ(store_->RestoreContent(s_.tenant, s_.id, NamedId("x"), "", {}, "").Code(), StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, LoadSessionIsAllOrNothing) {
+TEST_P(NodeStoreTest, LoadSessionIsAllOrNothing) {
   SessionRecord s = NewSession("acme", "imported");
   NodeRecord a = NewNode(Id(), "a");
   a.seq = 1;
@@ -286,16 +284,17 @@ TEST_F(NodeStoreTest, LoadSessionIsAllOrNothing) {
   EXPECT_EQ(store_->LoadSession(s, {a, b}).Code(), StatusCode::kAlreadyExists);
 }
 
-TEST_F(NodeStoreTest, NodesSurviveReopen) {
+TEST_P(NodeStoreTest, NodesSurviveReopen) {
   auto out = store_->Append(Chain(s_, Id(), {"a", "b"}), nullptr);
   ASSERT_TRUE(out.IsOk());
-  store_.reset();
-  store_ = OpenOrDie(dir_.File("db"));
+  Reopen();
   auto path = store_->GetPath(s_.tenant, s_.id, out->ids[1]);
   ASSERT_TRUE(path.IsOk());
   EXPECT_EQ((*path)[1].text, "b");
   EXPECT_EQ(store_->GetSession(s_.tenant, s_.id)->head, out->ids[1]);
 }
+
+LLMSYNC_STORE_BACKENDS(NodeStoreTest);
 
 }  // namespace
 }  // namespace llmsync::store

@@ -1,4 +1,4 @@
-// Runs and run events in the SQLite store: records, status compare-and-swap, filters, event ids,
+// Runs and run events in the store (SQLite and Redis): records, status compare-and-swap, filters, event ids,
 // group-committed and asynchronous event appends, the writer-thread guard, deletion and retention.
 #include <sqlite3.h>
 
@@ -23,11 +23,11 @@ using testing::NamedId;
 using testing::NewSession;
 using testing::OpenOrDie;
 
-class RunStoreTest : public ::testing::Test {
+class RunStoreTest : public testing::StoreTest {
  protected:
   void SetUp() override {
-    store_ = OpenOrDie(dir_.File("db"));
-    ASSERT_NE(store_, nullptr);
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(store_->CreateSession(s_).IsOk());
     auto out = store_->Append(Chain(s_, Id(), {"q"}), nullptr);
     ASSERT_TRUE(out.IsOk());
@@ -46,13 +46,11 @@ class RunStoreTest : public ::testing::Test {
     return r;
   }
 
-  TestDir dir_;
-  std::unique_ptr<Store> store_;
   SessionRecord s_ = NewSession("acme", "runs");
   Id node_;
 };
 
-TEST_F(RunStoreTest, CreateGetAndUpdateWithStatusCompareAndSwap) {
+TEST_P(RunStoreTest, CreateGetAndUpdateWithStatusCompareAndSwap) {
   RunRecord run = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(run).IsOk());
   EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kAlreadyExists);
@@ -90,7 +88,7 @@ TEST_F(RunStoreTest, CreateGetAndUpdateWithStatusCompareAndSwap) {
   EXPECT_EQ(store_->UpdateRun("evil", run.id, finish).GetStatus().Code(), StatusCode::kNotFound);
 }
 
-TEST_F(RunStoreTest, CreateRunChecksSessionTenantAndNode) {
+TEST_P(RunStoreTest, CreateRunChecksSessionTenantAndNode) {
   RunRecord run = NewRun("bad");
   run.tenant = "evil";
   EXPECT_EQ(store_->CreateRun(run).Code(), StatusCode::kNotFound);
@@ -105,7 +103,7 @@ TEST_F(RunStoreTest, CreateRunChecksSessionTenantAndNode) {
   EXPECT_TRUE(store_->CreateRun(run).IsOk());
 }
 
-TEST_F(RunStoreTest, ListRunsFiltersByTenantSessionAndStatus) {
+TEST_P(RunStoreTest, ListRunsFiltersByTenantSessionAndStatus) {
   ASSERT_TRUE(store_->CreateRun(NewRun("a", 1)).IsOk());
   ASSERT_TRUE(store_->CreateRun(NewRun("b", 2)).IsOk());
   RunUpdate cancel;
@@ -141,7 +139,7 @@ TEST_F(RunStoreTest, ListRunsFiltersByTenantSessionAndStatus) {
   EXPECT_EQ(store_->ListRuns(bad).GetStatus().Code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(RunStoreTest, EventIdsAreMonotonicPerRun) {
+TEST_P(RunStoreTest, EventIdsAreMonotonicPerRun) {
   RunRecord a = NewRun("a");
   RunRecord b = NewRun("b");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
@@ -165,7 +163,7 @@ TEST_F(RunStoreTest, EventIdsAreMonotonicPerRun) {
 }
 
 // Retention deletes the events of runs that finished before the cutoff, and nothing else.
-TEST_F(RunStoreTest, PruneRunEventsKeepsRecentAndUnfinishedRuns) {
+TEST_P(RunStoreTest, PruneRunEventsKeepsRecentAndUnfinishedRuns) {
   auto finish_at = [&](const RunRecord& run, RunStatus status, std::int64_t now_ms) {
     RunUpdate u;
     u.status = status;
@@ -202,7 +200,7 @@ TEST_F(RunStoreTest, PruneRunEventsKeepsRecentAndUnfinishedRuns) {
 }
 
 // A deleted run is gone for every reader, while the writes that finish it still work.
-TEST_F(RunStoreTest, DeleteRunHidesTheRunAndDeletesItsEvents) {
+TEST_P(RunStoreTest, DeleteRunHidesTheRunAndDeletesItsEvents) {
   RunRecord run = NewRun("doomed");
   RunRecord kept = NewRun("kept");
   ASSERT_TRUE(store_->CreateRun(run).IsOk());
@@ -236,6 +234,7 @@ class RetentionJanitorTest : public RunStoreTest {
   static constexpr std::int64_t kHour = 3600 * 1000;
   void SetUp() override {
     RunStoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     env_.UseManualClock(0, 100 * kHour);
   }
   // A run that finished at `finished_ms` with two events.
@@ -254,7 +253,7 @@ class RetentionJanitorTest : public RunStoreTest {
   FaultInjectionEnv env_{Env::Default()};
 };
 
-TEST_F(RetentionJanitorTest, APassDeletesEventsOlderThanTheRetentionByTheEnvClock) {
+TEST_P(RetentionJanitorTest, APassDeletesEventsOlderThanTheRetentionByTheEnvClock) {
   RetentionPolicy policy;
   policy.event_retention_ms = 10 * kHour;
   Id old_run = FinishedRun("old", 89 * kHour);      // finished 11 h before "now"
@@ -270,7 +269,7 @@ TEST_F(RetentionJanitorTest, APassDeletesEventsOlderThanTheRetentionByTheEnvCloc
   EXPECT_EQ(EventsOf(young_run), 0u);
 }
 
-TEST_F(RetentionJanitorTest, TheThreadRunsAPassAtStartAndStopsWithoutWaitingForTheInterval) {
+TEST_P(RetentionJanitorTest, TheThreadRunsAPassAtStartAndStopsWithoutWaitingForTheInterval) {
   RetentionPolicy policy;
   policy.event_retention_ms = kHour;
   policy.interval_ms = 3600 * 1000;  // the test would time out if Stop waited for it
@@ -284,7 +283,7 @@ TEST_F(RetentionJanitorTest, TheThreadRunsAPassAtStartAndStopsWithoutWaitingForT
   janitor.Stop();  // idempotent
 }
 
-TEST_F(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
+TEST_P(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
   auto bad =
@@ -297,7 +296,7 @@ TEST_F(RunStoreTest, AnEventForAnUnknownOrForeignRunFailsTheWholeCall) {
   EXPECT_TRUE(store_->AppendRunEvents({})->empty());
 }
 
-TEST_F(RunStoreTest, ConcurrentEventAppendsGetDistinctContiguousIds) {
+TEST_P(RunStoreTest, ConcurrentEventAppendsGetDistinctContiguousIds) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
   constexpr int kThreads = 4;
@@ -331,7 +330,7 @@ TEST_F(RunStoreTest, ConcurrentEventAppendsGetDistinctContiguousIds) {
   }
 }
 
-TEST_F(RunStoreTest, AsyncEventAppendsReportIdsOnceDurable) {
+TEST_P(RunStoreTest, AsyncEventAppendsReportIdsOnceDurable) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
   std::mutex mu;
@@ -369,7 +368,7 @@ TEST_F(RunStoreTest, AsyncEventAppendsReportIdsOnceDurable) {
   EXPECT_EQ(events->back().payload, std::to_string(kCalls - 1));
 }
 
-TEST_F(RunStoreTest, BlockingWriteFromTheWriterThreadFailsInsteadOfDeadlocking) {
+TEST_P(RunStoreTest, BlockingWriteFromTheWriterThreadFailsInsteadOfDeadlocking) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
   std::mutex mu;
@@ -388,17 +387,19 @@ TEST_F(RunStoreTest, BlockingWriteFromTheWriterThreadFailsInsteadOfDeadlocking) 
   EXPECT_EQ(nested.Code(), StatusCode::kInternal);
 }
 
-TEST_F(RunStoreTest, EventsSurviveReopenAndIdsContinue) {
+TEST_P(RunStoreTest, EventsSurviveReopenAndIdsContinue) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());
   ASSERT_TRUE(store_->AppendRunEvents({{"acme", a.id, "token", "1"}, {"acme", a.id, "token", "2"}}).IsOk());
-  store_.reset();
-  store_ = OpenOrDie(dir_.File("db"));
+  Reopen();
   auto ids = store_->AppendRunEvents({{"acme", a.id, "token", "3"}});
   ASSERT_TRUE(ids.IsOk());
   EXPECT_EQ(ids->at(0), 3u);
   EXPECT_EQ(store_->ReadRunEvents("acme", a.id, 0, 10)->size(), 3u);
 }
+
+LLMSYNC_STORE_BACKENDS(RunStoreTest);
+LLMSYNC_STORE_BACKENDS(RetentionJanitorTest);
 
 // Another process holding the database's write lock makes writes fail with kUnavailable once
 // busy_timeout_ms has passed, instead of hanging; queued events fail too, and everything works

@@ -130,9 +130,11 @@ TEST(SqliteStoreOpenTest, MigratesAVersionOneDatabaseKeepingItsData) {
   EXPECT_TRUE(latest->CreateRun(run).IsOk());
 }
 
-TEST(SqliteStoreSessionTest, SessionsAreTenantScoped) {
-  TestDir dir;
-  auto store = OpenOrDie(dir.File("db"));
+// Sessions and tenant scoping: part of the conformance suite (SQLite and Redis).
+class SessionStoreTest : public testing::StoreTest {};
+
+TEST_P(SessionStoreTest, SessionsAreTenantScoped) {
+  Store* store = store_.get();
   SessionRecord a = NewSession("acme", "a");
   ASSERT_TRUE(store->CreateSession(a).IsOk());
   EXPECT_EQ(store->CreateSession(a).Code(), StatusCode::kAlreadyExists);
@@ -153,9 +155,8 @@ TEST(SqliteStoreSessionTest, SessionsAreTenantScoped) {
   EXPECT_EQ(admin->tenant, "acme");
 }
 
-TEST(SqliteStoreSessionTest, ListSessionsNewestFirstPerTenant) {
-  TestDir dir;
-  auto store = OpenOrDie(dir.File("db"));
+TEST_P(SessionStoreTest, ListSessionsNewestFirstPerTenant) {
+  Store* store = store_.get();
   for (int i = 0; i < 3; ++i) {
     SessionRecord s = NewSession("acme", "s" + std::to_string(i));
     s.created_at_ms = 100 + i;
@@ -171,9 +172,8 @@ TEST(SqliteStoreSessionTest, ListSessionsNewestFirstPerTenant) {
   EXPECT_TRUE(store->ListSessions("nobody", 10)->empty());
 }
 
-TEST(SqliteStoreSessionTest, DeleteSessionRemovesEverythingBelowIt) {
-  TestDir dir;
-  auto store = OpenOrDie(dir.File("db"));
+TEST_P(SessionStoreTest, DeleteSessionRemovesEverythingBelowIt) {
+  Store* store = store_.get();
   SessionRecord s = NewSession("t", "doomed");
   ASSERT_TRUE(store->CreateSession(s).IsOk());
   auto out = store->Append(testing::Chain(s, Id(), {"a", "b"}), nullptr);
@@ -191,6 +191,8 @@ TEST(SqliteStoreSessionTest, DeleteSessionRemovesEverythingBelowIt) {
   ASSERT_TRUE(store->CreateSession(s).IsOk());
   EXPECT_TRUE(store->ChangesSince("t", s.id, 0, 10)->nodes.empty());
 }
+
+LLMSYNC_STORE_BACKENDS(SessionStoreTest);
 
 }  // namespace
 }  // namespace llmsync::store

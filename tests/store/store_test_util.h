@@ -1,6 +1,9 @@
-// Helpers shared by the store tests: opening a store in a test directory and building records.
+// Helpers shared by the store tests: opening a store in a test directory and building records, and
+// StoreTest, the fixture of the conformance suite: every test written against it runs once on the
+// embedded SQLite store and once on the Redis store (a real redis-server shared by the binary,
+// emptied before each test; the Redis runs skip with a message when redis-server is missing).
 //
-// Thread safety: plain functions over values.
+// Thread safety: plain functions over values; a fixture per test.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +13,8 @@
 
 #include "../base/test_dir.h"
 #include "base/sha256.h"
+#include "redis_server.h"
+#include "store/redis/redis_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace llmsync::store::testing {
@@ -61,5 +66,53 @@ inline AppendBatch Chain(const SessionRecord& s, const Id& parent, std::initiali
   }
   return b;
 }
+
+enum class Backend { kSqlite, kRedis };
+
+inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Redis";
+}
+
+inline std::unique_ptr<Store> OpenRedisOrDie(const std::string& url) {
+  RedisStoreOptions options;
+  EXPECT_TRUE(ParseRedisUrl(url, &options).IsOk());
+  auto store = OpenRedisStore(options);
+  EXPECT_TRUE(store.IsOk()) << store.GetStatus().ToString();
+  if (!store.IsOk()) return nullptr;
+  return std::move(store).Value();
+}
+
+// The conformance fixture: store_ is a fresh, empty store of the backend under test.
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::kRedis) {
+      redis_ = llmsync::testing::SharedRedisServer();
+      if (redis_ == nullptr) {
+        GTEST_SKIP() << "redis-server not found at " << llmsync::testing::kRedisServerBinary
+                     << " (or it did not start): the Redis store runs of this test are skipped";
+      }
+      ASSERT_TRUE(redis_->FlushAll());
+    }
+    Reopen();
+  }
+  // Closes the store and opens it again over the same data.
+  void Reopen() {
+    store_.reset();
+    store_ = GetParam() == Backend::kSqlite ? OpenOrDie(dir_.File("db")) : OpenRedisOrDie(redis_->Url());
+    ASSERT_NE(store_, nullptr);
+  }
+
+  llmsync::testing::TestDir dir_;
+  llmsync::testing::RedisServer* redis_ = nullptr;
+  std::unique_ptr<Store> store_;
+};
+
+// Instantiates a StoreTest-derived fixture for both backends.
+#define LLMSYNC_STORE_BACKENDS(fixture)                                                   \
+  INSTANTIATE_TEST_SUITE_P(Backends, fixture,                                             \
+                           ::testing::Values(::llmsync::store::testing::Backend::kSqlite, \
+                                             ::llmsync::store::testing::Backend::kRedis), \
+                           ::llmsync::store::testing::BackendName)
 
 }  // namespace llmsync::store::testing

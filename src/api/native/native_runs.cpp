@@ -157,7 +157,11 @@ HttpResponse GetRun(ServerContext& ctx, const HttpRequest& req, const PathParams
     LLMSYNC_ASSIGN_OR_RETURN(Id run_id, ParseIdParam(p.at("id"), "run id"));
     LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, run_id));
     std::optional<Json> cost = CostOf(ctx, tenant, run);
-    return JsonResponse(200, DumpJson(RunJson(run, cost ? &*cost : nullptr)));
+    Json out = RunJson(run, cost ? &*cost : nullptr);
+    // The engine process that claimed it (many processes on one store); null in a single process.
+    LLMSYNC_ASSIGN_OR_RETURN(std::string worker, ctx.store->RunWorker(run.id));
+    out["worker"] = worker.empty() ? Json(nullptr) : Json(worker);
+    return JsonResponse(200, DumpJson(out));
   });
 }
 

@@ -101,7 +101,15 @@ HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathPa
     bool tokens = req.Query("tokens").value_or("") == "1";
     Json nodes = Json::array();
     for (const session::Node& n : diff.nodes) nodes.push_back(NodeJson(session::PublicView(n), tokens));
+    // A run in progress (possibly on another process): a page that loads attaches to it.
+    store::RunFilter live;
+    live.tenant = s.tenant;
+    live.session = s.session;
+    live.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
+    live.limit = 1;
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> running, ctx.store->ListRuns(live));
     Json out = {{"id", s.session.ToHex()},
+                {"running_run", running.empty() ? Json(nullptr) : Json(running[0].id.ToHex())},
                 {"seq", diff.session.last_seq},
                 {"head", diff.session.head.IsZero() ? Json(nullptr) : Json(diff.session.head.ToHex())},
                 {"head_seq", diff.session.head_seq},

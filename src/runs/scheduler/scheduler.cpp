@@ -96,53 +96,129 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
     if (stopping_) return Status::Unavailable("the server is shutting down");
   }
   LLMSYNC_RETURN_IF_ERROR(deps_.store->CreateRun(record));
+  if (!options_.execute) return record;  // an engine process claims it
+  if (MultiProcess()) {
+    // Claim it before any other engine's scan can; if one was faster, it runs there.
+    Result<bool> claimed = deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms);
+    if (!claimed.IsOk() || !*claimed) return record;
+  }
   deps_.hub->Open(record.id, record.tenant, {});
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (MultiProcess()) owned_[record.id] = record.tenant;
     queue_.push_back(std::move(run));
   }
   cv_.notify_all();
   return record;
 }
 
+Status RunScheduler::Resume(store::RunRecord record) {
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> events,
+                           deps_.store->ReadRunEvents(record.tenant, record.id, 0, 1u << 20));
+  Id run_id = record.id;
+  std::string tenant = record.tenant;
+  // A queued run never started: it starts now (status running, run.started), wherever it was made.
+  auto prepared = Prepare(record, record.status != store::RunStatus::kQueued);
+  deps_.hub->Open(run_id, tenant, events);
+  if (!prepared.IsOk()) {
+    LLMSYNC_LOG(kWarning) << "run " << run_id.ShortHex()
+                          << " cannot resume: " << prepared.GetStatus().ToString();
+    auto run = std::make_unique<ActiveRun>();
+    run->record = record;
+    Finish(*run, store::RunStatus::kFailed, "", prepared.GetStatus());
+    return Status::Ok();
+  }
+  std::unique_ptr<ActiveRun> run = std::move(prepared).Value();
+  for (const store::RunEvent& e : events) {
+    if (e.type != kEventToken) continue;
+    LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
+    run->generated.push_back(token.token_id);
+    if (run->constraint) run->constraint->Accept(token.token_id);
+    AdvanceText(*run, token.token_id);  // rebuilds the text state the events were made from
+  }
+  LLMSYNC_LOG(kInfo) << "resuming run " << run_id.ShortHex() << " after " << run->generated.size()
+                     << " durable tokens";
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.push_back(std::move(run));
+  cv_.notify_all();
+  return Status::Ok();
+}
+
 Status RunScheduler::Start() {
-  store::RunFilter filter;
-  filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
-  LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> unfinished, deps_.store->ListRuns(filter));
-  for (store::RunRecord& record : unfinished) {
-    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> events,
-                             deps_.store->ReadRunEvents(record.tenant, record.id, 0, 1u << 20));
-    Id run_id = record.id;
-    std::string tenant = record.tenant;
-    auto prepared = Prepare(record, true);
-    deps_.hub->Open(run_id, tenant, events);
-    if (!prepared.IsOk()) {
-      LLMSYNC_LOG(kWarning) << "run " << run_id.ShortHex()
-                            << " cannot resume: " << prepared.GetStatus().ToString();
-      auto run = std::make_unique<ActiveRun>();
-      run->record = record;
-      Finish(*run, store::RunStatus::kFailed, "", prepared.GetStatus());
-      continue;
-    }
-    std::unique_ptr<ActiveRun> run = std::move(prepared).Value();
-    for (const store::RunEvent& e : events) {
-      if (e.type != kEventToken) continue;
-      LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
-      run->generated.push_back(token.token_id);
-      if (run->constraint) run->constraint->Accept(token.token_id);
-      AdvanceText(*run, token.token_id);  // rebuilds the text state the events were made from
-    }
-    LLMSYNC_LOG(kInfo) << "resuming run " << run_id.ShortHex() << " after " << run->generated.size()
-                       << " durable tokens";
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(run));
+  if (!MultiProcess()) {
+    store::RunFilter filter;
+    filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> unfinished, deps_.store->ListRuns(filter));
+    for (store::RunRecord& record : unfinished) LLMSYNC_RETURN_IF_ERROR(Resume(std::move(record)));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
   }
+  if (!options_.execute) return Status::Ok();
   thread_ = std::thread([this] { Loop(); });
+  if (MultiProcess()) coordinator_ = std::thread([this] { CoordinatorLoop(); });
   return Status::Ok();
+}
+
+void RunScheduler::CoordinatorLoop() {
+  while (true) {
+    RenewAndClaim();
+    std::unique_lock<std::mutex> lock(mu_);
+    coordinator_cv_.wait_for(lock, std::chrono::milliseconds(options_.scan_ms), [&] { return stopping_; });
+    if (stopping_) return;
+  }
+}
+
+void RunScheduler::RenewAndClaim() {
+  std::map<Id, std::string> owned;
+  std::size_t load = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    owned = owned_;
+    load = queue_.size() + active_.size();
+  }
+  // Renew this process's leases; a run cancelled through another process is cancelled here too.
+  for (const auto& [id, tenant] : owned) {
+    Result<bool> held = deps_.store->LeaseRun(id, options_.worker_id, options_.lease_ms);
+    if (held.IsOk() && !*held) LLMSYNC_LOG(kWarning) << "lost the lease of run " << id.ShortHex();
+    Result<store::RunRecord> record = deps_.store->GetRun(tenant, id);
+    if (record.IsOk() && store::IsTerminal(record->status)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (active_ids_.count(id) != 0) cancel_requests_[id] = tenant;
+      cv_.notify_all();
+    }
+  }
+  // Claim queued runs and runs whose owner stopped renewing.
+  if (static_cast<int>(load) >= options_.max_active_runs) return;
+  store::RunFilter filter;
+  filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
+  filter.limit = 256;
+  Result<std::vector<store::RunRecord>> live = deps_.store->ListRuns(filter);
+  if (!live.IsOk()) {
+    LLMSYNC_LOG(kWarning) << "scanning for runs to claim: " << live.GetStatus().ToString();
+    return;
+  }
+  for (store::RunRecord& record : *live) {
+    if (static_cast<int>(load) >= options_.max_active_runs) break;
+    if (owned.count(record.id) != 0) continue;
+    Result<bool> claimed = deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms);
+    if (!claimed.IsOk() || !*claimed) continue;
+    Id id = record.id;
+    std::string tenant = record.tenant;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      owned_[id] = tenant;
+    }
+    owned[id] = tenant;
+    LLMSYNC_LOG(kInfo) << "worker " << options_.worker_id << " claimed run " << id.ShortHex() << " ("
+                       << store::RunStatusName(record.status) << ")";
+    Status resumed = Resume(std::move(record));
+    if (!resumed.IsOk())
+      LLMSYNC_LOG(kWarning) << "resuming run " << id.ShortHex() << ": " << resumed.ToString();
+    ++load;
+  }
 }
 
 void RunScheduler::Stop() {
@@ -152,13 +228,16 @@ void RunScheduler::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  coordinator_cv_.notify_all();
   thread_.join();
+  if (coordinator_.joinable()) coordinator_.join();
   // Runs in flight keep status "running" and their durable events; the next Start resumes them.
   active_.clear();
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.clear();
     active_ids_.clear();
+    owned_.clear();  // the leases lapse: other engines take these runs over
   }
   active_count_ = 0;
   Status flushed = deps_.kv->FlushToDisk();

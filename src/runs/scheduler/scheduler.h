@@ -16,6 +16,13 @@
 // more tokens. Stop() checkpoints: runs in flight stay "running" with their durable events and
 // resume on the next Start; the KV cache is flushed to disk so the restart restores, not recomputes.
 //
+// Many processes on one store (worker_id set): a run belongs to the engine process holding its
+// lease (Store::LeaseRun), renewed every scan_ms for lease_ms. A coordinator thread renews the
+// leases of this process's runs, notices runs cancelled by another process, and claims queued runs
+// and runs whose owner stopped renewing (SIGKILL), resuming them exactly like a restart does. So a
+// dead engine's runs continue elsewhere within about lease_ms + scan_ms. With execute = false (the
+// api role) Submit only records the run; an engine claims it.
+//
 // Thread safety: Submit, Cancel and the accessors may be called from any thread; Start and Stop
 // from one controlling thread.
 #pragma once
@@ -52,6 +59,11 @@ struct SchedulerOptions {
   std::int64_t prefill_chunk = 128;  // prompt tokens per run per step
   std::int64_t max_context = 4096;   // prompt + generation, in tokens
   RunLimits limits;
+  // Empty: the single-process mode (every unfinished run is this process's, resumed at Start).
+  std::string worker_id;
+  bool execute = true;           // false: record runs, never execute them (the api role)
+  std::int64_t lease_ms = 3000;  // a run's lease; a dead owner's runs move after it lapses
+  std::int64_t scan_ms = 500;    // lease renewal and claim scan period
 };
 
 struct SchedulerDeps {
@@ -127,6 +139,11 @@ class RunScheduler {
   void Emit(ActiveRun& run, EventBody body);
   void EmitAndClose(ActiveRun& run, std::vector<EventBody> bodies);
   Result<std::unique_ptr<ActiveRun>> Prepare(store::RunRecord record, bool resumed);
+  // Reads the run's durable events, rebuilds its state and queues it (a restart or a takeover).
+  Status Resume(store::RunRecord record);
+  bool MultiProcess() const { return !options_.worker_id.empty(); }
+  void CoordinatorLoop();
+  void RenewAndClaim();
 
   SchedulerDeps deps_;
   SchedulerOptions options_;
@@ -137,10 +154,13 @@ class RunScheduler {
   std::map<Id, std::string> cancel_requests_;       // GUARDED_BY(mu_): run -> tenant
   std::vector<std::unique_ptr<ActiveRun>> active_;  // owned by the loop thread
   std::set<Id> active_ids_;                         // GUARDED_BY(mu_)
+  std::map<Id, std::string> owned_;                 // GUARDED_BY(mu_): leased runs -> tenant
   std::atomic<std::size_t> active_count_{0};
   std::uint64_t step_generation_ = 0;  // GUARDED_BY(mu_): steps completed
   bool stopping_ = false;              // GUARDED_BY(mu_)
   std::thread thread_;
+  std::thread coordinator_;
+  std::condition_variable coordinator_cv_;
 
   std::vector<float> logits_;  // loop thread scratch
   engine::Batch batch_;        // loop thread scratch

@@ -335,6 +335,10 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
   run.seq.Release();
   run.record.status = status;
   (void)now_micros;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    owned_.erase(run.record.id);  // its lease lapses; a finished run is never claimed again
+  }
   EmitAndClose(run, std::move(events));
 }
 

@@ -1,0 +1,27 @@
+// The default implementations of the Store's scale-out calls, for a store one process owns.
+#include <chrono>
+#include <thread>
+
+#include "store/store.h"
+
+namespace llmsync::store {
+
+Result<std::vector<RunEvent>> Store::WaitRunEvents(const std::vector<RunCursor>& cursors, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    std::vector<RunEvent> out;
+    for (const RunCursor& c : cursors) {
+      Result<std::vector<RunEvent>> events = ReadRunEvents(c.tenant, c.run, c.after_event_id, 1000);
+      if (!events.IsOk()) continue;  // deleted meanwhile: the follower finds out from the run
+      out.insert(out.end(), events->begin(), events->end());
+    }
+    if (!out.empty() || std::chrono::steady_clock::now() >= deadline) return out;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Result<bool> Store::LeaseRun(const Id&, const std::string&, std::int64_t) { return true; }
+
+Result<std::string> Store::RunWorker(const Id&) { return std::string(); }
+
+}  // namespace llmsync::store
