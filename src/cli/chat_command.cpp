@@ -388,6 +388,7 @@ void AddChatCommands(CLI::App& app, CliState& state) {
   AddDemoCommand(app, state);
   AddBenchTraceCommand(app, state);
   AddBenchSseCommand(app, state);
+  AddBenchAppendCommand(app, state);
 }
 
 }  // namespace llmsync::cli

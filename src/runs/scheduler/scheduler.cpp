@@ -1,6 +1,7 @@
 #include "runs/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "base/logging.h"
 #include "runs/scheduler/scheduler_internal.h"
@@ -101,9 +102,21 @@ Status RunScheduler::Start() {
   store::RunFilter filter;
   filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
   LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> unfinished, deps_.store->ListRuns(filter));
+  LLMSYNC_RETURN_IF_ERROR(RepairFinishedRuns());
   for (store::RunRecord& record : unfinished) {
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> events,
                              deps_.store->ReadRunEvents(record.tenant, record.id, 0, 1u << 20));
+    if (!events.empty() && TerminalStatusOf(events.back().type)) {
+      // The stream ended but the status did not follow (a store from before terminal events and
+      // status were written together): the stream is what subscribers saw, so the status follows it.
+      store::RunUpdate update;
+      update.status = *TerminalStatusOf(events.back().type);
+      update.now_ms = deps_.env->UnixMillis();
+      LLMSYNC_RETURN_IF_ERROR(deps_.store->UpdateRun(record.tenant, record.id, update).GetStatus());
+      LLMSYNC_LOG(kWarning) << "run " << record.id.ShortHex() << " repaired: status set to "
+                            << store::RunStatusName(*update.status) << " from its last event";
+      continue;
+    }
     Id run_id = record.id;
     std::string tenant = record.tenant;
     auto prepared = Prepare(record, true);
@@ -134,6 +147,38 @@ Status RunScheduler::Start() {
     stopping_ = false;
   }
   thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+Status RunScheduler::RepairFinishedRuns() {
+  store::RunFilter filter;
+  filter.statuses = {store::RunStatus::kSucceeded, store::RunStatus::kFailed, store::RunStatus::kCancelled};
+  filter.limit = SIZE_MAX;
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> finished, deps_.store->ListRuns(filter));
+  std::size_t repaired = 0;
+  for (const store::RunRecord& record : finished) {
+    if (record.last_event_id == 0) continue;
+    LLMSYNC_ASSIGN_OR_RETURN(
+        std::vector<store::RunEvent> last,
+        deps_.store->ReadRunEvents(record.tenant, record.id, record.last_event_id - 1, 1));
+    // No event left: retention deleted the stream, and the hub says so to a subscriber.
+    if (last.empty() || TerminalStatusOf(last.back().type)) continue;
+    EventBody body = CancelledEvent{};
+    if (record.status == store::RunStatus::kSucceeded) {
+      auto params = DecodeRunParams(record.params);
+      bool length =
+          params.IsOk() && record.usage.generated_tokens >= static_cast<std::uint64_t>(params->max_tokens);
+      body = CompletedEvent{record.result_node, length ? "length" : "stop"};
+    } else if (record.status == store::RunStatus::kFailed) {
+      body = FailedEvent{"internal", record.error.empty() ? "the run failed" : record.error};
+    }
+    std::vector<store::RunEventDraft> draft = {
+        {record.tenant, record.id, std::string(EventType(body)), deps_.codec.encode(body)}};
+    LLMSYNC_RETURN_IF_ERROR(deps_.store->AppendRunEvents(draft).GetStatus());
+    ++repaired;
+  }
+  if (repaired > 0)
+    LLMSYNC_LOG(kWarning) << "repaired " << repaired << " finished runs without a terminal event";
   return Status::Ok();
 }
 
@@ -182,11 +227,24 @@ Result<store::RunRecord> RunScheduler::Cancel(const std::string& tenant, const I
   if (queued) CancelUnstarted(std::move(queued));
   LLMSYNC_ASSIGN_OR_RETURN(record, deps_.store->GetRun(tenant, run_id));
   if (!store::IsTerminal(record.status)) {
-    // Known to the store but not to this scheduler (it is stopping): cancel the record directly.
+    // Known to the store but not to this scheduler (it is stopping): cancel the record directly,
+    // with its terminal event in the same transaction.
     store::RunUpdate update;
+    update.expect_status = record.status;
     update.status = store::RunStatus::kCancelled;
     update.now_ms = deps_.env->UnixMillis();
-    LLMSYNC_ASSIGN_OR_RETURN(record, deps_.store->UpdateRun(tenant, run_id, update));
+    EventBody cancelled = CancelledEvent{};
+    update.events.push_back(
+        {tenant, run_id, std::string(EventType(cancelled)), deps_.codec.encode(cancelled)});
+    auto updated = deps_.store->UpdateRun(tenant, run_id, update);
+    if (!updated.IsOk() && updated.GetStatus().Code() == StatusCode::kConflict) {
+      return deps_.store->GetRun(tenant, run_id);  // it finished meanwhile
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(record, std::move(updated));
+    if (deps_.hub->IsOpen(run_id)) {
+      PublishFinal(*deps_.hub, record, update.events, update.now_ms);
+      deps_.hub->Close(run_id);
+    }
   }
   return record;
 }
