@@ -197,10 +197,13 @@ TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) {
     auto r = c.Get("/v1/sessions/" + notes);
     ASSERT_TRUE(r.IsOk() && r->status == 200);
     std::map<std::string, std::uint64_t> stored;
-    for (const Json& n : Json::parse(r->body)["nodes"]) stored[n["id"]] = n["seq"];
+    const Json session = Json::parse(r->body);
+    for (const Json& n : session["nodes"]) stored[n["id"].get<std::string>()] = n["seq"].get<std::uint64_t>();
     std::lock_guard<std::mutex> lock(acked.mu);
     for (const auto& [id, seq] : acked.nodes) {
-      ASSERT_TRUE(stored.count(id)) << "acknowledged node " << id << " lost";
+      ASSERT_TRUE(stored.count(id)) << "acknowledged node " << id << " (seq " << seq
+                                    << ") lost; the session has " << stored.size()
+                                    << " nodes: " << r->body.substr(0, 300);
       EXPECT_EQ(stored[id], seq);
     }
     if (!final_round) return;
