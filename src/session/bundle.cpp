@@ -41,9 +41,10 @@ Status VerifyBundle(const Bundle& bundle, const SessionLimits& limits) {
     }
     if (n.purged || n.withheld) {
       return Status::InvalidArgument(
-          "bundle line " + std::to_string(i + 2) + ": node " + n.id.ToHex() +
-          " is a hidden node without its content or a sealed blob this server can open; its "
-          "content cannot be verified");
+          "bundle line " + std::to_string(i + 2) + ": node " + n.id.ToHex() + " is a " +
+          (n.purged ? "purged" : "withheld") +
+          " hidden node whose content cannot be verified (the bundle has no sealed blob for it that this "
+          "server can open)");
     }
     Status valid = ValidateDraft(n.content, i, limits);
     if (!valid.IsOk())
