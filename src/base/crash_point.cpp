@@ -8,11 +8,11 @@
 namespace llmsync {
 
 void CrashPoint(std::string_view name) {
-  static const std::string target = [] {
+  static const std::string kTarget = [] {
     const char* v = std::getenv("LLMSYNC_CRASH_AT");
     return std::string(v == nullptr ? "" : v);
   }();
-  if (!target.empty() && target == name) ::raise(SIGKILL);
+  if (!kTarget.empty() && kTarget == name) ::raise(SIGKILL);
 }
 
 }  // namespace llmsync

@@ -152,7 +152,7 @@ std::string StartPromptRun(client::HttpClient& c, int prompt) {
 
 TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) {
   const bool sanitized = std::getenv("LLMSYNC_SANITIZED") != nullptr;
-  const int kKills = sanitized ? 6 : 20;
+  const int max_kills = sanitized ? 6 : 20;
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);
 
@@ -265,7 +265,7 @@ TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) {
     }
   };
 
-  while (kills < kKills && std::chrono::steady_clock::now() < deadline) {
+  while (kills < max_kills && std::chrono::steady_clock::now() < deadline) {
     std::atomic<bool> stop{false};
     const std::uint16_t port = server.Port();
     std::vector<std::thread> clients;
