@@ -1,5 +1,7 @@
 #include "api/json_codec.h"
 
+#include "base/base64url.h"
+
 namespace llmsync::api {
 namespace {
 
@@ -44,7 +46,7 @@ Json NodeJson(const session::Node& node, bool include_tokens) {
   if (!node.content.tool_name.empty() || !node.content.call_id.empty()) {
     j["metadata"] = {{"tool_name", node.content.tool_name}, {"call_id", node.content.call_id}};
   }
-  if (!node.sealed.empty()) j["sealed"] = node.sealed;
+  if (!node.sealed.empty()) j["sealed"] = Base64UrlEncode(node.sealed);
   if (include_tokens && !node.IsHidden()) j["tokens"] = node.content.tokens;
   return j;
 }

@@ -410,6 +410,7 @@ void AddChatCommands(CLI::App& app, CliState& state) {
   AddDemoCommand(app, state);
   AddBenchTraceCommand(app, state);
   AddBenchSseCommand(app, state);
+  AddBenchAppendCommand(app, state);
 }
 
 }  // namespace llmsync::cli

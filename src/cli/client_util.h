@@ -18,9 +18,10 @@ namespace llmsync::cli {
 
 struct CliState;
 // The client-side commands besides chat; AddChatCommands (commands.h) registers them all.
-void AddDemoCommand(CLI::App& app, CliState& state);        // demo_command.cpp
-void AddBenchTraceCommand(CLI::App& app, CliState& state);  // bench_trace_command.cpp
-void AddBenchSseCommand(CLI::App& app, CliState& state);    // bench_sse_command.cpp
+void AddDemoCommand(CLI::App& app, CliState& state);         // demo_command.cpp
+void AddBenchTraceCommand(CLI::App& app, CliState& state);   // bench_trace_command.cpp
+void AddBenchSseCommand(CLI::App& app, CliState& state);     // bench_sse_command.cpp
+void AddBenchAppendCommand(CLI::App& app, CliState& state);  // bench_append_command.cpp
 
 struct EmbeddedOptions {
   std::string data_dir;    // empty: ~/.llmsync (or a temp directory when HOME is unset)

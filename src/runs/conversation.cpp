@@ -1,5 +1,7 @@
 #include "runs/conversation.h"
 
+#include <optional>
+
 namespace llmsync::runs {
 namespace {
 
@@ -118,8 +120,71 @@ Result<std::vector<TokenId>> Conversation::TokenizeSegment(std::string_view segm
   return out;
 }
 
+Result<bool> Conversation::FreezeBatch(const std::vector<session::Node>& path,
+                                       std::vector<session::NodeDraft>* drafts) const {
+  for (const session::NodeDraft& d : *drafts) {
+    if (!d.tokens.empty() || d.kind == session::NodeKind::kTemplate) return false;
+  }
+  ValueList history;
+  for (const session::Node& n : path) history.push_back(MessageForNode(n.content));
+  std::vector<TokenId> frozen = PathTokens(path);
+  std::optional<std::string> frozen_text;
+  if (!frozen.empty()) {
+    LLMSYNC_ASSIGN_OR_RETURN(std::string text, FrozenText(frozen));
+    frozen_text = std::move(text);
+  }
+  auto stable = [](text::SegmentRule rule) {
+    return rule == text::SegmentRule::kPrefixStable || rule == text::SegmentRule::kFirstRender;
+  };
+  // The one render that sees the whole history: every new message at once.
+  text::IncrementalRequest full;
+  full.history = history;
+  for (const session::NodeDraft& d : *drafts) full.new_messages.push_back(MessageForNode(d));
+  full.frozen_text = frozen_text;
+  auto whole = template_.RenderIncrement(full);
+  if (!whole.IsOk() || !stable(whole->rule)) return false;
+  // Each message against the one before it only (the first against the real history).
+  std::vector<std::string> segments;
+  std::string joined;
+  for (std::size_t i = 0; i < drafts->size(); ++i) {
+    text::IncrementalRequest req;
+    if (i == 0) {
+      req.history = history;
+      req.frozen_text = frozen_text;
+    } else {
+      req.history = {full.new_messages[i - 1]};
+      LLMSYNC_ASSIGN_OR_RETURN(std::string previous, FrozenText((*drafts)[i - 1].tokens));
+      req.frozen_text = std::move(previous);
+    }
+    req.new_messages = {full.new_messages[i]};
+    auto segment = template_.RenderIncrement(req);
+    if (!segment.IsOk() || !stable(segment->rule)) return false;
+    joined += segment->text;
+    if (!whole->text.starts_with(joined)) return false;
+    session::NodeDraft& d = (*drafts)[i];
+    std::vector<std::string> contents = {d.text, d.tool_name, d.call_id};
+    LLMSYNC_ASSIGN_OR_RETURN(d.tokens, TokenizeSegment(segment->text, contents, i == 0 && frozen.empty()));
+  }
+  // The per-message segments must add up to the whole: a template whose rendering of a message
+  // depends on its position (not just its neighbour) fails here and takes the exact path.
+  return joined == whole->text;
+}
+
 Status Conversation::Freeze(const std::vector<session::Node>& path,
                             std::vector<session::NodeDraft>* drafts) const {
+  if (drafts->size() > 1) {
+    std::vector<session::NodeDraft> batch = *drafts;
+    auto fast = FreezeBatch(path, &batch);
+    if (fast.IsOk() && *fast) {
+      *drafts = std::move(batch);
+      return Status::Ok();
+    }
+  }
+  return FreezeEach(path, drafts);
+}
+
+Status Conversation::FreezeEach(const std::vector<session::Node>& path,
+                                std::vector<session::NodeDraft>* drafts) const {
   ValueList history;
   std::vector<TokenId> frozen = PathTokens(path);
   for (const session::Node& n : path) history.push_back(MessageForNode(n.content));

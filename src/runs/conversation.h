@@ -41,6 +41,10 @@ class Conversation {
 
   // Fills the tokens of `drafts` (appended in order after `path`). Drafts that already carry
   // tokens keep them. kInvalidArgument when the template rejects the conversation.
+  // Cost: O(path + drafts) renders for a batch whose template renders each message from itself
+  // and its predecessor (checked against one render of the whole batch); otherwise each draft is
+  // rendered after the whole history (O(path x drafts)). Both give the same tokens as appending
+  // the drafts one by one.
   Status Freeze(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts) const;
   // The tokens that open the assistant's turn after `path` (empty for templates without one).
   Result<std::vector<TokenId>> GenerationPrompt(const std::vector<session::Node>& path) const;
@@ -52,6 +56,11 @@ class Conversation {
 
  private:
   Result<std::string> FrozenText(const std::vector<TokenId>& tokens) const;
+  // The linear path: false (drafts unspecified) when this batch needs FreezeEach.
+  Result<bool> FreezeBatch(const std::vector<session::Node>& path,
+                           std::vector<session::NodeDraft>* drafts) const;
+  // The exact path: each draft rendered after the whole history and the drafts before it.
+  Status FreezeEach(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts) const;
   // Tokenizes a rendered segment; `contents` are the user-supplied strings inside it.
   Result<std::vector<TokenId>> TokenizeSegment(std::string_view segment,
                                                const std::vector<std::string>& contents,

@@ -14,4 +14,11 @@ std::string_view EventType(const EventBody& body) {
   return std::visit(Visitor{}, body);
 }
 
+std::optional<store::RunStatus> TerminalStatusOf(std::string_view type) {
+  if (type == kEventCompleted) return store::RunStatus::kSucceeded;
+  if (type == kEventFailed) return store::RunStatus::kFailed;
+  if (type == kEventCancelled) return store::RunStatus::kCancelled;
+  return std::nullopt;
+}
+
 }  // namespace llmsync::runs

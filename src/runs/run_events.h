@@ -70,6 +70,9 @@ using EventBody =
     std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent, CancelledEvent>;
 
 std::string_view EventType(const EventBody& body);
+// The status a run ends with when its stream ends with an event of this type; nullopt when the type
+// is not terminal (run.completed, run.failed and run.cancelled are).
+std::optional<store::RunStatus> TerminalStatusOf(std::string_view type);
 
 // Serializes event bodies into the stored (and streamed) payloads, and reads token events back
 // (a run resumed after a restart recovers its generated tokens from them).

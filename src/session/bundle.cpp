@@ -39,11 +39,12 @@ Status VerifyBundle(const Bundle& bundle, const SessionLimits& limits) {
     if (!n.parent.IsZero() && index_of.find(n.parent) == index_of.end()) {
       return BadLine(i, "parent " + n.parent.ToHex() + " does not precede node " + n.id.ToHex());
     }
-    if (n.purged) {
+    if (n.purged || n.withheld) {
       return Status::InvalidArgument(
-          "bundle line " + std::to_string(i + 2) + ": node " + n.id.ToHex() +
-          " is a purged hidden node whose content cannot be verified; rehydrate it "
-          "before exporting");
+          "bundle line " + std::to_string(i + 2) + ": node " + n.id.ToHex() + " is a " +
+          (n.purged ? "purged" : "withheld") +
+          " hidden node whose content cannot be verified (the bundle has no sealed blob for it that this "
+          "server can open)");
     }
     Status valid = ValidateDraft(n.content, i, limits);
     if (!valid.IsOk())
@@ -88,7 +89,8 @@ Result<std::string> ExportTranscript(SessionService& sessions, std::string_view 
   return RenderTranscript(info, path);
 }
 
-Result<std::string> ExportSession(SessionService& sessions, std::string_view tenant, const Id& session) {
+Result<std::string> ExportSession(SessionService& sessions, std::string_view tenant, const Id& session,
+                                  HiddenContent hidden) {
   Bundle bundle;
   SessionInfo info;
   std::uint64_t since = 0;
@@ -99,6 +101,13 @@ Result<std::string> ExportSession(SessionService& sessions, std::string_view ten
     info = page.session;
     for (Node& n : page.nodes) {
       since = n.seq;
+      if (hidden == HiddenContent::kWithhold && n.IsHidden() && !n.purged) {
+        n.content.text.clear();
+        n.content.tokens.clear();
+        n.content.tool_name.clear();
+        n.content.call_id.clear();
+        n.withheld = true;
+      }
       bundle.nodes.push_back(std::move(n));
     }
     if (!page.more) break;
@@ -122,6 +131,16 @@ Result<ImportResult> ImportSession(SessionService& sessions, std::string_view te
                                    const ImportOptions& options) {
   const SessionLimits& limits = sessions.Options().limits;
   LLMSYNC_ASSIGN_OR_RETURN(Bundle bundle, ParseBundle(text));
+  for (Node& n : bundle.nodes) {
+    // Content left out of the bundle comes back from its sealed blob; VerifyBundle then checks
+    // that it hashes to the node's id.
+    if (!(n.purged || n.withheld) || n.sealed.empty()) continue;
+    auto content = sessions.OpenSealedContent(n.sealed);
+    if (!content.IsOk()) return content.GetStatus().WithContext("node " + n.id.ToHex());
+    n.content = std::move(content).Value();
+    n.purged = false;
+    n.withheld = false;
+  }
   LLMSYNC_RETURN_IF_ERROR(VerifyBundle(bundle, limits));
   const BundleHeader& h = bundle.header;
   const std::string tenant = options.tenant.value_or(h.tenant);

@@ -5,11 +5,15 @@
 //                "head":..|null,"nodes":N,"exported_at_ms":..}
 //   N lines     {"type":"node","id":..,"parent":..|null,"seq":..,"kind":"user",
 //                "visibility":"public","text":..,"tokens":[..],"tool_name":..,"call_id":..,
-//                "created_at_ms":..}      (a purged hidden node: "purged":true,"token_count":..
-//                                          and no text or tokens)
+//                "created_at_ms":..,"sealed":..}
+//               A hidden node carries its sealed blob ("sealed", base64url without padding) when
+//               it has one. Without its content it has "token_count":.. and no text or tokens,
+//               plus "purged":true when the server purged it, or "withheld":true in a client's
+//               export (HiddenContent::kWithhold), which never holds hidden text.
 //   last line   {"type":"transcript","format":"markdown","text":..}   (informational)
 // Nodes come in seq order, so every parent precedes its children; the whole tree is exported,
-// every branch, hidden content included (this is the operator's export). The transcript is the
+// every branch; hidden content only in the operator's export (the CLI), never in a client's (the
+// HTTP API): there a hidden node is id, kind, token count and sealed blob. The transcript is the
 // current branch rendered as Markdown for people; import ignores it.
 //
 // Import verifies everything before writing anything: every id must be the hash of its parent
@@ -17,7 +21,10 @@
 // kDataLoss naming the line, and nothing is imported. Ids are content hashes, not signatures: they
 // catch corruption and careless edits, not someone who recomputes every id. Importing under
 // another tenant, or into another model (which needs a re-tokenize callback that re-derives the
-// frozen tokens from the text), re-derives every id; the result maps old ids to new ones.
+// frozen tokens from the text), re-derives every id; the result maps old ids to new ones. A node
+// without its content is imported only when its sealed blob opens under this server's seal key
+// and the content it holds hashes to the node's id (a withheld export imports on the server that
+// made it); otherwise the import is refused.
 //
 // Thread safety: pure functions, plus calls into a SessionService (itself thread-safe).
 #pragma once
@@ -65,8 +72,14 @@ Status VerifyBundle(const Bundle& bundle, const SessionLimits& limits);
 // The current branch as Markdown; hidden nodes appear as placeholders.
 std::string RenderTranscript(const SessionInfo& session, const std::vector<Node>& path);
 
+enum class HiddenContent {
+  kInclude,   // the operator's export: hidden text and tokens are in the bundle
+  kWithhold,  // a client's export: hidden nodes are id, kind, token count and sealed blob
+};
+
 // The whole session as a bundle.
-Result<std::string> ExportSession(SessionService& sessions, std::string_view tenant, const Id& session);
+Result<std::string> ExportSession(SessionService& sessions, std::string_view tenant, const Id& session,
+                                  HiddenContent hidden = HiddenContent::kInclude);
 // Only the Markdown transcript of the current branch.
 Result<std::string> ExportTranscript(SessionService& sessions, std::string_view tenant, const Id& session);
 

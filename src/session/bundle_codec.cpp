@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "base/base64url.h"
 #include "session/bundle.h"
 
 namespace llmsync::session {
@@ -27,6 +28,7 @@ Status LineError(std::size_t line, const std::string& what) {
 class Fields {
  public:
   Fields(const Json& object, std::size_t line) : object_(object), line_(line) {}
+  std::size_t Line() const { return line_; }
 
   Result<std::string> String(const char* name, bool required = true) const {
     auto it = object_.find(name);
@@ -113,8 +115,15 @@ Result<Node> ParseNode(const Fields& f) {
   LLMSYNC_ASSIGN_OR_RETURN(n.content.tool_name, f.String("tool_name", false));
   LLMSYNC_ASSIGN_OR_RETURN(n.content.call_id, f.String("call_id", false));
   LLMSYNC_ASSIGN_OR_RETURN(n.created_at_ms, f.Int("created_at_ms"));
+  LLMSYNC_ASSIGN_OR_RETURN(std::string sealed, f.String("sealed", false));
+  if (!sealed.empty()) {
+    auto blob = Base64UrlDecode(sealed);
+    if (!blob.IsOk()) return LineError(f.Line(), "field 'sealed': " + blob.GetStatus().Message());
+    n.sealed = std::move(blob).Value();
+  }
   n.purged = f.Flag("purged");
-  if (n.purged) {
+  n.withheld = f.Flag("withheld");
+  if (n.purged || n.withheld) {
     LLMSYNC_ASSIGN_OR_RETURN(std::uint64_t count, f.Count("token_count"));
     n.token_count = static_cast<std::uint32_t>(std::min<std::uint64_t>(count, UINT32_MAX));
     return n;
@@ -148,8 +157,9 @@ std::string EncodeBundle(const Bundle& bundle) {
            {"created_at_ms", n.created_at_ms}};
     if (!n.content.tool_name.empty()) j["tool_name"] = n.content.tool_name;
     if (!n.content.call_id.empty()) j["call_id"] = n.content.call_id;
-    if (n.purged) {
-      j["purged"] = true;
+    if (!n.sealed.empty()) j["sealed"] = Base64UrlEncode(n.sealed);
+    if (n.purged || n.withheld) {
+      j[n.purged ? "purged" : "withheld"] = true;
       j["token_count"] = n.token_count;
     } else {
       j["text"] = n.content.text;

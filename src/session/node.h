@@ -69,6 +69,7 @@ struct Node {
   std::uint32_t depth = 0;  // 1 for a root node
   NodeContent content;      // text and tokens are empty when purged
   bool purged = false;      // hidden content dropped by PurgeHidden; see Rehydrate
+  bool withheld = false;    // hidden content left out of a client's export bundle (bundle.h)
   std::uint32_t token_count = 0;
   std::string sealed;  // the sealed blob of a hidden node (when the server has a seal key)
   std::int64_t created_at_ms = 0;

@@ -86,7 +86,7 @@ Result<std::vector<SessionInfo>> SessionService::ListSessions(std::string_view t
   return store_->ListSessions(tenant, limit);
 }
 
-Result<AppendResult> SessionService::Append(const AppendRequest& request, Id* conflict_head) {
+Status SessionService::ValidateAppend(const AppendRequest& request) const {
   const SessionLimits& limits = options_.limits;
   LLMSYNC_RETURN_IF_ERROR(CheckTenant(request.tenant));
   if (request.nodes.empty()) return Status::InvalidArgument("an append needs at least one node");
@@ -103,6 +103,11 @@ Result<AppendResult> SessionService::Append(const AppendRequest& request, Id* co
   for (std::size_t i = 0; i < request.nodes.size(); ++i) {
     LLMSYNC_RETURN_IF_ERROR(ValidateDraft(request.nodes[i], i, limits));
   }
+  return Status::Ok();
+}
+
+Result<AppendResult> SessionService::Append(const AppendRequest& request, Id* conflict_head) {
+  LLMSYNC_RETURN_IF_ERROR(ValidateAppend(request));
 
   store::AppendBatch batch;
   batch.tenant = request.tenant;
@@ -219,11 +224,8 @@ Result<Node> SessionService::Rehydrate(std::string_view tenant, const Id& sessio
   LLMSYNC_RETURN_IF_ERROR(CheckTenant(tenant));
   LLMSYNC_ASSIGN_OR_RETURN(Node node, GetNode(tenant, session, node_id));
   if (!node.purged) return node;
-  if (!options_.seal_key)
-    return Status::Unimplemented("this server has no seal key; it cannot open sealed blobs");
-  LLMSYNC_ASSIGN_OR_RETURN(std::string plain, OpenSealed(*options_.seal_key, sealed));
-  Result<NodeContent> content = DecodeContent(plain);
-  if (!content.IsOk()) return Status::InvalidArgument("the sealed blob does not hold a node");
+  LLMSYNC_ASSIGN_OR_RETURN(NodeContent opened, OpenSealedContent(sealed));
+  Result<NodeContent> content = std::move(opened);
   if (NodeIdFor(tenant, node.parent, *content) != node.id) {
     return Status::InvalidArgument("the sealed blob belongs to another node than " + node.id.ToHex());
   }
@@ -234,6 +236,15 @@ Result<Node> SessionService::Rehydrate(std::string_view tenant, const Id& sessio
   node.token_count = static_cast<std::uint32_t>(node.content.tokens.size());
   node.sealed = std::string(sealed);
   return node;
+}
+
+Result<NodeContent> SessionService::OpenSealedContent(std::string_view sealed) const {
+  if (!options_.seal_key)
+    return Status::Unimplemented("this server has no seal key; it cannot open sealed blobs");
+  LLMSYNC_ASSIGN_OR_RETURN(std::string plain, OpenSealed(*options_.seal_key, sealed));
+  Result<NodeContent> content = DecodeContent(plain);
+  if (!content.IsOk()) return Status::InvalidArgument("the sealed blob does not hold a node");
+  return content;
 }
 
 }  // namespace llmsync::session

@@ -87,6 +87,10 @@ class SessionService {
   Result<std::vector<SessionInfo>> ListSessions(std::string_view tenant, std::size_t limit);
 
   Result<AppendResult> Append(const AppendRequest& request, Id* conflict_head = nullptr);
+  // The checks Append makes before touching the store (tenant, node count, idempotency key, each
+  // draft's kind, UTF-8 and sizes). Cheap: callers run it before freezing drafts (rendering and
+  // tokenizing), so an oversized append is refused before any work (issue 17).
+  Status ValidateAppend(const AppendRequest& request) const;
   Result<SessionInfo> SetHead(std::string_view tenant, const Id& session, const Id& node,
                               const std::optional<Id>& expect_head = std::nullopt,
                               Id* conflict_head = nullptr);
@@ -105,6 +109,9 @@ class SessionService {
   // that is not purged is returned as it is.
   Result<Node> Rehydrate(std::string_view tenant, const Id& session, const Id& node, std::string_view sealed);
 
+  // The content inside a sealed blob (kInvalidArgument when it does not open under the seal key or
+  // holds no node; kUnimplemented without a key). The caller checks it against the node's id.
+  Result<NodeContent> OpenSealedContent(std::string_view sealed) const;
   // Seals hidden content with the configured key; empty when there is no key or it is public.
   std::string SealIfHidden(const NodeContent& content) const;
   const SessionOptions& Options() const { return options_; }

@@ -117,6 +117,13 @@ struct RunRecord {
   std::uint64_t last_event_id = 0;  // maintained by the store
 };
 
+struct RunEventDraft {
+  std::string tenant;
+  Id run;
+  std::string type;
+  std::string payload;
+};
+
 // A change to a run's mutable fields, applied only while the run is in `expect_status` (when set).
 struct RunUpdate {
   std::optional<RunStatus> expect_status;
@@ -125,6 +132,10 @@ struct RunUpdate {
   std::optional<RunUsage> usage;
   std::optional<std::string> error;
   std::int64_t now_ms = 0;
+  // Events appended to this run in the same transaction as the update, after every event already
+  // appended (including asynchronous appends queued before this call): a run's terminal events
+  // and its finished status become durable together. Each must name this run and tenant.
+  std::vector<RunEventDraft> events;
 };
 
 struct RunFilter {
@@ -132,13 +143,6 @@ struct RunFilter {
   std::optional<Id> session;          // REQUIRES: tenant is set when session is set
   std::vector<RunStatus> statuses;    // empty: any status
   std::size_t limit = 1000;
-};
-
-struct RunEventDraft {
-  std::string tenant;
-  Id run;
-  std::string type;
-  std::string payload;
 };
 
 struct RunEvent {

@@ -115,8 +115,10 @@ class Store {
   // events are deleted now (and any appended later, at the next PruneRunEvents). The row stays,
   // so the id is never reused and the scheduler can still finish it. kNotFound when absent.
   virtual Status DeleteRun(std::string_view tenant, const Id& run) = 0;
-  // Applies the set fields. kConflict when expect_status is set and the run is in another status
-  // (the message names it). Returns the updated record.
+  // Applies the set fields and appends update.events, all in one transaction. kConflict when
+  // expect_status is set and the run is in another status (the message names it); kInvalidArgument
+  // when an event names another run or tenant. Returns the updated record: its last_event_id is
+  // the id of the last of update.events, which got consecutive ids ending there.
   virtual Result<RunRecord> UpdateRun(std::string_view tenant, const Id& run, const RunUpdate& update) = 0;
   // Oldest first. A filter without a tenant is a cross-tenant scan for the scheduler.
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;

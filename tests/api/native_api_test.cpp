@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <thread>
 
+#include "../store/sqlite_check.h"
 #include "server_test_env.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -351,6 +353,213 @@ TEST_F(NativeApiTest, ARunWhoseEventsRetentionDeletedSaysSo) {
   EXPECT_NE(replay[0].data.dump().find("retention"), std::string::npos) << replay[0].data;
   // A reader that already had every event loses nothing, so its reconnect just ends.
   EXPECT_TRUE(ReadEvents(run, std::stoull(events.back().id)).empty());
+}
+
+// Issue 17: a store written before terminal events and the finished status were committed
+// together can hold a finished run whose stream stops short, or a stream that ended while the
+// status did not. Startup repairs both, so every finished run's stream ends with its terminal event.
+TEST_F(NativeApiTest, StartupRepairsRunsWhoseStatusAndStreamDisagree) {
+  std::string s = NewSession();
+  AppendUser(s, "repair me");
+  std::string finished = StartRun(s, {{"max_tokens", 3}, {"seed", 1}});
+  std::vector<Event> events = ReadEvents(finished);
+  ASSERT_EQ(events.back().type, "run.completed");
+  std::string open_run = StartRun(s, {{"max_tokens", 3}, {"seed", 2}});
+  ReadEvents(open_run);
+  env_->Stop();
+  {
+    store::SqliteStoreOptions options;
+    options.path = dir_.File("data") + "/llmsync.sqlite";
+    auto store = store::OpenSqliteStore(options);
+    ASSERT_TRUE(store.IsOk()) << store.GetStatus().ToString();
+    std::string db = options.path;
+    store->reset();
+    // The first run loses its run.usage and run.completed events (the old crash window); the
+    // second keeps its run.completed event but goes back to "running".
+    std::string sql_finished =
+        "DELETE FROM run_events WHERE type IN ('run.usage', 'run.completed') AND run = (SELECT rowid FROM "
+        "runs "
+        "WHERE hex(id) = upper('" +
+        finished +
+        "')); UPDATE runs SET last_event_id = (SELECT max(event_id) FROM "
+        "run_events WHERE run = runs.rowid) WHERE hex(id) = upper('" +
+        finished +
+        "'); UPDATE runs SET status = 1 "
+        "WHERE hex(id) = upper('" +
+        open_run + "');";
+    ASSERT_EQ(SqliteCheck(db, sql_finished.c_str()), "");
+    std::string last =
+        "SELECT type FROM run_events WHERE run = (SELECT rowid FROM runs WHERE hex(id) = upper('" + finished +
+        "')) ORDER BY event_id DESC LIMIT 1";
+    ASSERT_EQ(SqliteCheck(db, last.c_str()), "token") << "the damage must be in place";
+    std::string status = "SELECT status FROM runs WHERE hex(id) = upper('" + open_run + "')";
+    ASSERT_EQ(SqliteCheck(db, status.c_str()), "1");
+  }
+  ASSERT_TRUE(env_->Start(dir_.File("data")).IsOk());
+  std::vector<Event> repaired = ReadEvents(finished);
+  ASSERT_EQ(repaired.size(), events.size() - 1);  // the usage event is gone for good
+  EXPECT_EQ(repaired.back().type, "run.completed");
+  EXPECT_EQ(repaired.back().data["node_id"], events.back().data["node_id"]) << repaired.back().data;
+  EXPECT_EQ(WaitRun(open_run)["status"], "succeeded");
+  std::vector<Event> second = ReadEvents(open_run);
+  std::size_t terminal = 0;
+  for (const Event& e : second) terminal += e.type == "run.completed";
+  EXPECT_EQ(terminal, 1u) << "the run must not have been resumed into a second ending";
+}
+
+// Issue 17: the hidden state with replay round trip over HTTP. A hidden node's sealed blob is
+// served as base64url, the node is purged, the client hands the blob back, and a seeded run over
+// the same path generates exactly what it generated before the purge.
+TEST_F(NativeApiTest, APurgedHiddenNodeRehydratedFromItsBlobReplaysIdentically) {
+  std::string s = NewSession();
+  std::string user = AppendUser(s, "Think about the plan, then answer.");
+  const std::string secret = "Private reasoning: the answer is forty-two, but say it gently.";
+  Json appended = Append(
+      s,
+      {{"parent", user}, {"nodes", {{{"kind", "reasoning"}, {"text", secret}, {"visibility", "hidden"}}}}});
+  std::string hidden = appended["nodes"][0]["id"];
+  std::string blob = appended["nodes"][0]["sealed"];
+  ASSERT_FALSE(blob.empty());
+  for (char c : blob) {
+    ASSERT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')
+        << "not base64url: " << blob;
+  }
+  auto [sg, view] = env_->Get("/v1/sessions/" + s);
+  ASSERT_EQ(sg, 200);
+  EXPECT_EQ(view["nodes"][1]["sealed"], blob) << "the session view serves the same blob";
+  EXPECT_FALSE(view["nodes"][1].contains("text"));
+
+  const Json params = {{"from", hidden}, {"max_tokens", 12}, {"temperature", 0.8}, {"seed", 99}};
+  auto token_ids = [](const std::vector<Event>& events) {
+    std::vector<int> ids;
+    std::string text;
+    for (const Event& e : events) {
+      if (e.type == "token") {
+        ids.push_back(e.data["token_id"]);
+        text += e.data["text"].get<std::string>();
+      }
+    }
+    return std::make_pair(ids, text);
+  };
+  std::vector<Event> before = ReadEvents(StartRun(s, params));
+  ASSERT_EQ(before.back().type, "run.completed");
+
+  env_->Stop();
+  {
+    store::SqliteStoreOptions options;
+    options.path = dir_.File("data") + "/llmsync.sqlite";
+    auto store = store::OpenSqliteStore(options);
+    ASSERT_TRUE(store.IsOk()) << store.GetStatus().ToString();
+    auto purged = (*store)->PurgeHidden(std::nullopt, Env::Default()->UnixMillis() + 3600 * 1000);
+    ASSERT_TRUE(purged.IsOk());
+    EXPECT_EQ(*purged, 1u);
+  }
+  ASSERT_TRUE(env_->Start(dir_.File("data")).IsOk());
+  auto [sp, purged_view] = env_->Get("/v1/sessions/" + s);
+  EXPECT_EQ(purged_view["nodes"][1]["purged"], true) << purged_view["nodes"][1];
+  auto [refused, why] = env_->Post("/v1/sessions/" + s + "/runs", params);
+  EXPECT_EQ(refused, 400) << why;
+
+  // Bad blobs: not base64url, another node's blob, a tampered one. All 400, nothing restored.
+  const std::string target = "/v1/sessions/" + s + "/nodes/" + hidden + "/rehydrate";
+  std::string tampered = blob;
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  Json other = Append(s, {{"parent", user},
+                          {"nodes", {{{"kind", "reasoning"}, {"text", "other"}, {"visibility", "hidden"}}}}});
+  for (const Json& bad : {Json{{"sealed", blob + "="}}, Json{{"sealed", 7}}, Json{{"sealed", tampered}},
+                          Json{{"sealed", other["nodes"][0]["sealed"]}}, Json::object()}) {
+    auto [st, err] = env_->Post(target, bad);
+    EXPECT_EQ(st, 400) << bad << " -> " << err;
+  }
+  auto [sr, restored] = env_->Post(target, {{"sealed", blob}});
+  ASSERT_EQ(sr, 200) << restored;
+  EXPECT_EQ(restored["id"], hidden);
+  EXPECT_FALSE(restored.contains("purged"));
+
+  std::vector<Event> after = ReadEvents(StartRun(s, params));
+  ASSERT_EQ(after.back().type, "run.completed");
+  EXPECT_EQ(token_ids(after), token_ids(before)) << "the replay must generate exactly what it did";
+  EXPECT_EQ(after.back().data["node_id"], before.back().data["node_id"]);
+}
+
+// Issue 17: a client's export never holds hidden text; hidden nodes appear as id, kind, token
+// count and sealed blob, and such a bundle still imports on the server that sealed them.
+TEST_F(NativeApiTest, ExportsOverTheApiWithholdHiddenText) {
+  std::string s = NewSession();
+  std::string user = AppendUser(s, "hello");
+  const std::string secret = "hidden thoughts nobody may read";
+  Append(s, {{"parent", user},
+             {"nodes", {{{"kind", "reasoning"}, {"text", secret}, {"visibility", "hidden"}}}}});
+  auto r = env_->Client().Get("/v1/sessions/" + s + "/export");
+  ASSERT_TRUE(r.IsOk());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body.find("hidden thoughts"), std::string::npos) << r->body;
+  bool saw_hidden = false;
+  std::size_t start = 0;
+  while (start < r->body.size()) {
+    std::size_t eol = r->body.find('\n', start);
+    Json line = Json::parse(r->body.substr(start, eol - start));
+    start = eol == std::string::npos ? r->body.size() : eol + 1;
+    if (line["type"] != "node" || line["visibility"] != "hidden") continue;
+    saw_hidden = true;
+    EXPECT_EQ(line["withheld"], true);
+    EXPECT_FALSE(line.contains("text"));
+    EXPECT_FALSE(line.contains("tokens"));
+    EXPECT_GT(line["token_count"].get<int>(), 0);
+    EXPECT_FALSE(line["sealed"].get<std::string>().empty());
+  }
+  EXPECT_TRUE(saw_hidden);
+  auto imported = env_->Client().PostJson("/v1/sessions/import", r->body);
+  ASSERT_TRUE(imported.IsOk());
+  ASSERT_EQ(imported->status, 201) << imported->body;
+  EXPECT_EQ(Json::parse(imported->body)["nodes"], 2);
+  auto markdown = env_->Client().Get("/v1/sessions/" + s + "/export?format=markdown");
+  ASSERT_TRUE(markdown.IsOk());
+  EXPECT_EQ(markdown->body.find("hidden thoughts"), std::string::npos);
+}
+
+// Issue 17: an append over the node limit is refused by count before anything is rendered or
+// tokenized, and a large append freezes exactly the tokens node-by-node appends freeze (equal ids
+// mean equal tokens at every node, since ids hash the frozen tokens and the parent).
+TEST_F(NativeApiTest, LargeAppendsAreCheckedFirstAndFreezeLikeSingleAppends) {
+  std::string s = NewSession();
+  Json too_many = Json::array();
+  for (int i = 0; i < 2000; ++i)
+    too_many.push_back({{"kind", i % 2 == 0 ? "user" : "assistant"}, {"text", "x"}});
+  auto [status, err] = env_->Post("/v1/sessions/" + s + "/nodes", {{"nodes", too_many}});
+  EXPECT_EQ(status, 400) << err;
+  EXPECT_NE(err.dump().find("exceeds the limit of 1024"), std::string::npos) << err;
+  std::string big(1100000, 'a');
+  auto [status_big, err_big] =
+      env_->Post("/v1/sessions/" + s + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", big}}}}});
+  EXPECT_EQ(status_big, 400) << err_big;
+
+  Json nodes = Json::array({{{"kind", "system"}, {"text", "You are terse."}}});
+  for (int i = 0; i < 300; ++i) {
+    nodes.push_back(
+        {{"kind", i % 2 == 0 ? "user" : "assistant"},
+         {"text", "Message " + std::to_string(i) + (i % 7 == 0 ? " with <|im_end|> inside" : " héllo")}});
+  }
+  Json batch = Append(s, {{"nodes", nodes}});
+  ASSERT_EQ(batch["nodes"].size(), nodes.size());
+  std::string one_by_one = NewSession();
+  Json parent = nullptr;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Json single = Append(one_by_one, {{"parent", parent}, {"nodes", {nodes[i]}}});
+    EXPECT_EQ(single["nodes"][0]["id"], batch["nodes"][i]["id"]) << "node " << i << " froze other tokens";
+    EXPECT_EQ(single["nodes"][0]["n_tokens"], batch["nodes"][i]["n_tokens"]) << "node " << i;
+    parent = single["head"];
+  }
+  // Appending under an existing history takes the same path.
+  Json more = Json::array();
+  for (int i = 0; i < 5; ++i)
+    more.push_back({{"kind", i % 2 == 0 ? "user" : "assistant"}, {"text", "more " + std::to_string(i)}});
+  Json tail_batch = Append(s, {{"parent", batch["head"]}, {"nodes", more}});
+  for (std::size_t i = 0; i < more.size(); ++i) {
+    Json single = Append(one_by_one, {{"parent", parent}, {"nodes", {more[i]}}});
+    EXPECT_EQ(single["nodes"][0]["id"], tail_batch["nodes"][i]["id"]) << "tail node " << i;
+    parent = single["head"];
+  }
 }
 
 // A run request retried with its idempotency key gets the first run back, never a second run.

@@ -115,6 +115,54 @@ TEST_F(OpenAiApiTest, DivergenceNamesTheMessageAndCharacterOffset) {
   EXPECT_EQ(b3["llmsync"]["divergence"]["byte_offset"], 23);
 }
 
+// Issue 17: node ids are content hashes, so the index used to match a resent message against a
+// hidden node of the same text and report it reused: an exact guess of hidden text answered
+// reused_nodes 1, a wrong one 0. Now both get the same answer.
+TEST_F(OpenAiApiTest, AGuessOfHiddenTextIsIndistinguishableFromAWrongGuess) {
+  const std::string secret = "The launch code is 7431.";
+  // Each guess on a fresh server holding the same hidden node, so one guess cannot see the other.
+  int trial_index = 0;
+  auto trial = [&](const std::string& guess, std::string* hidden_id) {
+    env_->Stop();
+    Status started = env_->Start(dir_.File("trial" + std::to_string(trial_index++)));
+    EXPECT_TRUE(started.IsOk()) << started.ToString();
+    Json first = Json::array({Message("system", "Be brief."), Message("user", "Hi")});
+    auto [s1, b1] = env_->Post("/v1/chat/completions", {{"messages", first}, {"max_tokens", 1}});
+    EXPECT_EQ(s1, 200) << b1.dump();
+    std::string session = b1["llmsync"]["session"];
+    // A hidden user node under the system node (appended through the native API).
+    auto [sg, tree] = env_->Get("/v1/sessions/" + session);
+    std::string system_node;
+    for (const Json& n : tree["nodes"]) {
+      if (n["kind"] == "system") system_node = n["id"];
+    }
+    EXPECT_FALSE(system_node.empty()) << tree.dump();
+    auto [sa, appended] =
+        env_->Post("/v1/sessions/" + session + "/nodes",
+                   {{"parent", system_node},
+                    {"nodes", {{{"kind", "user"}, {"text", secret}, {"visibility", "hidden"}}}}});
+    EXPECT_EQ(sa, 201) << appended.dump();
+    *hidden_id = appended["nodes"][0]["id"];
+    Json messages = Json::array({Message("system", "Be brief."), Message("user", guess)});
+    auto [status, body] = env_->Post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 1}});
+    EXPECT_EQ(status, 200) << body.dump();
+    return body;
+  };
+  std::string hidden_exact, hidden_wrong;
+  Json exact = trial(secret, &hidden_exact);
+  Json wrong = trial("The launch code is 7432.", &hidden_wrong);
+  EXPECT_EQ(hidden_exact, hidden_wrong) << "both servers hold the same hidden node";
+  for (const char* field : {"reused_nodes", "appended_nodes", "reused_tokens", "divergence"}) {
+    EXPECT_EQ(exact["llmsync"][field], wrong["llmsync"][field])
+        << field << ": " << exact["llmsync"].dump() << " vs " << wrong["llmsync"].dump();
+  }
+  EXPECT_EQ(exact["llmsync"]["reused_nodes"], 1) << "only the system message is reused";
+  EXPECT_EQ(exact["usage"]["prompt_tokens"], wrong["usage"]["prompt_tokens"]);
+  EXPECT_EQ(exact["usage"]["prompt_tokens_details"]["cached_tokens"],
+            wrong["usage"]["prompt_tokens_details"]["cached_tokens"]);
+  EXPECT_NE(exact["llmsync"]["node"], hidden_exact) << "the guess became its own public node";
+}
+
 TEST_F(OpenAiApiTest, SamplesShareOnePrefill) {
   std::string long_prompt;
   for (int i = 0; i < 12; ++i) long_prompt += "This sentence makes the prompt longer. ";

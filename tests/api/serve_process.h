@@ -32,6 +32,8 @@ class ServeProcess {
   ServeProcess(const std::string& model, const std::string& data_dir, std::vector<std::string> extra = {})
       : model_(model), data_dir_(data_dir), extra_(std::move(extra)) {}
   ~ServeProcess() { Kill(SIGKILL); }
+  // The next Start sets LLMSYNC_CRASH_AT (base/crash_point.h) in the child; empty: unset.
+  void CrashAt(std::string point) { crash_at_ = std::move(point); }
 
   void Start() {
     port_ = FreePort();
@@ -42,6 +44,11 @@ class ServeProcess {
       std::string log = data_dir_ + ".log";
       FILE* f = std::freopen(log.c_str(), "a", stderr);
       (void)f;
+      if (crash_at_.empty()) {
+        ::unsetenv("LLMSYNC_CRASH_AT");
+      } else {
+        ::setenv("LLMSYNC_CRASH_AT", crash_at_.c_str(), 1);
+      }
       std::vector<std::string> args = {bin,          "serve",   "--listen",  listen, "--model",     model_,
                                        "--data-dir", data_dir_, "--threads", "1",    "--kv-ram-mb", "16"};
       args.insert(args.end(), extra_.begin(), extra_.end());
@@ -69,6 +76,21 @@ class ServeProcess {
     client_.reset();
     return status;
   }
+  // Waits up to `seconds` for the process to end by itself (a crash point); then kills it.
+  // Returns its exit status.
+  int WaitForExit(int seconds) {
+    for (int i = 0; i < seconds * 50 && pid_ > 0; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        client_.reset();
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "the server did not reach its crash point";
+    return Kill(SIGKILL);
+  }
   std::uint16_t Port() const { return port_; }
   pid_t Pid() const { return pid_; }
   std::string LogPath() const { return data_dir_ + ".log"; }
@@ -78,6 +100,7 @@ class ServeProcess {
   std::string model_;
   std::string data_dir_;
   std::vector<std::string> extra_;
+  std::string crash_at_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   std::unique_ptr<client::HttpClient> client_;

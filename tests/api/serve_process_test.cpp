@@ -45,6 +45,109 @@ TEST(ServeProcessTest, KilledRunResumesAndMatchesAnUninterruptedRun) {
   server.Kill(SIGTERM);
 }
 
+// Waits until the run is finished; returns its record.
+Json WaitFinished(client::HttpClient& c, const std::string& run) {
+  for (int i = 0; i < 3000; ++i) {
+    auto r = c.Get("/v1/runs/" + run);
+    if (r.IsOk() && r->status == 200) {
+      Json body = Json::parse(r->body, nullptr, false);
+      if (body["status"] != "queued" && body["status"] != "running") return body;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "run " << run << " did not finish";
+  return Json();
+}
+
+// Checks the invariant of issue 17 for one finished run: its stream holds exactly one terminal
+// event, it is the last, and it agrees with the run's status.
+void ExpectOneTerminalEventLast(const Streamed& events, const std::string& status) {
+  static const std::map<std::string, std::string> kTerminal = {
+      {"succeeded", "run.completed"}, {"cancelled", "run.cancelled"}, {"failed", "run.failed"}};
+  std::size_t terminal = 0;
+  for (const std::string& p : events.payloads) {
+    std::string type = p.substr(0, p.find(' '));
+    for (const auto& [s, t] : kTerminal) terminal += type == t;
+  }
+  EXPECT_EQ(terminal, 1u);
+  ASSERT_TRUE(kTerminal.count(status)) << status;
+  EXPECT_EQ(events.last_type, kTerminal.at(status));
+}
+
+// Issue 17: the server is killed at every step of finishing and of cancelling a run (crash
+// points, see crash_point.h). After a restart every run is finished, its stream ends with exactly
+// one terminal event that matches its status, the session holds at most one result node, and a
+// completed run's tokens equal an uninterrupted run's.
+TEST(ServeProcessTest, KilledAtEveryStepOfFinishingEveryRunEndsWithOneTerminalEvent) {
+  TestDir dir;
+  std::string model = ServerTestEnv::TinyModel(dir);
+  const Json run_params = {{"max_tokens", 40}, {"temperature", 0.9}, {"seed", 77}};
+  auto start_run = [&](client::HttpClient& c, std::string* session, bool long_run = false) {
+    *session = PostJson(c, "/v1/sessions", Json::object())["id"];
+    PostJson(c, "/v1/sessions/" + *session + "/nodes",
+             {{"nodes", {{{"kind", "user"}, {"text", "Once upon"}}}}});
+    Json params = run_params;
+    if (long_run) params["max_tokens"] = 1500;  // long enough to be cancelled mid-run
+    return PostJson(c, "/v1/sessions/" + *session + "/runs", params)["id"].get<std::string>();
+  };
+  ServeProcess reference(model, dir.File("ref"));
+  reference.Start();
+  std::string ref_session;
+  Streamed expected = ReadRun(reference.Port(), start_run(reference.Client(), &ref_session));
+  ASSERT_EQ(expected.last_type, "run.completed");
+  reference.Kill(SIGTERM);
+
+  const std::vector<std::string> points = {"succeeded.before_result", "succeeded.before_commit",
+                                           "succeeded.after_commit", "cancelled.before_commit",
+                                           "cancelled.after_commit"};
+  for (const std::string& point : points) {
+    SCOPED_TRACE(point);
+    std::string data = dir.File("data-" + point);
+    ServeProcess server(model, data);
+    server.CrashAt(point);
+    server.Start();
+    std::string session;
+    bool cancelling = point.rfind("cancelled.", 0) == 0;
+    std::string run = start_run(server.Client(), &session, cancelling);
+    if (cancelling) {
+      // Cancel once a few tokens are out: the cancel request never gets its answer.
+      client::HttpClient c("127.0.0.1", server.Port(), std::chrono::seconds(30));
+      ReadRun(server.Port(), run, 3);
+      (void)c.PostJson("/v1/runs/" + run + "/cancel", "{}");
+    }
+    int status = server.WaitForExit(60);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+
+    server.CrashAt("");
+    server.Start();
+    Json record = WaitFinished(server.Client(), run);
+    std::string final_status = record.value("status", "");
+    Streamed after = ReadRun(server.Port(), run);
+    ExpectOneTerminalEventLast(after, final_status);
+    auto nodes = server.Client().Get("/v1/sessions/" + session);
+    ASSERT_TRUE(nodes.IsOk());
+    std::size_t node_count = Json::parse(nodes->body)["nodes"].size();
+    if (final_status == "succeeded") {
+      EXPECT_EQ(node_count, 2u) << "exactly one result node";
+      if (!cancelling) {
+        EXPECT_EQ(after.tokens, expected.tokens) << "the seeded run must produce the uninterrupted tokens";
+      }
+    } else {
+      EXPECT_EQ(final_status, "cancelled");
+      EXPECT_TRUE(cancelling);
+      EXPECT_EQ(node_count, 1u);
+    }
+    // The step after the commit has both; the steps before it have neither (the run resumes).
+    if (point == "cancelled.after_commit") {
+      EXPECT_EQ(final_status, "cancelled");
+    }
+    if (point == "cancelled.before_commit") {
+      EXPECT_EQ(final_status, "succeeded");
+    }
+    server.Kill(SIGTERM);
+  }
+}
+
 TEST(ServeProcessTest, SigtermShutsDownCleanly) {
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);

@@ -368,6 +368,52 @@ TEST_P(RunStoreTest, AsyncEventAppendsReportIdsOnceDurable) {
   EXPECT_EQ(events->back().payload, std::to_string(kCalls - 1));
 }
 
+// Issue 17: a run's terminal events commit with its status (RunUpdate::events), after every event
+// queued before the update, including asynchronous ones not yet flushed.
+TEST_P(RunStoreTest, UpdateRunAppendsItsEventsInTheSameTransactionAfterQueuedOnes) {
+  RunRecord a = NewRun("a");
+  ASSERT_TRUE(store_->CreateRun(a).IsOk());
+  for (int i = 0; i < 50; ++i) {
+    store_->AppendRunEventsAsync({{"acme", a.id, "token", std::to_string(i)}}, [](auto) {});
+  }
+  RunUpdate finish;
+  finish.status = RunStatus::kSucceeded;
+  finish.now_ms = 77;
+  finish.events = {{"acme", a.id, "run.usage", "u"}, {"acme", a.id, "run.completed", "c"}};
+  auto updated = store_->UpdateRun("acme", a.id, finish);
+  ASSERT_TRUE(updated.IsOk()) << updated.GetStatus().ToString();
+  EXPECT_EQ(updated->status, RunStatus::kSucceeded);
+  EXPECT_EQ(updated->last_event_id, 52u);
+  auto events = store_->ReadRunEvents("acme", a.id, 0, 1000);
+  ASSERT_TRUE(events.IsOk());
+  ASSERT_EQ(events->size(), 52u);
+  for (std::size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].event_id, i + 1);
+  EXPECT_EQ((*events)[50].type, "run.usage");
+  EXPECT_EQ((*events)[51].type, "run.completed");
+  EXPECT_EQ(store_->GetRun("acme", a.id)->last_event_id, 52u);
+  // Later events continue the ids.
+  auto more = store_->AppendRunEvents({{"acme", a.id, "late", "x"}});
+  ASSERT_TRUE(more.IsOk());
+  EXPECT_EQ(more->at(0), 53u);
+
+  // A compare-and-swap that fails writes neither the status nor the events.
+  RunRecord b = NewRun("b");
+  ASSERT_TRUE(store_->CreateRun(b).IsOk());
+  RunUpdate cas;
+  cas.expect_status = RunStatus::kRunning;
+  cas.status = RunStatus::kCancelled;
+  cas.events = {{"acme", b.id, "run.cancelled", "{}"}};
+  EXPECT_EQ(store_->UpdateRun("acme", b.id, cas).GetStatus().Code(), StatusCode::kConflict);
+  EXPECT_TRUE(store_->ReadRunEvents("acme", b.id, 0, 10)->empty());
+  EXPECT_EQ(store_->GetRun("acme", b.id)->status, RunStatus::kQueued);
+  // Events must belong to the updated run.
+  RunUpdate foreign;
+  foreign.status = RunStatus::kCancelled;
+  foreign.events = {{"acme", a.id, "run.cancelled", "{}"}};
+  EXPECT_EQ(store_->UpdateRun("acme", b.id, foreign).GetStatus().Code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetRun("acme", b.id)->status, RunStatus::kQueued);
+}
+
 TEST_P(RunStoreTest, BlockingWriteFromTheWriterThreadFailsInsteadOfDeadlocking) {
   RunRecord a = NewRun("a");
   ASSERT_TRUE(store_->CreateRun(a).IsOk());

@@ -4,6 +4,7 @@
 #include "api/native/native_api.h"
 #include "api/session_events.h"
 #include "api/sse.h"
+#include "base/base64url.h"
 #include "session/bundle.h"
 
 namespace llmsync::api {
@@ -137,10 +138,17 @@ HttpResponse AppendNodes(ServerContext& ctx, const HttpRequest& req, const PathP
     if (!body.contains("nodes") || !body["nodes"].is_array() || body["nodes"].empty()) {
       return Status::InvalidArgument("nodes must be a non-empty array");
     }
+    const std::size_t max_nodes = ctx.sessions->Options().limits.max_nodes_per_append;
+    if (body["nodes"].size() > max_nodes) {
+      return Status::InvalidArgument("an append of " + std::to_string(body["nodes"].size()) +
+                                     " nodes exceeds the limit of " + std::to_string(max_nodes));
+    }
     for (const Json& n : body["nodes"]) {
       LLMSYNC_ASSIGN_OR_RETURN(session::NodeDraft d, ParseDraft(n));
       append.nodes.push_back(std::move(d));
     }
+    // Every limit is checked before the drafts are rendered and tokenized.
+    LLMSYNC_RETURN_IF_ERROR(ctx.sessions->ValidateAppend(append));
     std::vector<session::Node> path;
     if (!append.parent.IsZero()) {
       LLMSYNC_ASSIGN_OR_RETURN(path, ctx.sessions->Path(s.tenant, s.session, append.parent));
@@ -163,7 +171,7 @@ HttpResponse AppendNodes(ServerContext& ctx, const HttpRequest& req, const PathP
                        {"seq", result->seqs[i]},
                        {"n_tokens", append.nodes[i].tokens.size()},
                        {"created", static_cast<bool>(result->created[i])}});
-      if (!result->sealed[i].empty()) nodes.back()["sealed"] = result->sealed[i];
+      if (!result->sealed[i].empty()) nodes.back()["sealed"] = Base64UrlEncode(result->sealed[i]);
     }
     Json out = {{"nodes", nodes}, {"head", result->head.ToHex()}, {"replayed", result->replayed}};
     if (!result->replayed) {
@@ -265,11 +273,29 @@ HttpResponse Export(ServerContext& ctx, const HttpRequest& req, const PathParams
       r.SetHeader("Content-Type", "text/markdown; charset=utf-8");
       return r;
     }
-    LLMSYNC_ASSIGN_OR_RETURN(std::string bundle, session::ExportSession(*ctx.sessions, s.tenant, s.session));
+    LLMSYNC_ASSIGN_OR_RETURN(std::string bundle, session::ExportSession(*ctx.sessions, s.tenant, s.session,
+                                                                        session::HiddenContent::kWithhold));
     HttpResponse r;
     r.body = std::move(bundle);
     r.SetHeader("Content-Type", "application/x-ndjson");
     return r;
+  });
+}
+
+// Puts back the content of a purged hidden node from the sealed blob the client kept.
+HttpResponse Rehydrate(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Id node, ParseIdParam(p.at("node"), "node id"));
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    if (!body.contains("sealed") || !body["sealed"].is_string()) {
+      return Status::InvalidArgument("sealed must be the node's sealed blob (base64url, as served)");
+    }
+    auto blob = Base64UrlDecode(body["sealed"].get<std::string>());
+    if (!blob.IsOk()) return blob.GetStatus().WithContext("sealed");
+    LLMSYNC_ASSIGN_OR_RETURN(session::Node restored,
+                             ctx.sessions->Rehydrate(s.tenant, s.session, node, *blob));
+    return JsonResponse(200, DumpJson(NodeJson(session::PublicView(restored), false)));
   });
 }
 
@@ -318,6 +344,8 @@ void AddSessionRoutes(Router& router, ServerContext& ctx) {
              [c](const HttpRequest& r, const PathParams& p) { return Lease(*c, r, p); });
   router.Add("DELETE", "/v1/sessions/{id}/lease",
              [c](const HttpRequest& r, const PathParams& p) { return ReleaseLease(*c, r, p); });
+  router.Add("POST", "/v1/sessions/{id}/nodes/{node}/rehydrate",
+             [c](const HttpRequest& r, const PathParams& p) { return Rehydrate(*c, r, p); });
   router.Add("GET", "/v1/sessions/{id}/export",
              [c](const HttpRequest& r, const PathParams& p) { return Export(*c, r, p); });
 }

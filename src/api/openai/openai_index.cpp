@@ -63,7 +63,10 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
     LLMSYNC_ASSIGN_OR_RETURN(session::Diff diff,
                              ctx_->sessions->DiffSince(tenant, session, index.seen_seq, 4096));
     for (const session::Node& n : diff.nodes) {
-      index.children[n.parent].push_back(Child{n.id, n.content.kind, Digest(n.content)});
+      // Hidden nodes are never matched by content: a resent message that equals one must not be
+      // told apart from any other (issue 17; docs/ARCHITECTURE.md, "Hidden nodes"). OpenAI messages
+      // are public, so such a message becomes a new public node, exactly like a wrong guess.
+      if (!n.IsHidden()) index.children[n.parent].push_back(Child{n.id, n.content.kind, Digest(n.content)});
       index.seen_seq = std::max(index.seen_seq, n.seq);
     }
     if (!diff.more || diff.nodes.empty()) return Status::Ok();
@@ -130,6 +133,7 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
     append.parent = at;
     append.move_head = false;
     for (std::size_t i = matched; i < drafts.size(); ++i) append.nodes.push_back(std::move(drafts[i].draft));
+    LLMSYNC_RETURN_IF_ERROR(ctx_->sessions->ValidateAppend(append));  // limits before any tokenizing
     LLMSYNC_RETURN_IF_ERROR(ctx_->conversation->Freeze(out.path, &append.nodes));
     LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx_->sessions->Append(append));
     at = appended.ids.back();

@@ -1,6 +1,7 @@
 #include "runs/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "base/logging.h"
 #include "runs/scheduler/scheduler_internal.h"
@@ -115,6 +116,17 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
 Status RunScheduler::Resume(store::RunRecord record) {
   LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> events,
                            deps_.store->ReadRunEvents(record.tenant, record.id, 0, 1u << 20));
+  if (!events.empty() && TerminalStatusOf(events.back().type)) {
+    // The stream ended but the status did not follow (a store from before terminal events and
+    // status were written together): the stream is what subscribers saw, so the status follows it.
+    store::RunUpdate update;
+    update.status = *TerminalStatusOf(events.back().type);
+    update.now_ms = deps_.env->UnixMillis();
+    LLMSYNC_RETURN_IF_ERROR(deps_.store->UpdateRun(record.tenant, record.id, update).GetStatus());
+    LLMSYNC_LOG(kWarning) << "run " << record.id.ShortHex() << " repaired: status set to "
+                          << store::RunStatusName(*update.status) << " from its last event";
+    return Status::Ok();
+  }
   Id run_id = record.id;
   std::string tenant = record.tenant;
   // A queued run never started: it starts now (status running, run.started), wherever it was made.
@@ -145,6 +157,7 @@ Status RunScheduler::Resume(store::RunRecord record) {
 }
 
 Status RunScheduler::Start() {
+  LLMSYNC_RETURN_IF_ERROR(RepairFinishedRuns());
   if (!MultiProcess()) {
     store::RunFilter filter;
     filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
@@ -221,6 +234,38 @@ void RunScheduler::RenewAndClaim() {
   }
 }
 
+Status RunScheduler::RepairFinishedRuns() {
+  store::RunFilter filter;
+  filter.statuses = {store::RunStatus::kSucceeded, store::RunStatus::kFailed, store::RunStatus::kCancelled};
+  filter.limit = SIZE_MAX;
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> finished, deps_.store->ListRuns(filter));
+  std::size_t repaired = 0;
+  for (const store::RunRecord& record : finished) {
+    if (record.last_event_id == 0) continue;
+    LLMSYNC_ASSIGN_OR_RETURN(
+        std::vector<store::RunEvent> last,
+        deps_.store->ReadRunEvents(record.tenant, record.id, record.last_event_id - 1, 1));
+    // No event left: retention deleted the stream, and the hub says so to a subscriber.
+    if (last.empty() || TerminalStatusOf(last.back().type)) continue;
+    EventBody body = CancelledEvent{};
+    if (record.status == store::RunStatus::kSucceeded) {
+      auto params = DecodeRunParams(record.params);
+      bool length =
+          params.IsOk() && record.usage.generated_tokens >= static_cast<std::uint64_t>(params->max_tokens);
+      body = CompletedEvent{record.result_node, length ? "length" : "stop"};
+    } else if (record.status == store::RunStatus::kFailed) {
+      body = FailedEvent{"internal", record.error.empty() ? "the run failed" : record.error};
+    }
+    std::vector<store::RunEventDraft> draft = {
+        {record.tenant, record.id, std::string(EventType(body)), deps_.codec.encode(body)}};
+    LLMSYNC_RETURN_IF_ERROR(deps_.store->AppendRunEvents(draft).GetStatus());
+    ++repaired;
+  }
+  if (repaired > 0)
+    LLMSYNC_LOG(kWarning) << "repaired " << repaired << " finished runs without a terminal event";
+  return Status::Ok();
+}
+
 void RunScheduler::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -269,11 +314,24 @@ Result<store::RunRecord> RunScheduler::Cancel(const std::string& tenant, const I
   if (queued) CancelUnstarted(std::move(queued));
   LLMSYNC_ASSIGN_OR_RETURN(record, deps_.store->GetRun(tenant, run_id));
   if (!store::IsTerminal(record.status)) {
-    // Known to the store but not to this scheduler (it is stopping): cancel the record directly.
+    // Known to the store but not to this scheduler (it is stopping): cancel the record directly,
+    // with its terminal event in the same transaction.
     store::RunUpdate update;
+    update.expect_status = record.status;
     update.status = store::RunStatus::kCancelled;
     update.now_ms = deps_.env->UnixMillis();
-    LLMSYNC_ASSIGN_OR_RETURN(record, deps_.store->UpdateRun(tenant, run_id, update));
+    EventBody cancelled = CancelledEvent{};
+    update.events.push_back(
+        {tenant, run_id, std::string(EventType(cancelled)), deps_.codec.encode(cancelled)});
+    auto updated = deps_.store->UpdateRun(tenant, run_id, update);
+    if (!updated.IsOk() && updated.GetStatus().Code() == StatusCode::kConflict) {
+      return deps_.store->GetRun(tenant, run_id);  // it finished meanwhile
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(record, std::move(updated));
+    if (deps_.hub->IsOpen(run_id)) {
+      PublishFinal(*deps_.hub, record, update.events, update.now_ms);
+      deps_.hub->Close(run_id);
+    }
   }
   return record;
 }

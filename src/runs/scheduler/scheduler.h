@@ -137,7 +137,13 @@ class RunScheduler {
   std::pair<std::string, bool> AdvanceText(ActiveRun& run, TokenId token);
   void CancelUnstarted(std::unique_ptr<ActiveRun> run);
   void Emit(ActiveRun& run, EventBody body);
-  void EmitAndClose(ActiveRun& run, std::vector<EventBody> bodies);
+  // Records the run's final status with its terminal events (one store transaction), publishes
+  // the events and closes the run in the hub. Crash points "<status>.before_commit" and
+  // "<status>.after_commit" (crash_point.h) bracket the commit.
+  void CommitFinal(ActiveRun& run, store::RunUpdate update, const std::vector<EventBody>& bodies);
+  // Startup repair: a finished run whose stream lacks its terminal event gets one, and an
+  // unfinished run whose stream ends with a terminal event takes that event's status.
+  Status RepairFinishedRuns();
   Result<std::unique_ptr<ActiveRun>> Prepare(store::RunRecord record, bool resumed);
   // Reads the run's durable events, rebuilds its state and queues it (a restart or a takeover).
   Status Resume(store::RunRecord record);

@@ -48,6 +48,10 @@ struct RunScheduler::ActiveRun {
   }
 };
 
+// Publishes events just committed by a run update (they end at updated.last_event_id).
+void PublishFinal(EventHub& hub, const store::RunRecord& updated,
+                  const std::vector<store::RunEventDraft>& drafts, std::int64_t now_ms);
+
 // Where in `text` a stop string starts (npos when none); and how many trailing bytes of `text`
 // might still become the start of one (held back from token events).
 std::size_t FindStop(const std::string& text, const std::vector<std::string>& stops, std::size_t from);

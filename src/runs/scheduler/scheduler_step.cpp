@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "base/crash_point.h"
 #include "base/logging.h"
 #include "runs/scheduler/scheduler.h"
 #include "runs/scheduler/scheduler_internal.h"
@@ -87,28 +88,35 @@ void RunScheduler::Emit(ActiveRun& run, EventBody body) {
   });
 }
 
-void RunScheduler::EmitAndClose(ActiveRun& run, std::vector<EventBody> bodies) {
-  std::vector<store::RunEventDraft> drafts;
+void RunScheduler::CommitFinal(ActiveRun& run, store::RunUpdate update,
+                               const std::vector<EventBody>& bodies) {
+  const std::string crash_prefix(store::RunStatusName(update.status.value_or(run.record.status)));
   for (const EventBody& b : bodies) {
-    drafts.push_back({run.record.tenant, run.record.id, std::string(EventType(b)), deps_.codec.encode(b)});
+    update.events.push_back(
+        {run.record.tenant, run.record.id, std::string(EventType(b)), deps_.codec.encode(b)});
   }
-  EventHub* hub = deps_.hub;
-  Env* env = deps_.env;
-  Id run_id = run.record.id;
-  deps_.store->AppendRunEventsAsync(
-      drafts, [hub, env, drafts, run_id](Result<std::vector<std::uint64_t>> ids) {
-        if (ids.IsOk()) {
-          std::vector<store::RunEvent> events;
-          for (std::size_t i = 0; i < drafts.size(); ++i) {
-            events.push_back({run_id, (*ids)[i], drafts[i].type, drafts[i].payload, env->UnixMillis()});
-          }
-          hub->Publish(run_id, events);
-        } else {
-          LLMSYNC_LOG(kError) << "run " << run_id.ShortHex()
-                              << ": final events not persisted: " << ids.GetStatus().ToString();
-        }
-        hub->Close(run_id);
-      });
+  CrashPoint(crash_prefix + ".before_commit");
+  // The terminal events and the finished status commit in one transaction: a crash leaves either
+  // both or neither, so no finished run ever lacks its last event.
+  auto updated = deps_.store->UpdateRun(run.record.tenant, run.record.id, update);
+  CrashPoint(crash_prefix + ".after_commit");
+  if (!updated.IsOk()) {
+    LLMSYNC_LOG(kError) << "run " << run.record.id.ShortHex()
+                        << ": final status and events not recorded: " << updated.GetStatus().ToString();
+  } else {
+    PublishFinal(*deps_.hub, *updated, update.events, deps_.env->UnixMillis());
+  }
+  deps_.hub->Close(run.record.id);
+}
+
+void PublishFinal(EventHub& hub, const store::RunRecord& updated,
+                  const std::vector<store::RunEventDraft>& drafts, std::int64_t now_ms) {
+  std::vector<store::RunEvent> events;
+  std::uint64_t first = updated.last_event_id + 1 - drafts.size();
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    events.push_back({updated.id, first + i, drafts[i].type, drafts[i].payload, now_ms});
+  }
+  hub.Publish(updated.id, events);
 }
 
 Status RunScheduler::StartRun(ActiveRun& run) {
@@ -288,6 +296,7 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
     draft.text = ReplaceInvalidUtf8(run.text);
     draft.tokens = run.gen_prompt;
     draft.tokens.insert(draft.tokens.end(), run.generated.begin(), run.generated.end());
+    CrashPoint("succeeded.before_result");
     session::AppendRequest req;
     req.tenant = run.record.tenant;
     req.session = run.record.session;
@@ -321,11 +330,6 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
     update.error = error.ToString();
     events.push_back(FailedEvent{std::string(StatusCodeName(error.Code())), error.Message()});
   }
-  auto updated = deps_.store->UpdateRun(run.record.tenant, run.record.id, update);
-  if (!updated.IsOk()) {
-    LLMSYNC_LOG(kError) << "run " << run.record.id.ShortHex()
-                        << ": status not recorded: " << updated.GetStatus().ToString();
-  }
   if (status == store::RunStatus::kSucceeded && run.params.lease_s > 0 && run.seq.Valid()) {
     kvcache::LeaseRequest lease{run.record.tenant, run.SequenceTokens(),
                                 static_cast<double>(run.params.lease_s), run.record.session};
@@ -333,13 +337,13 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
     if (!leased.IsOk()) LLMSYNC_LOG(kWarning) << "lease refused: " << leased.GetStatus().ToString();
   }
   run.seq.Release();
-  run.record.status = status;
   (void)now_micros;
+  CommitFinal(run, std::move(update), events);
+  run.record.status = status;
   {
     std::lock_guard<std::mutex> lock(mu_);
     owned_.erase(run.record.id);  // its lease lapses; a finished run is never claimed again
   }
-  EmitAndClose(run, std::move(events));
 }
 
 }  // namespace llmsync::runs

@@ -162,6 +162,19 @@ Result<RunRecord> RedisStore::UpdateRun(std::string_view tenant, const Id& run, 
               {Num(usage.prompt_tokens), Num(usage.prompt_tokens_ram), Num(usage.prompt_tokens_disk),
                Num(usage.prompt_tokens_recomputed), Num(usage.generated_tokens), u.error ? "1" : "0",
                u.error.value_or(""), Num(u.now_ms)});
+  args.push_back(Num(static_cast<std::uint64_t>(u.events.size())));
+  for (const RunEventDraft& e : u.events) {
+    if (e.run != run || e.tenant != tenant)
+      return Status::InvalidArgument("an event of run " + e.run.ShortHex() + " in the update of run " +
+                                     run.ShortHex());
+    args.insert(args.end(), {e.type, e.payload});
+  }
+  if (!u.events.empty() && tls_writer_of != this) {
+    // The events follow every event queued before this call: wait until the writer has sent them.
+    std::promise<void> drained;
+    AppendRunEventsAsync({}, [&drained](const Result<std::vector<std::uint64_t>>&) { drained.set_value(); });
+    drained.get_future().wait();
+  }
   LLMSYNC_ASSIGN_OR_RETURN(Reply r, Write(Script::kUpdateRun, args));
   return ParseRun(r.elements, 0);
 }

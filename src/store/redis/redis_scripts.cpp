@@ -389,6 +389,17 @@ if ARGV[9] == '1' then
   for i = 0, 4 do args[#args + 1] = 'u' .. i; args[#args + 1] = ARGV[10 + i] end
 end
 if ARGV[15] == '1' then args[#args + 1] = 'error'; args[#args + 1] = ARGV[16] end
+-- ARGV[18]: how many events follow as (type, payload) pairs; they commit with the status.
+local nev = tonumber(ARGV[18] or '0')
+if nev > 0 then
+  local last = tonumber(redis.call('HGET', rkey(rid), 'last_event_id') or '0')
+  for e = 0, nev - 1 do
+    last = last + 1
+    redis.call('XADD', evkey(rid), I(last) .. '-0', 't', ARGV[19 + e * 2], 'p', ARGV[20 + e * 2], 'c', ARGV[17])
+  end
+  args[#args + 1] = 'last_event_id'; args[#args + 1] = I(last)
+  if v[3] == '1' then redis.call('SADD', K_DELETED, rid) end
+end
 redis.call('HSET', rkey(rid), unpack(args))
 local m = v[4] .. ':' .. rid
 if is_live(status) then

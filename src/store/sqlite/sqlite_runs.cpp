@@ -122,6 +122,11 @@ Status SqliteStore::DeleteRun(std::string_view tenant, const Id& run) {
 }
 
 Result<RunRecord> SqliteStore::UpdateRun(std::string_view tenant, const Id& run, const RunUpdate& update) {
+  for (const RunEventDraft& e : update.events) {
+    if (e.run != run || e.tenant != tenant) {
+      return Status::InvalidArgument("an event of a run update names another run");
+    }
+  }
   RunRecord out;
   Status s = writer_->Run([&](Connection& conn) -> Status {
     LLMSYNC_ASSIGN_OR_RETURN(RunRecord r, LoadRun(conn, tenant, run, true));
@@ -150,6 +155,26 @@ Result<RunRecord> SqliteStore::UpdateRun(std::string_view tenant, const Id& run,
         .Bind(9, r.updated_at_ms)
         .BindId(10, run);
     LLMSYNC_RETURN_IF_ERROR(stmt.Run());
+    if (!update.events.empty()) {
+      // Asynchronous appends queued before this call were flushed by an earlier operation of this
+      // writer (operations run in queue order), so last_event_id as read above already counts them.
+      LLMSYNC_ASSIGN_OR_RETURN(Stmt insert,
+                               conn.Prepare("INSERT INTO run_events (run, event_id, type, payload, "
+                                            "created_at_ms) SELECT rowid, ?, ?, ?, ? FROM runs "
+                                            "WHERE id = ?"));
+      for (const RunEventDraft& e : update.events) {
+        ++r.last_event_id;
+        insert.Bind(1, ToSql(r.last_event_id))
+            .BindText(2, e.type)
+            .BindBlob(3, e.payload)
+            .Bind(4, update.now_ms)
+            .BindId(5, run);
+        LLMSYNC_RETURN_IF_ERROR(insert.Run());
+        insert.Reset();
+      }
+      LLMSYNC_ASSIGN_OR_RETURN(Stmt last, conn.Prepare("UPDATE runs SET last_event_id = ? WHERE id = ?"));
+      LLMSYNC_RETURN_IF_ERROR(last.Bind(1, ToSql(r.last_event_id)).BindId(2, run).Run());
+    }
     out = std::move(r);
     return Status::Ok();
   });
