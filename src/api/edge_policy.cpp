@@ -1,5 +1,8 @@
 #include "api/edge_policy.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -57,9 +60,23 @@ EdgePolicy::EdgePolicy(const ServerConfig& config)
   }
 }
 
+namespace {
+
+// A loopback address literal (127.0.0.0/8, ::1) or localhost. Not IsLoopbackHost's prefix test:
+// "127.0.0.1.attacker.example" is a name an attacker controls.
+bool IsLoopbackName(const std::string& name) {
+  if (name == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, name.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+}  // namespace
+
 bool EdgePolicy::HostAllowed(const std::string& host_header) const {
   const std::string name = HostName(host_header);
-  if (IsLoopbackHost(name) || name == "localhost") return true;
+  if (IsLoopbackName(name)) return true;
   if (name.ends_with(".localhost")) return true;  // RFC 6761: always loopback
   return std::find(hosts_.begin(), hosts_.end(), name) != hosts_.end();
 }

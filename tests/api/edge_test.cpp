@@ -132,6 +132,7 @@ TEST_F(EdgeTest, ForeignHostIsRefusedWithoutKeys) {
               "attacker.example");
   ExpectError(Raw("GET", "/healthz", "", {{"Host", "rebind.attacker.example"}}), 421, "misdirected_request",
               "not this server's");
+  EXPECT_EQ(Raw("GET", "/healthz", "", {{"Host", "127.0.0.1.attacker.example"}}).status, 421);
   for (const char* host : {"localhost", "localhost:8420", "127.0.0.1:1", "[::1]:8420", "app.localhost"}) {
     EXPECT_EQ(Raw("GET", "/healthz", "", {{"Host", host}}).status, 200) << host;
   }
