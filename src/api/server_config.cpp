@@ -2,9 +2,9 @@
 
 #include <cctype>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <type_traits>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 #include "base/json_depth.h"
 #include "store/open_store.h"
@@ -23,8 +23,10 @@ Status Take(const Json& j, const char* key, T* out) {
     const bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<std::uint64_t>())
                       : v.is_number_integer() ? std::in_range<T>(v.get<std::int64_t>())
                                               : false;
-    if (!fits) return Status::InvalidArgument(std::string("config key '") + key + "' must be an integer in range");
-    *out = v.is_number_unsigned() ? static_cast<T>(v.get<std::uint64_t>()) : static_cast<T>(v.get<std::int64_t>());
+    if (!fits)
+      return Status::InvalidArgument(std::string("config key '") + key + "' must be an integer in range");
+    *out = v.is_number_unsigned() ? static_cast<T>(v.get<std::uint64_t>())
+                                  : static_cast<T>(v.get<std::int64_t>());
     return Status::Ok();
   }
   try {

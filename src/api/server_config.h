@@ -78,7 +78,7 @@ struct ServerConfig {
   std::vector<std::string> allowed_hosts;
   std::vector<std::string> cors_origins;
   // Connections and queues (api/http/http_server.h, runs/scheduler/scheduler.h).
-  int max_connections = 1024;             // beyond it a new connection gets 503 and is closed
+  int max_connections = 1024;              // beyond it a new connection gets 503 and is closed
   std::int64_t header_timeout_ms = 10000;  // to receive a request's headers once it has begun
   std::int64_t idle_timeout_ms = 60000;    // a keep-alive connection with no request, a body read
   std::int64_t max_queued_runs = 256;      // runs waiting for a slot; beyond it 429 (0: unbounded)

@@ -49,7 +49,8 @@ class EdgeTest : public ::testing::Test {
     auto [created, session] = env_->Post("/v1/sessions", Json::object());
     EXPECT_EQ(created, 201) << session;
   }
-  void ExpectError(const client::HttpResult& r, int status, const std::string& code, const std::string& says) {
+  void ExpectError(const client::HttpResult& r, int status, const std::string& code,
+                   const std::string& says) {
     EXPECT_EQ(r.status, status) << r.body;
     Json j = Json::parse(r.body, nullptr, false);
     ASSERT_TRUE(j.is_object()) << r.body;
@@ -88,8 +89,9 @@ TEST_F(EdgeTest, DeeplyNestedBodiesAre400AndTheServerKeepsServing) {
 
 TEST_F(EdgeTest, IntegersOutOfRangeAre400NotWrapped) {
   std::string s = NewSessionWithUser();
-  for (const char* body : {R"({"max_tokens":4294967297})", R"({"max_tokens":-1e400})", R"({"top_k":2147483648})",
-                           R"({"seed":-1})", R"({"lease_s":1e30})", R"({"temperature":1e300})"}) {
+  for (const char* body :
+       {R"({"max_tokens":4294967297})", R"({"max_tokens":-1e400})", R"({"top_k":2147483648})",
+        R"({"seed":-1})", R"({"lease_s":1e30})", R"({"temperature":1e300})"}) {
     auto r = Raw("POST", "/v1/sessions/" + s + "/runs", body);
     EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
   }
@@ -139,13 +141,14 @@ TEST_F(EdgeTest, ForeignHostIsRefusedWithoutKeys) {
 }
 
 TEST_F(EdgeTest, OriginMustBeAllowedAndPreflightIsRefusedForOthers) {
-  ExpectError(Raw("POST", "/v1/sessions", "{}", {{"Origin", "http://evil.example"}}), 403, "origin_not_allowed",
-              "evil.example");
+  ExpectError(Raw("POST", "/v1/sessions", "{}", {{"Origin", "http://evil.example"}}), 403,
+              "origin_not_allowed", "evil.example");
   auto preflight = Raw("OPTIONS", "/v1/sessions", "",
                        {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_EQ(preflight.status, 403) << preflight.body;
   // The server's own origin is same-origin.
-  auto own = Raw("POST", "/v1/sessions", "{}", {{"Origin", "http://127.0.0.1:" + std::to_string(env_->Port())}});
+  auto own =
+      Raw("POST", "/v1/sessions", "{}", {{"Origin", "http://127.0.0.1:" + std::to_string(env_->Port())}});
   EXPECT_EQ(own.status, 201) << own.body;
 }
 

@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <mutex>
@@ -132,7 +132,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (state_->metrics.bytes_in) state_->metrics.bytes_in->Add(bytes);
     if (ec) return OnReadError(ec);
     stream_.expires_after(state_->options.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
   }
 
   void OnReadError(beast::error_code ec) {

@@ -55,7 +55,7 @@
 namespace llmsync::runs {
 
 struct SchedulerOptions {
-  int max_active_runs = 8;           // runs decoding side by side
+  int max_active_runs = 8;  // runs decoding side by side
   // Runs waiting for a decoding slot; Submit beyond it is kResourceExhausted (HTTP 429 with
   // Retry-After). 0: unbounded.
   std::size_t max_queued_runs = 256;
