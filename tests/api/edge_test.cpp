@@ -217,6 +217,29 @@ TEST_F(EdgeTest, OpenAiSessionIdIsNotDerivableFromPublicData) {
   EXPECT_NE(id1, id2);
 }
 
+TEST(EdgeConfigTest, ConfigFileDepthAndIntegerRangesAreChecked) {
+  TestDir dir;
+  const std::string path = dir.File("c.json");
+  api::ServerConfig c;
+  ASSERT_TRUE(
+      WriteFileAtomically(Env::Default(), path, R"({"cors_origins":)" + DeepArray(100'000) + "}").IsOk());
+  Status deep = api::LoadConfigFile(Env::Default(), path, &c);
+  EXPECT_NE(deep.Message().find("deeper than 64 levels"), std::string::npos) << deep.ToString();
+  for (const char* text : {R"({"max_tokens":4294967297})", R"({"max_active_runs":-2147483649})",
+                           R"({"max_body_bytes":-1})", R"({"max_connections":1.5})"}) {
+    ASSERT_TRUE(WriteFileAtomically(Env::Default(), path, text).IsOk());
+    Status s = api::LoadConfigFile(Env::Default(), path, &c);
+    EXPECT_EQ(s.Code(), StatusCode::kInvalidArgument) << text;
+  }
+  ASSERT_TRUE(
+      WriteFileAtomically(Env::Default(), path,
+                          R"({"allowed_hosts":["a.lan"],"cors_origins":["http://x"],"max_queued_runs":3})")
+          .IsOk());
+  ASSERT_TRUE(api::LoadConfigFile(Env::Default(), path, &c).IsOk());
+  EXPECT_EQ(c.allowed_hosts, std::vector<std::string>{"a.lan"});
+  EXPECT_EQ(c.max_queued_runs, 3);
+}
+
 // ---- The HTTP server alone: connection cap and header timeout.
 
 int Connect(std::uint16_t port) {

@@ -112,8 +112,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec) return self->Close();
-                              self->buffer_.commit(n);
-                              if (self->state_->metrics.bytes_in) self->state_->metrics.bytes_in->Add(n);
+                              self->buffer_.commit(n);  // counted as bytes_in once parsed
                               self->ReadHeader();
                             });
   }
