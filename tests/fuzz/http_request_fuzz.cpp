@@ -89,7 +89,8 @@ std::string Exchange(std::uint16_t port, std::string_view request) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static Fixture* fixture = new Fixture();  // lives for the process; the OS reclaims it
+  static Fixture fixture_storage;  // stopped and its directory removed at exit
+  Fixture* fixture = &fixture_storage;
   std::string_view request(reinterpret_cast<const char*>(data), size);
   std::string answer = Exchange(fixture->port, request);
   // Every response on the connection: none may be a 500 (a handler failed on client input).
