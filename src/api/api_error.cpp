@@ -35,7 +35,8 @@ HttpResponse ErrorResponse(int http_status, std::string code, std::string messag
   HttpResponse r =
       JsonResponse(http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   // 503 is a transient outage (the store unreachable, a lock held): tell clients when to retry.
-  if (http_status == 503) r.SetHeader("Retry-After", "1");
+  // 429 is a full queue or a spent quota: the same advice.
+  if (http_status == 503 || http_status == 429) r.SetHeader("Retry-After", "1");
   return r;
 }
 

@@ -2,7 +2,8 @@
 //
 // Every failure the API reports goes through here, so clients see one shape and a status code
 // that follows from the Status code (invalid argument → 400, not found → 404, conflict → 409, ...).
-// A 503 (kUnavailable: the store is unreachable or locked) carries `Retry-After: 1`.
+// A 503 (kUnavailable: the store is unreachable or locked) and a 429 (kResourceExhausted: the run
+// queue is full) carry `Retry-After: 1`.
 //
 // Thread safety: pure functions.
 #pragma once

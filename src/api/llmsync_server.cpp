@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "api/edge_policy.h"
 #include "api/http/access_log.h"
 #include "api/http/http_server.h"
 #include "api/native/native_api.h"
@@ -10,6 +11,7 @@
 #include "api/session_events.h"
 #include "base/dir_lock.h"
 #include "base/logging.h"
+#include "base/sha256.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/make_test_model.h"
 #include "engine/model_fingerprint.h"
@@ -37,6 +39,7 @@ struct LlmsyncServer::Parts {
   SessionEventBus session_events;
   ServerContext ctx;
   Router router;
+  std::unique_ptr<EdgePolicy> edge;  // before http: the handler points at it
   std::unique_ptr<HttpServer> http;
   std::int64_t max_context = 0;   // in force: the config's, capped by the model's
   std::string store_description;  // "sqlite PATH" or "redis HOST:PORT/DB"
@@ -95,6 +98,13 @@ Result<session::SealKey> LoadOrCreateSealKey(Env* env, const ServerConfig& confi
   LLMSYNC_RETURN_IF_ERROR(WriteFileAtomically(env, path, key.ToHex() + "\n"));
   LLMSYNC_LOG(kInfo) << "generated a seal key for hidden nodes at " << path;
   return key;
+}
+
+Id SessionSecret(const session::SealKey& key) {
+  Sha256 h;
+  h.Update(std::string_view("llmsync/session-secret/v1"));
+  h.Update(std::span<const std::uint8_t>(key.Bytes()));
+  return Id(h.Finish());
 }
 
 // The access log's view of a request: its route, tenant and run.
@@ -185,6 +195,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   deps.constraint_factory = MakeConstraintFactory(*p->tokenizer);  // structured output
   runs::SchedulerOptions sched;
   sched.max_active_runs = cfg.max_active_runs;
+  sched.max_queued_runs = static_cast<std::size_t>(cfg.max_queued_runs);
   // The context in force: the configured one, capped by the model's when it declares one.
   const std::int64_t n_ctx = p->model->Hparams().n_ctx_train;
   p->max_context = n_ctx > 0 ? std::min<std::int64_t>(cfg.max_context, n_ctx) : cfg.max_context;
@@ -208,6 +219,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ctx.model = p->model.get();
   ctx.model_name = std::string(p->model->File().GetString("general.name").ValueOr("llmsync-model"));
   ctx.model_fingerprint = fingerprint;
+  ctx.session_secret = SessionSecret(key);
   ctx.conversation = p->conversation.get();
   ctx.store = p->store.get();
   ctx.sessions = p->sessions.get();
@@ -225,9 +237,14 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ho.port = cfg.Port();
   ho.threads = cfg.http_threads;
   ho.max_body_bytes = cfg.max_body_bytes;
+  ho.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  ho.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
+  ho.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ho.metrics = &p->metrics;
   Router* router = &p->router;
-  RequestHandler handler = [router](const HttpRequest& r) { return router->Route(r); };
+  p->edge = std::make_unique<EdgePolicy>(p->config);
+  RequestHandler handler =
+      WithEdgePolicy([router](const HttpRequest& r) { return router->Route(r); }, p->edge.get());
   if (cfg.access_log) {
     const ServerConfig* config = &p->config;
     handler = WithAccessLog(std::move(handler), [router, config](const HttpRequest& r) {
@@ -240,7 +257,23 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
 
 LlmsyncServer::LlmsyncServer(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
-LlmsyncServer::~LlmsyncServer() { Stop(); }
+LlmsyncServer::~LlmsyncServer() {
+  Stop();
+  if (!parts_) return;
+  // Teardown order (issue 17: ASan saw EventHub::Publish from the store's writer thread after the
+  // hub was gone). Whatever calls into a part stops before the part is destroyed: HTTP (requests),
+  // then the scheduler (its Stop drains the store's queued event writes) and the janitor, then the
+  // hub (its follower thread reads the store), and the store last of the running parts.
+  Parts& p = *parts_;
+  p.http.reset();
+  p.scheduler.reset();
+  if (p.janitor) p.janitor->Stop();
+  p.hub.reset();
+  p.janitor.reset();
+  p.kv.reset();
+  p.sessions.reset();
+  p.store.reset();
+}
 
 Status LlmsyncServer::Start() {
   Parts& p = *parts_;

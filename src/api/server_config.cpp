@@ -3,7 +3,10 @@
 #include <cctype>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <type_traits>
+#include <utility>
 
+#include "base/json_depth.h"
 #include "store/open_store.h"
 
 namespace llmsync::api {
@@ -14,8 +17,20 @@ using Json = nlohmann::json;
 template <typename T>
 Status Take(const Json& j, const char* key, T* out) {
   if (!j.contains(key)) return Status::Ok();
+  const Json& v = j.at(key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // get<T>() would wrap a number T cannot hold (max_tokens 4294967297 → 1): refuse it instead.
+    const bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<std::uint64_t>())
+                      : v.is_number_integer() ? std::in_range<T>(v.get<std::int64_t>())
+                                              : false;
+    if (!fits)
+      return Status::InvalidArgument(std::string("config key '") + key + "' must be an integer in range");
+    *out = v.is_number_unsigned() ? static_cast<T>(v.get<std::uint64_t>())
+                                  : static_cast<T>(v.get<std::int64_t>());
+    return Status::Ok();
+  }
   try {
-    *out = j.at(key).get<T>();
+    *out = v.get<T>();
   } catch (const Json::exception&) {
     return Status::InvalidArgument(std::string("config key '") + key + "' has the wrong type");
   }
@@ -67,7 +82,13 @@ const std::vector<std::string_view>& ConfigFileKeys() {
                                                       "idempotency_retention_hours",
                                                       "access_log",
                                                       "public_health",
-                                                      "metrics_require_key"};
+                                                      "metrics_require_key",
+                                                      "allowed_hosts",
+                                                      "cors_origins",
+                                                      "max_connections",
+                                                      "header_timeout_ms",
+                                                      "idle_timeout_ms",
+                                                      "max_queued_runs"};
   return kKeys;
 }
 
@@ -109,6 +130,14 @@ std::string ExampleConfigFile() {
       {"access_log", flag(d.access_log), "one info log line per request"},
       {"public_health", flag(d.public_health), "with api_keys: GET /healthz needs no key"},
       {"metrics_require_key", flag(d.metrics_require_key), "with api_keys: GET /metrics needs a key"},
+      {"allowed_hosts", "[]",
+       "without api_keys: Host names accepted besides the listen address and localhost (DNS rebinding)"},
+      {"cors_origins", "[]",
+       "browser Origins allowed to call the API (CORS), e.g. [\"http://localhost:3000\"]; \"*\": any"},
+      {"max_connections", num(d.max_connections), "open connections; more get 503 and are closed"},
+      {"header_timeout_ms", num(d.header_timeout_ms), "time to send a request's headers"},
+      {"idle_timeout_ms", num(d.idle_timeout_ms), "keep-alive idle time and body read time"},
+      {"max_queued_runs", num(d.max_queued_runs), "runs waiting for a slot; more get 429 (0: unbounded)"},
   };
   std::string out =
       "// llmsync config file: every setting with its default. Pass it with `llmsync serve --config FILE`;\n"
@@ -127,6 +156,7 @@ bool IsLoopbackHost(const std::string& host) {
 
 Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
+  LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(text, "config file " + path));
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
   if (j.is_discarded() || !j.is_object())
     return Status::InvalidArgument("config file " + path + " is not a JSON object");
@@ -160,6 +190,12 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "access_log", &config->access_log));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "public_health", &config->public_health));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "metrics_require_key", &config->metrics_require_key));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "allowed_hosts", &config->allowed_hosts));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "cors_origins", &config->cors_origins));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "max_connections", &config->max_connections));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "header_timeout_ms", &config->header_timeout_ms));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "idle_timeout_ms", &config->idle_timeout_ms));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "max_queued_runs", &config->max_queued_runs));
   return Status::Ok();
 }
 
@@ -197,6 +233,10 @@ Status FinalizeConfig(ServerConfig* config) {
   if (config->max_active_runs < 1) return Status::InvalidArgument("max_active_runs must be at least 1");
   if (config->engine_threads < 1 || config->http_threads < 1)
     return Status::InvalidArgument("threads must be >= 1");
+  if (config->max_connections < 1) return Status::InvalidArgument("max_connections must be at least 1");
+  if (config->header_timeout_ms < 100 || config->idle_timeout_ms < 100)
+    return Status::InvalidArgument("header_timeout_ms and idle_timeout_ms must be at least 100");
+  if (config->max_queued_runs < 0) return Status::InvalidArgument("max_queued_runs must not be negative");
   constexpr std::int64_t kMaxRetentionHours = 24 * 365 * 100;
   if (config->event_retention_hours < 1 || config->event_retention_hours > kMaxRetentionHours ||
       config->idempotency_retention_hours < 1 || config->idempotency_retention_hours > kMaxRetentionHours) {

@@ -19,7 +19,9 @@
 //    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
 //    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168,
 //    "idempotency_retention_hours": 24, "access_log": true, "public_health": true,
-//    "metrics_require_key": false}
+//    "metrics_require_key": false, "allowed_hosts": ["llmsync.lan"],
+//    "cors_origins": ["http://localhost:3000"], "max_connections": 1024, "header_timeout_ms": 10000,
+//    "idle_timeout_ms": 60000, "max_queued_runs": 256}
 //
 // Thread safety: a value; Authenticate is a pure function of it.
 #pragma once
@@ -70,6 +72,16 @@ struct ServerConfig {
   bool access_log = true;                         // one info line per request (http/access_log.h)
   bool public_health = true;                      // GET /healthz without a key when keys are set
   bool metrics_require_key = false;               // GET /metrics needs a key when keys are set
+  // Request hygiene (api/edge_policy.h). With no api_keys, Host must name the listen address,
+  // localhost or one of these (DNS rebinding); an Origin header must be one of cors_origins
+  // ("http://localhost:3000"; "*" allows any), which also get CORS preflight answers.
+  std::vector<std::string> allowed_hosts;
+  std::vector<std::string> cors_origins;
+  // Connections and queues (api/http/http_server.h, runs/scheduler/scheduler.h).
+  int max_connections = 1024;              // beyond it a new connection gets 503 and is closed
+  std::int64_t header_timeout_ms = 10000;  // to receive a request's headers once it has begun
+  std::int64_t idle_timeout_ms = 60000;    // a keep-alive connection with no request, a body read
+  std::int64_t max_queued_runs = 256;      // runs waiting for a slot; beyond it 429 (0: unbounded)
 
   std::string Host() const;
   std::uint16_t Port() const;

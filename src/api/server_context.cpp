@@ -4,6 +4,7 @@
 
 #include "api/api_error.h"
 #include "api/sse.h"
+#include "base/json_depth.h"
 
 namespace llmsync::api {
 
@@ -48,6 +49,8 @@ Result<std::string> IdempotencyKey(const Json& body, const HttpRequest& req) {
 }
 
 Result<Json> ParseJsonObject(const std::string& body) {
+  // Before the parser: nlohmann parses, dumps and destroys recursively (base/json_depth.h).
+  LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(body, "request body"));
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("request body is not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("request body must be a JSON object");

@@ -33,6 +33,9 @@ struct ServerContext {
   const engine::Model* model = nullptr;
   std::string model_name;
   Id model_fingerprint;
+  // Keys ids clients must not be able to compute (the OpenAI view's sessions). Derived from the
+  // seal key, so every process of a shared store agrees on it.
+  Id session_secret;
   const runs::Conversation* conversation = nullptr;
   store::Store* store = nullptr;
   session::SessionService* sessions = nullptr;

@@ -55,6 +55,9 @@ struct HttpClient::Impl {
     req.version(11);
     req.set(http::field::host, host + ":" + std::to_string(port));
     req.set(http::field::user_agent, "llmsync-client");
+    // A body is JSON unless the caller says otherwise: the server answers 415 to a body without
+    // a JSON Content-Type (docs/PROTOCOL.md).
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
     for (const auto& [k, v] : headers) req.set(k, v);
     req.body() = body;
     req.keep_alive(true);

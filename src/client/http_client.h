@@ -33,7 +33,8 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends one request. Transport failures are kUnavailable; any HTTP status is a result.
+  // Sends one request. Transport failures are kUnavailable; any HTTP status is a result. A
+  // non-empty body goes with Content-Type: application/json unless `headers` names another.
   Result<HttpResult> Send(const std::string& method, const std::string& target, const std::string& body = "",
                           const HeaderList& headers = {});
   Result<HttpResult> Get(const std::string& target, const HeaderList& headers = {}) {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "base/base64url.h"
+#include "base/json_depth.h"
 #include "session/bundle.h"
 
 namespace llmsync::session {
@@ -186,6 +187,8 @@ Result<Bundle> ParseBundle(std::string_view text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     if (have_transcript) return LineError(line_no, "nothing may follow the transcript line");
+    if (JsonNestingDepth(line, kMaxJsonDepth) > kMaxJsonDepth)
+      return LineError(line_no, "nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) return LineError(line_no, "not a JSON object");
     Fields f(j, line_no);

@@ -1,9 +1,14 @@
 #include "api/http/http_server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -47,6 +52,16 @@ struct ServerState {
   std::mutex mu;
   std::set<std::shared_ptr<Connection>> connections;  // GUARDED_BY(mu)
   bool stopping = false;                              // GUARDED_BY(mu)
+  // A descriptor held in reserve for when the process runs out (see the header). -1: released.
+  int reserve_fd = -1;  // GUARDED_BY(mu)
+
+  void TakeReserveLocked() {
+    if (reserve_fd < 0) reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  void ReleaseReserveLocked() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
+    reserve_fd = -1;
+  }
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -55,7 +70,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : stream_(std::move(socket)), heartbeat_(stream_.get_executor()), state_(state) {}
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // Over max_connections: a 503 and close, without reading the request.
+  void StartRefused() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      HttpResponse r = ErrorResponse(503, "too_many_connections", "the server has too many open connections");
+      self->WriteResponse(std::move(r), false);
+    });
   }
 
   // Called from any thread.
@@ -82,17 +105,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  // Between keep-alive requests: wait up to idle_timeout for the next request's first bytes.
   void ReadRequest() {
+    if (buffer_.size() > 0) return ReadHeader();
+    stream_.expires_after(state_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->Close();
+                              self->buffer_.commit(n);  // counted as bytes_in once parsed
+                              self->ReadHeader();
+                            });
+  }
+
+  // The headers within header_timeout (slow-header clients lose their connection), then the body.
+  void ReadHeader() {
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_header_bytes));
+    stream_.expires_after(state_->options.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Connection::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t bytes) {
+    if (state_->metrics.bytes_in) state_->metrics.bytes_in->Add(bytes);
+    if (ec) return OnReadError(ec);
     stream_.expires_after(state_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
   }
 
-  void OnRead(beast::error_code ec, std::size_t bytes) {
-    if (state_->metrics.bytes_in) state_->metrics.bytes_in->Add(bytes);
+  void OnReadError(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset) {
       return Close();
@@ -106,10 +149,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec == http::error::header_limit) {
       return WriteResponse(ErrorResponse(431, "headers_too_large", "request headers are too large"), false);
     }
-    if (ec) {
-      return WriteResponse(ErrorResponse(400, "bad_request", "malformed HTTP request: " + ec.message()),
-                           false);
-    }
+    WriteResponse(ErrorResponse(400, "bad_request", "malformed HTTP request: " + ec.message()), false);
+  }
+
+  void OnRead(beast::error_code ec, std::size_t bytes) {
+    if (state_->metrics.bytes_in) state_->metrics.bytes_in->Add(bytes);
+    if (ec) return OnReadError(ec);
     http::request<http::string_body> req = parser_->release();
     HttpRequest request = Convert(req);
     bool keep_alive = req.keep_alive();
@@ -269,6 +314,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.close();
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->connections.erase(shared_from_this());
+    state_->TakeReserveLocked();  // a descriptor is free again: hold it for the next shortage
   }
 
   beast::tcp_stream stream_;
@@ -316,29 +362,76 @@ std::shared_ptr<StreamSink> Connection::MakeSink() {
 struct HttpServer::Impl {
   net::io_context ioc;
   std::optional<Tcp::acceptor> acceptor;
+  std::optional<net::steady_timer> backoff_timer;
   std::vector<std::thread> threads;
   ServerState state;
   std::uint16_t port = 0;
   bool running = false;
+  // Descriptor shortage (touched only by the accept chain, which runs one step at a time).
+  std::chrono::milliseconds backoff{0};
+  std::uint64_t shortage_count = 0;  // failed accepts since the last log line
+  std::chrono::steady_clock::time_point last_shortage_log{};
+
+  static bool OutOfDescriptors(const beast::error_code& ec) {
+    return ec == net::error::no_descriptors || ec.value() == ENFILE || ec.value() == EMFILE;
+  }
 
   void Accept() {
     acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, Tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
+      if (ec && OutOfDescriptors(ec)) return OnShortage(ec);
       if (ec) {
-        if (ec == net::error::operation_aborted) return;
         LLMSYNC_LOG(kWarning) << "accept failed: " << ec.message();
       } else {
-        auto conn = std::make_shared<Connection>(std::move(socket), &state);
-        bool accepted = false;
-        {
-          std::lock_guard<std::mutex> lock(state.mu);
-          if (!state.stopping) {
-            state.connections.insert(conn);
-            accepted = true;
-          }
-        }
-        if (accepted) conn->Start();
+        backoff = std::chrono::milliseconds(0);
+        Admit(std::move(socket));
       }
       if (acceptor->is_open()) Accept();
+    });
+  }
+
+  void Admit(Tcp::socket socket) {
+    auto conn = std::make_shared<Connection>(std::move(socket), &state);
+    bool accepted = false;
+    bool over_cap = false;
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      if (!state.stopping) {
+        over_cap = state.connections.size() >= state.options.max_connections;
+        state.connections.insert(conn);
+        accepted = true;
+      }
+    }
+    if (!accepted) return;
+    if (over_cap) return conn->StartRefused();
+    conn->Start();
+  }
+
+  // EMFILE/ENFILE: release the reserve so the next accept can take one connection (a health
+  // probe gets its answer), and otherwise wait before trying again instead of spinning.
+  void OnShortage(const beast::error_code& ec) {
+    ++shortage_count;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_shortage_log >= std::chrono::seconds(5)) {
+      LLMSYNC_LOG(kWarning) << "accept failed: " << ec.message() << " (" << shortage_count
+                            << " times since the last report); backing off";
+      shortage_count = 0;
+      last_shortage_log = now;
+    }
+    bool released = false;
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      released = state.reserve_fd >= 0;
+      state.ReleaseReserveLocked();
+    }
+    if (released) {
+      if (acceptor->is_open()) Accept();
+      return;
+    }
+    backoff = std::clamp(backoff * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(500));
+    backoff_timer->expires_after(backoff);
+    backoff_timer->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor->is_open()) Accept();
     });
   }
 };
@@ -371,6 +464,11 @@ Status HttpServer::Start() {
                                std::to_string(impl_->state.options.port) + ": " + ec.message());
   }
   impl_->port = impl_->acceptor->local_endpoint().port();
+  impl_->backoff_timer.emplace(impl_->acceptor->get_executor());
+  {
+    std::lock_guard<std::mutex> lock(impl_->state.mu);
+    impl_->state.TakeReserveLocked();
+  }
   impl_->Accept();
   int n = std::max(1, impl_->state.options.threads);
   for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
@@ -386,6 +484,7 @@ void HttpServer::Stop() {
   net::post(impl_->ioc, [this] {
     beast::error_code ec;
     impl_->acceptor->close(ec);
+    impl_->backoff_timer->cancel();
   });
   std::set<std::shared_ptr<Connection>> open;
   {
@@ -407,6 +506,7 @@ void HttpServer::Stop() {
   impl_->threads.clear();
   std::lock_guard<std::mutex> lock(impl_->state.mu);
   impl_->state.connections.clear();
+  impl_->state.ReleaseReserveLocked();
 }
 
 }  // namespace llmsync::api

@@ -8,6 +8,14 @@
 // sends a comment line as a heartbeat when the stream is idle, and notices a client that goes away
 // (the sink then reports closed, so a run never waits for a dead subscriber).
 //
+// Limits (issue 17): at most max_connections open connections (a new one beyond it gets 503 with
+// Retry-After and is closed); a request's headers must arrive within header_timeout of its first
+// byte (or of the connection opening), and a keep-alive connection may idle for idle_timeout.
+// When accept fails for lack of descriptors (EMFILE, ENFILE) the acceptor backs off 50-500 ms
+// and logs one line per 5 s with the count, instead of spinning; a spare descriptor is held in
+// reserve and released on the first such failure, so one connection (a /healthz probe) can still
+// be accepted and answered; it is taken again once a connection closes.
+//
 // Thread safety: Start and Stop from one controlling thread; Port() from any thread once started.
 #pragma once
 
@@ -29,7 +37,9 @@ struct HttpServerOptions {
   int threads = 2;
   std::size_t max_body_bytes = 8 << 20;
   std::size_t max_header_bytes = 64 << 10;
-  std::chrono::milliseconds idle_timeout{60000};    // per request read, and keep-alive idle time
+  std::chrono::milliseconds idle_timeout{60000};    // keep-alive idle time, and a body's read time
+  std::chrono::milliseconds header_timeout{10000};  // a new connection's (or begun request's) headers
+  std::size_t max_connections = 1024;               // beyond it: 503 and close
   std::chrono::milliseconds heartbeat{15000};       // comment line on idle streams
   std::size_t max_stream_backlog_bytes = 32 << 20;  // a reader this far behind is disconnected
   MetricsRegistry* metrics = nullptr;               // optional

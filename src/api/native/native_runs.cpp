@@ -1,6 +1,9 @@
 #include "api/native/native_api.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
 
 #include "api/session_events.h"
 #include "api/sse.h"
@@ -10,18 +13,30 @@
 namespace llmsync::api {
 namespace {
 
+// Reads an optional number into T, refusing values T cannot hold: no silent wrap-around
+// (max_tokens 4294967297 is a 400, not 1) and no infinite or out-of-range floats.
 template <typename T>
 Status ReadNumber(const Json& body, const char* key, T* out) {
   if (!body.contains(key) || body[key].is_null()) return Status::Ok();
-  if (!body[key].is_number()) return Status::InvalidArgument(std::string(key) + " must be a number");
+  const Json& v = body[key];
+  if (!v.is_number()) return Status::InvalidArgument(std::string(key) + " must be a number");
   if constexpr (std::is_integral_v<T>) {
-    if (!body[key].is_number_integer())
-      return Status::InvalidArgument(std::string(key) + " must be an integer");
-    if (std::is_unsigned_v<T> && body[key].get<std::int64_t>() < 0 && !body[key].is_number_unsigned()) {
-      return Status::InvalidArgument(std::string(key) + " must not be negative");
+    if (!v.is_number_integer()) return Status::InvalidArgument(std::string(key) + " must be an integer");
+    const bool fits = v.is_number_unsigned() ? std::in_range<T>(v.get<std::uint64_t>())
+                                             : std::in_range<T>(v.get<std::int64_t>());
+    if (!fits) {
+      return Status::InvalidArgument(std::string(key) + " must be in [" +
+                                     std::to_string(std::numeric_limits<T>::min()) + ", " +
+                                     std::to_string(std::numeric_limits<T>::max()) + "]");
     }
+    *out = static_cast<T>(v.is_number_unsigned() ? static_cast<T>(v.get<std::uint64_t>())
+                                                 : static_cast<T>(v.get<std::int64_t>()));
+  } else {
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(std::numeric_limits<T>::max()))
+      return Status::InvalidArgument(std::string(key) + " is out of range");
+    *out = static_cast<T>(d);
   }
-  *out = body[key].get<T>();
   return Status::Ok();
 }
 

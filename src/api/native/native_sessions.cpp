@@ -313,8 +313,12 @@ HttpResponse Import(ServerContext& ctx, const HttpRequest& req) {
       LLMSYNC_RETURN_IF_ERROR(conv->Freeze({}, &drafts));
       return drafts[0].tokens;
     };
-    LLMSYNC_ASSIGN_OR_RETURN(session::ImportResult result,
-                             session::ImportSession(*ctx.sessions, req.body, options));
+    Result<session::ImportResult> imported = session::ImportSession(*ctx.sessions, req.body, options);
+    // kDataLoss from the bundle codec describes the client's bytes (tampered, truncated), not our
+    // storage: the request is bad, so it is a 400 (docs/PROTOCOL.md).
+    if (imported.GetStatus().Code() == StatusCode::kDataLoss)
+      return ErrorResponse(400, "invalid_argument", imported.GetStatus().Message());
+    LLMSYNC_ASSIGN_OR_RETURN(session::ImportResult result, std::move(imported));
     Json out = {{"id", result.session.id.ToHex()},
                 {"head", result.session.head.IsZero() ? Json(nullptr) : Json(result.session.head.ToHex())},
                 {"seq", result.session.last_seq},

@@ -22,9 +22,12 @@ std::size_t CommonPrefix(std::string_view a, std::string_view b) {
   return n;
 }
 
-Id OpenAiSessionId(const std::string& tenant, const Id& model) {
+// Keyed by the server's secret: from public data alone (tenant "local", the fingerprint /healthz
+// shows) nobody can compute the id and read the session (issue 17, DNS rebinding).
+Id OpenAiSessionId(const std::string& tenant, const Id& model, const Id& secret) {
   Sha256 h;
-  h.Update(std::string_view("llmsync/openai-session/v1"));
+  h.Update(std::string_view("llmsync/openai-session/v2"));
+  h.Update(std::span<const std::uint8_t>(secret.RawBytes()));
   h.UpdateU64(tenant.size());
   h.Update(tenant);
   h.Update(std::span<const std::uint8_t>(model.RawBytes()));
@@ -44,7 +47,7 @@ Id ConversationIndex::Digest(const session::NodeContent& content) {
 }
 
 Result<Id> ConversationIndex::SessionFor(const std::string& tenant) {
-  Id id = OpenAiSessionId(tenant, ctx_->model_fingerprint);
+  Id id = OpenAiSessionId(tenant, ctx_->model_fingerprint, ctx_->session_secret);
   if (ctx_->sessions->GetSession(tenant, id).IsOk()) return id;
   store::SessionRecord record;
   record.id = id;

@@ -1,12 +1,13 @@
 // ConversationIndex: places stateless OpenAI requests on the session tree, so that a client that
 // re-sends its whole history gets the prefix it already computed from the cache.
 //
-// Every tenant has one OpenAI session per model, with a deterministic id (SHA-256 of tenant and
-// model fingerprint), created on first use. All of the tenant's chat completions and Responses
-// without previous_response_id live in that one tree: conversations that share a system prompt
-// share its node, and a resent history walks down the tree message by message. One tree per tenant
-// (rather than one session per conversation) gives the most node reuse — any two requests share
-// the nodes of their common message prefix — and the KV radix index shares the tokens beneath.
+// Every tenant has one OpenAI session per model, with a deterministic id (SHA-256 of the server's
+// secret, tenant and model fingerprint: not computable from public data), created on first use.
+// All of the tenant's chat completions and Responses without previous_response_id live in that one
+// tree: conversations that share a system prompt share its node, and a resent history walks down
+// the tree message by message. One tree per tenant (rather than one session per conversation)
+// gives the most node reuse — any two requests share the nodes of their common message prefix —
+// and the KV radix index shares the tokens beneath.
 //
 // Matching is by content, not by recomputing ids: the index keeps, per (session, parent), the
 // children's kind, tool metadata and a digest of their text. Text (not frozen tokens) is what a

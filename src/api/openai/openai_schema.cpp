@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "base/json_depth.h"
 #include "runs/json_schema/json_schema_constraint.h"
 
 namespace llmsync::api {
@@ -168,6 +169,7 @@ Result<std::string> ConstraintSpecFor(const Json& format, bool responses_shape) 
 
 Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens) {
   if (spec.empty()) return Status::Ok();
+  LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(spec, "constraint spec"));
   Json j = Json::parse(spec, nullptr, false);
   std::int64_t needed = 2;  // json_object: {}
   if (!j.is_discarded() && j.value("type", std::string()) == "json_schema") {
@@ -187,6 +189,7 @@ runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer) 
   auto table = std::make_shared<std::shared_ptr<const runs::TokenBytes>>();
   auto mu = std::make_shared<std::mutex>();
   return [tok, table, mu](std::string_view spec) -> Result<std::unique_ptr<runs::TokenConstraint>> {
+    LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(spec, "constraint spec"));
     Json j = Json::parse(spec, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("malformed constraint spec");
     auto schema = std::make_shared<JsonSchema>();

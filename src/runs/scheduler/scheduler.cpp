@@ -71,8 +71,19 @@ Result<std::unique_ptr<RunScheduler::ActiveRun>> RunScheduler::Prepare(store::Ru
   return run;
 }
 
+Status RunScheduler::CheckQueueRoomLocked() const {
+  if (options_.max_queued_runs == 0 || queue_.size() < options_.max_queued_runs) return Status::Ok();
+  return Status::ResourceExhausted("the run queue is full (" + std::to_string(queue_.size()) +
+                                   " runs waiting); retry later");
+}
+
 Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
   LLMSYNC_RETURN_IF_ERROR(ValidateRunParams(request.params, options_.limits));
+  {
+    // Checked before any work (the prompt is resolved below) and again before the run is recorded.
+    std::lock_guard<std::mutex> lock(mu_);
+    LLMSYNC_RETURN_IF_ERROR(CheckQueueRoomLocked());
+  }
   LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info,
                            deps_.sessions->GetSession(request.tenant, request.session));
   if (!request.id.IsZero() && deps_.store->GetRun(request.tenant, request.id).IsOk()) {
@@ -95,6 +106,7 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("the server is shutting down");
+    if (options_.execute) LLMSYNC_RETURN_IF_ERROR(CheckQueueRoomLocked());
   }
   LLMSYNC_RETURN_IF_ERROR(deps_.store->CreateRun(record));
   if (!options_.execute) return record;  // an engine process claims it
@@ -276,6 +288,11 @@ void RunScheduler::Stop() {
   coordinator_cv_.notify_all();
   thread_.join();
   if (coordinator_.joinable()) coordinator_.join();
+  // Events emitted without waiting (Emit) may still sit in the store's queue, and their completions
+  // publish to the hub from the store's writer thread. An empty append queues behind them: once it
+  // returns, no completion of this scheduler is left to run after the hub is gone (issue 17).
+  Status drained = deps_.store->AppendRunEvents({}).GetStatus();
+  if (!drained.IsOk()) LLMSYNC_LOG(kWarning) << "draining run events at shutdown: " << drained.ToString();
   // Runs in flight keep status "running" and their durable events; the next Start resumes them.
   active_.clear();
   {

@@ -55,7 +55,10 @@
 namespace llmsync::runs {
 
 struct SchedulerOptions {
-  int max_active_runs = 8;           // runs decoding side by side
+  int max_active_runs = 8;  // runs decoding side by side
+  // Runs waiting for a decoding slot; Submit beyond it is kResourceExhausted (HTTP 429 with
+  // Retry-After). 0: unbounded.
+  std::size_t max_queued_runs = 256;
   std::int64_t prefill_chunk = 128;  // prompt tokens per run per step
   std::int64_t max_context = 4096;   // prompt + generation, in tokens
   RunLimits limits;
@@ -111,6 +114,7 @@ class RunScheduler {
   void Stop();
 
   // Validates, records the run as queued, opens it in the event hub and queues it.
+  // kResourceExhausted, before any work, when max_queued_runs runs already wait.
   Result<store::RunRecord> Submit(const SubmitRequest& request);
   // Cancels a queued or running run (idempotent; a finished run is returned as it is).
   Result<store::RunRecord> Cancel(const std::string& tenant, const Id& run);
@@ -136,6 +140,8 @@ class RunScheduler {
   // whether the run is done (end of generation, a stop string, or max_tokens).
   std::pair<std::string, bool> AdvanceText(ActiveRun& run, TokenId token);
   void CancelUnstarted(std::unique_ptr<ActiveRun> run);
+  // kResourceExhausted when max_queued_runs runs already wait. REQUIRES: mu_ held.
+  Status CheckQueueRoomLocked() const;
   void Emit(ActiveRun& run, EventBody body);
   // Records the run's final status with its terminal events (one store transaction), publishes
   // the events and closes the run in the hub. Crash points "<status>.before_commit" and

@@ -1,0 +1,111 @@
+// Fuzz target: arbitrary bytes as an HTTP request to a real llmsync server (tiny model, its own data
+// directory, every route and handler). The server must answer with a response that is not a 500,
+// or close the connection, and must keep serving: never crash, never hang. Each input is sent on a
+// fresh loopback connection whose write side is then shut, so the server sees the request's end.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "api/llmsync_server.h"
+#include "engine/make_test_model.h"
+
+namespace {
+
+struct Fixture {
+  std::unique_ptr<llmsync::api::LlmsyncServer> server;
+  std::uint16_t port = 0;
+  std::string dir;
+
+  Fixture() {
+    char tmpl[] = "/tmp/llmsync-http-fuzz-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    llmsync::engine::MakeTestModelOptions m;
+    m.n_embd = 64;
+    m.n_layer = 2;
+    m.n_head = 4;
+    m.n_head_kv = 2;
+    m.n_ff = 128;
+    if (!llmsync::engine::MakeTestModel(llmsync::Env::Default(), m, dir + "/tiny.gguf").IsOk()) std::abort();
+    llmsync::api::ServerConfig c;
+    c.listen = "127.0.0.1:0";
+    c.model_path = dir + "/tiny.gguf";
+    c.data_dir = dir + "/data";
+    c.kv_ram_mb = 16;
+    c.engine_threads = 1;
+    c.max_tokens = 8;
+    c.access_log = false;
+    auto opened = llmsync::api::LlmsyncServer::Open(c, llmsync::Env::Default());
+    if (!opened.IsOk()) std::abort();
+    server = std::move(opened).Value();
+    if (!server->Start().IsOk()) std::abort();
+    port = server->Port();
+  }
+  ~Fixture() {
+    server.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+// Sends `request`, half-closes, and returns everything the server answered before closing.
+std::string Exchange(std::uint16_t port, std::string_view request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::perror("connect");
+    std::abort();  // the server stopped accepting
+  }
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return answer;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static Fixture fixture_storage;  // stopped and its directory removed at exit
+  Fixture* fixture = &fixture_storage;
+  std::string_view request(reinterpret_cast<const char*>(data), size);
+  std::string answer = Exchange(fixture->port, request);
+  // Every response on the connection: none may be a 500 (a handler failed on client input).
+  if (answer.find("HTTP/1.1 500") != std::string::npos) {
+    std::fprintf(stderr, "500 for input:\n%.*s\n--- answer:\n%s\n", static_cast<int>(size),
+                 reinterpret_cast<const char*>(data), answer.c_str());
+    std::abort();
+  }
+  static int count = 0;
+  if (++count % 64 == 0) {
+    std::string health = Exchange(fixture->port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    if (health.rfind("HTTP/1.1 200", 0) != 0) {
+      std::fprintf(stderr, "the server stopped serving /healthz: %s\n", health.c_str());
+      std::abort();
+    }
+  }
+  return 0;
+}
