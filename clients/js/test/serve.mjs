@@ -26,7 +26,8 @@ function freePort() {
   });
 }
 
-// Options: name (the scratch subdirectory), model (make-test flags), config (a config object
+// Options: name (the scratch subdirectory), model (make-test flags; readable: the demo model's
+// vocabulary of English words), config (a config object
 // written to a file), extraArgs. Returns {url, proc, work, stop()}.
 export async function startServer({ name = 'server', model = {}, config = null, extraArgs = [] } = {}) {
   const bin = llmsyncBin();
@@ -38,7 +39,7 @@ export async function startServer({ name = 'server', model = {}, config = null, 
   const modelPath = path.join(work, 'model.gguf');
   execFileSync(bin, ['model', 'make-test', '--arch', 'llama', '--n-embd', String(m.nEmbd), '--n-layer',
     String(m.nLayer), '--n-head', String(m.nHead), '--n-head-kv', String(m.nHeadKv), '--n-ff', String(m.nFf),
-    '--seed', String(m.seed), '--out', modelPath]);
+    '--seed', String(m.seed), '--out', modelPath, ...(m.readable ? ['--readable-vocab'] : [])]);
   const port = await freePort();
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--model', modelPath, '--data-dir',
     path.join(work, 'data'), '--threads', '1', '--kv-ram-mb', '32', ...extraArgs];
