@@ -162,24 +162,31 @@ describe('runs', () => {
     await s.append(null, [{ kind: 'user', text: 'Go on.' }]);
     const runId = await s.startRun({ max_tokens: 64, seed: 5 });
     const reference = await client.session(s.id).follow(runId);
-    // A fetch that cuts every event stream after a few reads: the client reconnects each time.
+    // A fetch that cuts every event stream after 300 bytes, mid-event: the client reconnects.
     let cuts = 0;
     const flaky = async (url, init) => {
       const res = await fetch(url, init);
       if (!url.includes('/events')) return res;
       const reader = res.body.getReader();
-      let reads = 0;
+      let budget = 300;
+      let pending = null;
       const body = new ReadableStream({
         async pull(c) {
-          if (++reads > 3) {
+          if (budget <= 0) {
             ++cuts;
             reader.cancel().catch(() => {});
             c.error(new TypeError('connection reset'));
             return;
           }
-          const { value, done } = await reader.read();
-          if (done) c.close();
-          else c.enqueue(value);
+          if (!pending) {
+            const { value, done } = await reader.read();
+            if (done) return c.close();
+            pending = value;
+          }
+          const n = Math.min(budget, pending.length);
+          c.enqueue(pending.slice(0, n));
+          pending = n < pending.length ? pending.slice(n) : null;
+          budget -= n;
         },
       });
       return new Response(body, { status: res.status, headers: res.headers });
