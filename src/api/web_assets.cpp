@@ -1,5 +1,8 @@
 #include "api/web_assets.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "api/api_error.h"
@@ -18,11 +21,26 @@ const EmbeddedFile* Find(std::string_view path) {
   return nullptr;
 }
 
+// For working on the page without rebuilding: LLMSYNC_WEB_DIR=DIR serves DIR/<name> when it
+// exists instead of the embedded copy. `path` is one path segment from the router (no '/').
+bool ReadOverride(std::string_view path, std::string* out) {
+  const char* dir = std::getenv("LLMSYNC_WEB_DIR");
+  if (dir == nullptr || *dir == '\0' || path.empty() || path.front() == '.') return false;
+  std::ifstream in(std::string(dir) + "/" + std::string(path), std::ios::binary);
+  if (!in) return false;
+  std::ostringstream text;
+  text << in.rdbuf();
+  *out = text.str();
+  return true;
+}
+
 HttpResponse Serve(std::string_view path) {
-  const EmbeddedFile* f = Find(path);
-  if (f == nullptr) return ErrorResponse(404, "not_found", "no asset " + std::string(path));
   HttpResponse r;
-  r.body = std::string(f->bytes);
+  if (!ReadOverride(path, &r.body)) {
+    const EmbeddedFile* f = Find(path);
+    if (f == nullptr) return ErrorResponse(404, "not_found", "no asset " + std::string(path));
+    r.body = std::string(f->bytes);
+  }
   r.SetHeader("Content-Type", std::string(ContentTypeFor(path)));
   r.SetHeader("Content-Security-Policy", kCsp);
   r.SetHeader("X-Content-Type-Options", "nosniff");

@@ -1,7 +1,8 @@
 // The web chat page (web/), compiled into the binary by cmake/embed_files.cmake and served by
 // `llmsync serve`: `/` and `/c/<session id>` answer the page, `/assets/<file>` its script and
 // style sheet. Every answer carries a strict Content-Security-Policy (same-origin scripts, styles
-// and fetches only; no inline code, no frames) and the right Content-Type.
+// and fetches only; no inline code, no frames) and the right Content-Type. With LLMSYNC_WEB_DIR set,
+// a file of that directory is served instead of its embedded copy (for working on the page).
 //
 // Thread safety: the embedded table is immutable; the handlers are safe for concurrent use.
 #pragma once
