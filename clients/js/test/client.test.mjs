@@ -92,10 +92,11 @@ describe('sessions', () => {
     assert.equal(again.head, first.head);
     await assert.rejects(s.append(null, [{ kind: 'user', text: 'other' }], { idempotencyKey: 'k1' }),
       (e) => e instanceof LlmsyncError && e.status === 409);
-    await assert.rejects(s.append(first.head, [{ kind: 'user', text: 'x' }], { expectHead: null }),
-      (e) => e instanceof LlmsyncError && e.status === 409 && e.body.head === first.head);
     const ok = await s.append(first.head, [{ kind: 'assistant', text: 'y' }], { expectHead: first.head });
     assert.notEqual(ok.head, first.head);
+    // The head moved on: a compare-and-swap against the old one is refused and names the new one.
+    await assert.rejects(s.append(first.head, [{ kind: 'assistant', text: 'z' }], { expectHead: first.head }),
+      (e) => e instanceof LlmsyncError && e.status === 409 && e.body.head === ok.head);
   });
 
   test('bad input is a 4xx LlmsyncError', async () => {
@@ -162,13 +163,13 @@ describe('runs', () => {
     await s.append(null, [{ kind: 'user', text: 'Go on.' }]);
     const runId = await s.startRun({ max_tokens: 64, seed: 5 });
     const reference = await client.session(s.id).follow(runId);
-    // A fetch that cuts every event stream after 300 bytes, mid-event: the client reconnects.
+    // A fetch that cuts every event stream after 700 bytes, mid-event: the client reconnects.
     let cuts = 0;
     const flaky = async (url, init) => {
       const res = await fetch(url, init);
       if (!url.includes('/events')) return res;
       const reader = res.body.getReader();
-      let budget = 300;
+      let budget = 700;
       let pending = null;
       const body = new ReadableStream({
         async pull(c) {
