@@ -77,7 +77,7 @@ async function api(url, p, init) {
   return r.json();
 }
 
-const server = await startServer({ name: 'web', model: { nEmbd: 128, nLayer: 4, nHead: 4, nHeadKv: 2, nFf: 384 } });
+const server = await startServer({ name: 'web', model: { nEmbd: 512, nLayer: 8, nHead: 8, nHeadKv: 4, nFf: 1536 } });
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
@@ -100,7 +100,7 @@ try {
   await a.setViewport({ width: 1100, height: 760 });
   watch(a, 'tab A');
   await a.goto(server.url + '/', { waitUntil: 'load' });
-  await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '1500'));
+  await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '1200'));
   await a.reload({ waitUntil: 'load' });
   await a.waitForSelector('#input', kWait);
 
@@ -166,7 +166,7 @@ try {
   await snap(a, 'completed');
 
   // 4. Stop cancels the run (tab B sees it end too).
-  await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '3000'));
+  await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '400'));
   await a.type('#input', 'Tell me more');
   await a.keyboard.press('Enter');
   await a.waitForFunction(() => (document.querySelector('#streaming .text')?.textContent.length ?? 0) > 5, kWait);
