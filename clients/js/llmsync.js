@@ -116,7 +116,9 @@ export class Client {
   // One HTTP exchange. JSON bodies always carry Content-Type: application/json. `retry` allows
   // retrying network errors and 503s (only for requests that are safe to repeat).
   async raw(method, path, { body, headers = {}, signal, retry = false } = {}) {
-    const init = { method, headers: this.headers(headers), signal };
+    // no-store: a browser's HTTP cache would answer a session GET from a cached body whose
+    // running_run is stale (the ETag follows the nodes only); sync() sends its own If-None-Match.
+    const init = { method, headers: this.headers(headers), signal, cache: 'no-store' };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
       init.headers['Content-Type'] = 'application/json';

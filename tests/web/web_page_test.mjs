@@ -100,7 +100,7 @@ try {
   await a.setViewport({ width: 1100, height: 760 });
   watch(a, 'tab A');
   await a.goto(server.url + '/', { waitUntil: 'load' });
-  await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '1200'));
+  await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '600'));
   await a.reload({ waitUntil: 'load' });
   await a.waitForSelector('#input', kWait);
 
