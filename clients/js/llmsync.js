@@ -137,7 +137,7 @@ export class Client {
       }
       if (init.body !== undefined) this.bytesSent += new TextEncoder().encode(init.body).length;
       if (res.status === 503 && retry && attempt < this.retries) {
-        await res.body?.cancel().catch(() => {});
+        await res.arrayBuffer().catch(() => {});
         await sleep(this.backoff(attempt), signal);
         continue;
       }
@@ -269,10 +269,7 @@ export class Session {
     if (this.etag) headers['If-None-Match'] = this.etag;
     const path = `/v1/sessions/${this.id}?since=${this.seq}`;
     const res = await this.client.raw('GET', path, { headers, signal, retry: true });
-    if (res.status === 304) {
-      await res.body?.cancel().catch(() => {});
-      return [];
-    }
+    if (res.status === 304) return []; // no body (cancelling it would show as an aborted request)
     const r = await Client.decode(res, 'GET', path);
     this.etag = res.headers.get('ETag');
     const added = [];

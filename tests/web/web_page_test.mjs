@@ -44,7 +44,11 @@ if (!chromium) {
 const require = createRequire(path.join(npmDir, 'package.json'));
 const puppeteer = require('puppeteer-core');
 
-const kWait = { timeout: 180000, polling: 50 };
+const kWait = { timeout: 180000, polling: 100 };
+const t0 = Date.now();
+const step = (what) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}`);
+// A DOM click: puppeteer's mouse click waits for the renderer, which a loaded machine can starve.
+const press = (page, selector) => page.$eval(selector, (e) => e.click());
 const problems = [];
 let shot = 0;
 
@@ -64,6 +68,7 @@ function watch(page, name) {
 }
 
 async function snap(page, name) {
+  await page.bringToFront();
   const file = path.join(work, `${String(++shot).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file });
   return file;
@@ -81,7 +86,11 @@ const server = await startServer({ name: 'web', model: { nEmbd: 512, nLayer: 8, 
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+  // Two tabs are open at once: a background tab must not have its timers and rendering
+  // throttled (Chrome slows hidden pages' timers to once a minute), or every wait stalls.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+    '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows',
+    '--disable-renderer-backgrounding', '--disable-features=IntensiveWakeUpThrottling'],
 });
 let failed = false;
 try {
@@ -104,6 +113,7 @@ try {
   await a.reload({ waitUntil: 'load' });
   await a.waitForSelector('#input', kWait);
 
+  step('1. send a message');
   // 1. Send with Enter; Shift+Enter is a new line in the composer.
   await a.type('#input', 'Hello');
   await a.keyboard.down('Shift');
@@ -121,6 +131,7 @@ try {
     first.length);
   await snap(a, 'streaming');
 
+  step('2. a second tab');
   // 2. A second tab on the conversation URL shows the same reply, live.
   const b = await browser.newPage();
   await b.setViewport({ width: 900, height: 700 });
@@ -131,6 +142,7 @@ try {
   assert.equal(runId, await a.$eval('#streaming', (e) => e.dataset.run));
   await snap(b, 'second-tab');
 
+  step('3. reload mid-reply');
   // 3. Reload tab A mid-reply: it reattaches and goes on. Every text the page shows is a prefix of
   // the final reply (nothing repeated), and the reply completes exactly once.
   const run0 = await api(server.url, `/v1/runs/${runId}`);
@@ -165,29 +177,31 @@ try {
     kWait);
   await snap(a, 'completed');
 
+  step('4. stop');
   // 4. Stop cancels the run (tab B sees it end too).
   await a.evaluate(() => localStorage.setItem('llmsync.max_tokens', '400'));
   await a.type('#input', 'Tell me more');
   await a.keyboard.press('Enter');
   await a.waitForFunction(() => (document.querySelector('#streaming .text')?.textContent.length ?? 0) > 5, kWait);
   const stopRun = await a.$eval('#streaming', (e) => e.dataset.run);
-  await a.click('#stop');
+  await press(a, '#stop');
   await a.waitForFunction(() => !document.querySelector('#streaming'), kWait);
   await b.waitForFunction(() => !document.querySelector('#streaming'), kWait);
   assert.equal((await api(server.url, `/v1/runs/${stopRun}`)).status, 'cancelled');
   assert.equal(await a.$eval('#stop', (e) => e.hidden), true);
   await snap(a, 'stopped');
 
+  step('5. edit and switch');
   // 5. Edit the last user message: a branch; the switcher flips between the two versions.
   const users = await a.$$('#messages .msg.user');
   const last = users[users.length - 1];
-  await (await last.$('button[aria-label="Edit this message"]')).click();
+  await last.$eval('button[aria-label="Edit this message"]', (e) => e.click());
   await a.waitForSelector('#messages .msg.user textarea', kWait);
   await a.$eval('#messages .msg.user textarea', (e) => { e.value = ''; });
   await a.type('#messages .msg.user textarea', 'Tell me less');
-  await a.click('#messages .msg.user .save-edit');
+  await press(a, '#messages .msg.user .save-edit');
   await a.waitForFunction(() => document.querySelector('#streaming'), kWait);
-  await a.click('#stop');
+  await press(a, '#stop');
   await a.waitForFunction(() => !document.querySelector('#streaming'), kWait);
   const lastUser = () => a.evaluate(() => {
     const all = document.querySelectorAll('#messages .msg.user');
@@ -200,9 +214,9 @@ try {
   }, kWait);
   assert.deepEqual(await lastUser(), { text: 'Tell me less', pos: '2/2' });
   await snap(a, 'edited');
-  await a.click('#messages .msg.user:last-of-type button[aria-label="Previous version"]').catch(async () => {
-    const all = await a.$$('#messages .msg.user');
-    await (await all[all.length - 1].$('button[aria-label="Previous version"]')).click();
+  await a.evaluate(() => {
+    const all = document.querySelectorAll('#messages .msg.user');
+    all[all.length - 1].querySelector('button[aria-label="Previous version"]').click();
   });
   await a.waitForFunction(() => {
     const all = document.querySelectorAll('#messages .msg.user');
@@ -217,8 +231,8 @@ try {
   await snap(a, 'switched');
 
   // The tree view shows every branch.
-  await a.click('#toggle-panel');
-  await a.click('#tree-details summary');
+  await press(a, '#toggle-panel');
+  await press(a, '#tree-details summary');
   const treeItems = await a.$$eval('#tree button', (bs) => bs.map((x) => x.textContent));
   assert.ok(treeItems.some((t) => t.includes('Tell me more')) && treeItems.some((t) => t.includes('Tell me less')));
   const shotFile = await snap(a, 'tree');
@@ -228,6 +242,8 @@ try {
   console.log(`web page test passed; screenshots in ${work}`);
 } catch (e) {
   failed = true;
+  step('failed');
+  for (const p of await browser.pages()) await snap(p, 'failure').catch(() => {});
   console.error(e);
   console.error(problems.join('\n'));
 } finally {
