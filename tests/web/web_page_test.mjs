@@ -57,12 +57,16 @@ function watch(page, name) {
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`${name}: console error: ${m.text()}`);
   });
+  const notModified = new WeakSet();
   page.on('requestfailed', (r) => {
-    // A page that reloads or closes drops its open event streams: that is not a failure.
-    const aborted = r.failure()?.errorText === 'net::ERR_ABORTED' && r.url().includes('/events');
+    // A page that reloads or closes drops its open event streams: that is not a failure. Chrome
+    // also reports a sync answered 304 (the client's own If-None-Match, fetched with cache:
+    // 'no-store') as aborted, although the page received the 304.
+    const aborted = r.failure()?.errorText === 'net::ERR_ABORTED' && (r.url().includes('/events') || notModified.has(r));
     if (!aborted) problems.push(`${name}: request failed: ${r.url()} ${r.failure()?.errorText}`);
   });
   page.on('response', (r) => {
+    if (r.status() === 304) notModified.add(r.request());
     if (r.status() >= 400) problems.push(`${name}: HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
   });
 }
