@@ -23,17 +23,22 @@ const wait = { timeout: 180000, polling: 100 };
 const server = await startServer({ name: 'screenshot', model: { nEmbd: 64, nLayer: 2, readable: true, seed: 11 } });
 const browser = await puppeteer.launch({ executablePath: fs.existsSync('/usr/lib/chromium/chromium')
   ? '/usr/lib/chromium/chromium' : 'chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+
 try {
   const page = await browser.newPage();
   await page.setViewport({ width: 1200, height: 800, deviceScaleFactor: 1 });
   await page.goto(server.url + '/', { waitUntil: 'load' });
   await page.evaluate(() => localStorage.setItem('llmsync.max_tokens', '40'));
   await page.reload({ waitUntil: 'load' });
+  // The readable vocabulary has an end token, so a reply may end before it is seen streaming:
+  // wait for the finished replies instead.
+  const replies = (n) => page.waitForFunction((k) => !document.querySelector('#streaming') &&
+    document.querySelectorAll('#messages .msg.assistant').length === k, wait, n);
+  let count = 0;
   const turn = async (text) => {
     await page.type('#input', text);
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.querySelector('#streaming'), wait);
-    await page.waitForFunction(() => !document.querySelector('#streaming'), wait);
+    await replies(++count);
   };
   await turn('What does llmsync keep between turns?');
   await turn('And what happens when I reload the page?');
@@ -43,8 +48,8 @@ try {
   await page.$eval('#messages .msg.user textarea', (e) => { e.value = ''; });
   await page.type('#messages .msg.user textarea', 'And if the network drops mid-reply?');
   await page.click('#messages .msg.user .save-edit');
-  await page.waitForFunction(() => document.querySelector('#streaming'), wait);
-  await page.waitForFunction(() => !document.querySelector('#streaming'), wait);
+  await page.waitForFunction(() => document.querySelector('#messages .msg.user .position')?.textContent === '2/2', wait);
+  await replies(2);
   await page.waitForFunction(() => [...document.querySelectorAll('#conversations a')].some((a) => !a.textContent.startsWith('Chat ')), wait)
     .catch(() => {});
   await page.click('#toggle-panel');
