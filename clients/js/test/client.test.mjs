@@ -245,3 +245,23 @@ describe('runs', () => {
     assert.equal(watcher.pathTo(watcher.head)[0].text, 'Hello from elsewhere');
   });
 });
+
+describe('api keys', () => {
+  test('a key is sent as a bearer token; a missing one is a 401 LlmsyncError', async () => {
+    const keyed = await startServer({ name: 'keyed', config: { api_keys: { 'sk-test': 'team' } } });
+    try {
+      const anonymous = new Client({ baseUrl: keyed.url, retries: 0 });
+      await assert.rejects(anonymous.listSessions(), (e) => e instanceof LlmsyncError && e.status === 401);
+      const c = new Client({ baseUrl: keyed.url, apiKey: 'sk-test' });
+      const s = await c.createSession();
+      await s.append(null, [{ kind: 'user', text: 'with a key' }]);
+      const out = await s.follow(await s.startRun({ max_tokens: 4 }));
+      assert.equal(out.status, 'succeeded');
+      assert.deepEqual((await c.listSessions()).map((x) => x.id), [s.id]);
+      // The page still loads without a key (it then asks for one).
+      assert.equal((await fetch(`${keyed.url}/`)).status, 200);
+    } finally {
+      await keyed.stop();
+    }
+  });
+});
