@@ -12,6 +12,8 @@ PACKAGES=(
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and benchmarks
   redis-server sqlite3 gnuplot-nox curl jq
+  # the browser the web page tests drive (tests/web, through puppeteer-core)
+  chromium
   # independent oracles (Debian's python3, /usr/bin/python3)
   python3 python3-numpy python3-jinja2
 )

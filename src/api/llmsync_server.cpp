@@ -9,6 +9,7 @@
 #include "api/openai/openai_api.h"
 #include "api/openai/openai_schema.h"
 #include "api/session_events.h"
+#include "api/web_assets.h"
 #include "base/dir_lock.h"
 #include "base/logging.h"
 #include "base/sha256.h"
@@ -231,6 +232,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   AddRunRoutes(p->router, ctx);
   AddAdminRoutes(p->router, ctx);
   AddOpenAiRoutes(p->router, ctx);
+  AddWebRoutes(p->router);
 
   HttpServerOptions ho;
   ho.host = cfg.Host();

@@ -86,6 +86,12 @@ Result<std::vector<SessionInfo>> SessionService::ListSessions(std::string_view t
   return store_->ListSessions(tenant, limit);
 }
 
+Result<SessionInfo> SessionService::SetMetadata(std::string_view tenant, const Id& session,
+                                                std::string_view metadata) {
+  LLMSYNC_RETURN_IF_ERROR(CheckTenant(tenant));
+  return store_->SetSessionMetadata(tenant, session, metadata);
+}
+
 Status SessionService::ValidateAppend(const AppendRequest& request) const {
   const SessionLimits& limits = options_.limits;
   LLMSYNC_RETURN_IF_ERROR(CheckTenant(request.tenant));

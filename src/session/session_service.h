@@ -85,6 +85,8 @@ class SessionService {
   Result<SessionInfo> CreateSession(std::string_view tenant, const Id& model);
   Result<SessionInfo> GetSession(std::string_view tenant, const Id& session);
   Result<std::vector<SessionInfo>> ListSessions(std::string_view tenant, std::size_t limit);
+  // Replaces the session's client metadata (at most store::kMaxSessionMetadataBytes).
+  Result<SessionInfo> SetMetadata(std::string_view tenant, const Id& session, std::string_view metadata);
 
   Result<AppendResult> Append(const AppendRequest& request, Id* conflict_head = nullptr);
   // The checks Append makes before touching the store (tenant, node count, idempotency key, each

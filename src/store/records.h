@@ -29,7 +29,12 @@ struct SessionRecord {
   Id head;                     // zero: empty, or rewound to before the first node
   std::uint64_t head_seq = 0;  // the seq at which `head` last changed
   std::uint64_t last_seq = 0;  // the highest seq handed out in this session
+  // Client metadata (the API keeps a JSON object here, e.g. a title); opaque to the store, at most
+  // kMaxSessionMetadataBytes; empty when never set. Not part of the node log: no seq changes.
+  std::string metadata;
 };
+
+inline constexpr std::size_t kMaxSessionMetadataBytes = 16 * 1024;
 
 struct NodeRecord {
   Id id;

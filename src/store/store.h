@@ -56,6 +56,10 @@ class Store {
   virtual Result<std::vector<SessionRecord>> ListSessions(std::string_view tenant, std::size_t limit) = 0;
   // Deletes a session with its nodes, idempotency records, runs and run events.
   virtual Status DeleteSession(std::string_view tenant, const Id& session) = 0;
+  // Replaces the session's metadata; returns the updated session. kInvalidArgument beyond
+  // kMaxSessionMetadataBytes, kNotFound for another tenant's session.
+  virtual Result<SessionRecord> SetSessionMetadata(std::string_view tenant, const Id& session,
+                                                   std::string_view metadata) = 0;
   // Operator only (the CLI): finds a session by id whatever its tenant.
   virtual Result<SessionRecord> AdminFindSession(const Id& session) = 0;
 

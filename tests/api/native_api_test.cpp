@@ -607,5 +607,39 @@ TEST_F(NativeApiTest, MetricsReportTokensAndBytes) {
   }
 }
 
+// Issue 14: the conversation list and session metadata (the web page's titles).
+TEST_F(NativeApiTest, SessionsAreListedNewestFirstWithTheirMetadata) {
+  std::string a = NewSession();
+  std::string b = NewSession();
+  Append(b, {{"nodes", {{{"kind", "user"}, {"text", "Hi"}}}}});
+  auto patch = [&](const std::string& id, const std::string& body) {
+    auto r = env_->Client().Send("PATCH", "/v1/sessions/" + id, body, {{"Content-Type", "application/json"}});
+    EXPECT_TRUE(r.IsOk());
+    return std::make_pair(r->status, Json::parse(r->body, nullptr, false));
+  };
+  auto [status, patched] = patch(b, R"({"metadata": {"title": "Greeting"}})");
+  ASSERT_EQ(status, 200) << patched.dump();
+  EXPECT_EQ(patched["metadata"]["title"], "Greeting");
+  EXPECT_EQ(patched["seq"], 1);
+
+  auto [list_status, list] = env_->Get("/v1/sessions?limit=10");
+  ASSERT_EQ(list_status, 200);
+  ASSERT_GE(list["sessions"].size(), 2u);
+  EXPECT_EQ(list["sessions"][0]["id"], b);
+  EXPECT_EQ(list["sessions"][0]["metadata"]["title"], "Greeting");
+  EXPECT_FALSE(list["sessions"][0]["head"].is_null());
+  EXPECT_EQ(list["sessions"][1]["id"], a);
+  EXPECT_EQ(list["sessions"][1]["metadata"], Json::object());
+  EXPECT_EQ(env_->Get("/v1/sessions/" + b).second["metadata"]["title"], "Greeting");
+
+  // Bad input is a 400 and changes nothing; another session id is a 404.
+  EXPECT_EQ(patch(b, R"({"metadata": "x"})").first, 400);
+  EXPECT_EQ(patch(b, "{\"metadata\": {\"t\": \"" + std::string(17000, 'x') + "\"}}").first, 400);
+  EXPECT_EQ(patch(std::string(64, '0'), R"({"metadata": {}})").first, 404);
+  EXPECT_EQ(env_->Get("/v1/sessions?limit=0").first, 400);
+  EXPECT_EQ(env_->Get("/v1/sessions?limit=x").first, 400);
+  EXPECT_EQ(env_->Get("/v1/sessions/" + b).second["metadata"]["title"], "Greeting");
+}
+
 }  // namespace
 }  // namespace llmsync::testing

@@ -128,6 +128,9 @@ TEST(SqliteStoreOpenTest, MigratesAVersionOneDatabaseKeepingItsData) {
   run.tenant = "t";
   run.session = s.id;
   EXPECT_TRUE(latest->CreateRun(run).IsOk());
+  // Version 4 added session metadata: empty for the old session, and settable.
+  EXPECT_EQ(latest->GetSession("t", s.id)->metadata, "");
+  EXPECT_TRUE(latest->SetSessionMetadata("t", s.id, R"({"title":"migrated"})").IsOk());
 }
 
 // Sessions and tenant scoping: part of the conformance suite (SQLite and Redis).
@@ -190,6 +193,35 @@ TEST_P(SessionStoreTest, DeleteSessionRemovesEverythingBelowIt) {
   // The id is free again, and the new session starts empty.
   ASSERT_TRUE(store->CreateSession(s).IsOk());
   EXPECT_TRUE(store->ChangesSince("t", s.id, 0, 10)->nodes.empty());
+}
+
+TEST_P(SessionStoreTest, MetadataIsReplacedBoundedAndTenantScoped) {
+  Store* store = store_.get();
+  SessionRecord s = NewSession("acme", "titled");
+  ASSERT_TRUE(store->CreateSession(s).IsOk());
+  ASSERT_TRUE(store->Append(testing::Chain(s, Id(), {"hi"}), nullptr).IsOk());
+  EXPECT_EQ(store->GetSession("acme", s.id)->metadata, "");  // never set
+
+  auto set = store->SetSessionMetadata("acme", s.id, R"({"title":"First"})");
+  ASSERT_TRUE(set.IsOk()) << set.GetStatus().ToString();
+  EXPECT_EQ(set->metadata, R"({"title":"First"})");
+  EXPECT_EQ(set->last_seq, 1u);  // metadata is not part of the node log
+  ASSERT_TRUE(store->SetSessionMetadata("acme", s.id, R"({"title":"Second"})").IsOk());
+  EXPECT_EQ(store->GetSession("acme", s.id)->metadata, R"({"title":"Second"})");
+  EXPECT_EQ(store->ListSessions("acme", 10)->at(0).metadata, R"({"title":"Second"})");
+  EXPECT_EQ(store->ChangesSince("acme", s.id, 0, 10)->session.metadata, R"({"title":"Second"})");
+  EXPECT_EQ(store->AdminFindSession(s.id)->metadata, R"({"title":"Second"})");
+
+  // Another tenant's session is absent; oversized metadata is refused and changes nothing.
+  EXPECT_EQ(store->SetSessionMetadata("evil", s.id, "{}").GetStatus().Code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->SetSessionMetadata("acme", NamedId("none"), "{}").GetStatus().Code(),
+            StatusCode::kNotFound);
+  std::string big(kMaxSessionMetadataBytes + 1, 'x');
+  EXPECT_EQ(store->SetSessionMetadata("acme", s.id, big).GetStatus().Code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store->SetSessionMetadata("acme", s.id, std::string(kMaxSessionMetadataBytes, 'y')).IsOk());
+  ASSERT_TRUE(store->SetSessionMetadata("acme", s.id, R"({"title":"Kept"})").IsOk());
+  Reopen();
+  EXPECT_EQ(store_->GetSession("acme", s.id)->metadata, R"({"title":"Kept"})");
 }
 
 LLMSYNC_STORE_BACKENDS(SessionStoreTest);

@@ -54,6 +54,22 @@ Json BranchesJson(const session::Branches& b) {
   return tips;
 }
 
+// The metadata is kept as the JSON text the client sent (checked to be an object then).
+Json MetadataJson(const std::string& text) {
+  if (text.empty()) return Json::object();
+  Json m = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return m.is_object() ? m : Json::object();
+}
+
+Json SessionSummaryJson(const session::SessionInfo& s) {
+  return {{"id", s.id.ToHex()},
+          {"created_at", s.created_at_ms},
+          {"head", s.head.IsZero() ? Json(nullptr) : Json(s.head.ToHex())},
+          {"head_seq", s.head_seq},
+          {"seq", s.last_seq},
+          {"metadata", MetadataJson(s.metadata)}};
+}
+
 HttpResponse CreateSession(ServerContext& ctx, const HttpRequest& req) {
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
     Json body = Json::object();
@@ -75,6 +91,43 @@ HttpResponse CreateSession(ServerContext& ctx, const HttpRequest& req) {
                 {"seq", info.last_seq},
                 {"model", ctx.model_name}};
     return JsonResponse(201, DumpJson(out));
+  });
+}
+
+// The tenant's sessions, newest first: what a conversation list needs to draw each entry.
+HttpResponse ListSessions(ServerContext& ctx, const HttpRequest& req) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    std::size_t limit = 100;
+    if (auto q = req.Query("limit")) {
+      auto [ptr, ec] = std::from_chars(q->data(), q->data() + q->size(), limit);
+      if (ec != std::errc() || ptr != q->data() + q->size() || limit == 0 || limit > 1000) {
+        return Status::InvalidArgument("limit must be an integer in [1, 1000]");
+      }
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::SessionInfo> list,
+                             ctx.sessions->ListSessions(tenant, limit));
+    Json sessions = Json::array();
+    for (const session::SessionInfo& s : list) sessions.push_back(SessionSummaryJson(s));
+    return JsonResponse(200, DumpJson({{"sessions", std::move(sessions)}}));
+  });
+}
+
+// PATCH /v1/sessions/{id} {"metadata": {...}}: replaces the session's metadata (e.g. a title).
+HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    if (!body.contains("metadata") || !body["metadata"].is_object()) {
+      return Status::InvalidArgument("metadata must be an object");
+    }
+    std::string text = DumpJson(body["metadata"]);
+    if (text.size() > store::kMaxSessionMetadataBytes) {
+      return Status::InvalidArgument("metadata of " + std::to_string(text.size()) +
+                                     " bytes exceeds the limit of " +
+                                     std::to_string(store::kMaxSessionMetadataBytes));
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->SetMetadata(s.tenant, s.session, text));
+    return JsonResponse(200, DumpJson(SessionSummaryJson(info)));
   });
 }
 
@@ -116,7 +169,8 @@ HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathPa
                 {"head_seq", diff.session.head_seq},
                 {"heads", BranchesJson(branches)},
                 {"nodes", std::move(nodes)},
-                {"more", diff.more}};
+                {"more", diff.more},
+                {"metadata", MetadataJson(diff.session.metadata)}};
     HttpResponse r = JsonResponse(200, DumpJson(out));
     r.SetHeader("ETag", "\"" + std::to_string(diff.session.last_seq) + "\"");
     return r;
@@ -334,10 +388,14 @@ void AddSessionRoutes(Router& router, ServerContext& ctx) {
   ServerContext* c = &ctx;
   router.Add("POST", "/v1/sessions",
              [c](const HttpRequest& r, const PathParams&) { return CreateSession(*c, r); });
+  router.Add("GET", "/v1/sessions",
+             [c](const HttpRequest& r, const PathParams&) { return ListSessions(*c, r); });
   router.Add("POST", "/v1/sessions/import",
              [c](const HttpRequest& r, const PathParams&) { return Import(*c, r); });
   router.Add("GET", "/v1/sessions/{id}",
              [c](const HttpRequest& r, const PathParams& p) { return GetSession(*c, r, p); });
+  router.Add("PATCH", "/v1/sessions/{id}",
+             [c](const HttpRequest& r, const PathParams& p) { return PatchSession(*c, r, p); });
   router.Add("POST", "/v1/sessions/{id}/nodes",
              [c](const HttpRequest& r, const PathParams& p) { return AppendNodes(*c, r, p); });
   router.Add("POST", "/v1/sessions/{id}/head",

@@ -31,7 +31,7 @@ local function session_missing(sid) return fail('NOTFOUND', 'session ' .. sid ..
 local function run_missing(rid) return fail('NOTFOUND', 'run ' .. rid .. ' not found') end
 local function not_in_session(nid, sid) return fail('NOTFOUND', 'node ' .. nid .. ' is not in session ' .. sid) end
 local function tenant_of(sid) return redis.call('HGET', skey(sid), 'tenant') end
-local SESSION_FIELDS = {'tenant', 'model', 'created', 'head', 'head_seq', 'last_seq'}
+local SESSION_FIELDS = {'tenant', 'model', 'created', 'head', 'head_seq', 'last_seq', 'metadata'}
 local NODE_FIELDS = {'parent', 'seq', 'depth', 'kind', 'hidden', 'purged', 'text', 'tokens', 'token_count', 'tool',
                      'call', 'sealed', 'created'}
 local RUN_FIELDS = {'tenant', 'session', 'from', 'status', 'params', 'result', 'u0', 'u1', 'u2', 'u3', 'u4', 'error',
@@ -73,6 +73,16 @@ constexpr const char* kListSessions = R"lua(
 local members = redis.call('ZREVRANGE', tsesskey(ARGV[1]), 0, tonumber(ARGV[2]) - 1)
 local out = {}
 for _, m in ipairs(members) do session_row(string.sub(m, 18), out) end
+return out
+)lua";
+
+// ARGV: sid tenant metadata. Returns the session row.
+constexpr const char* kSetSessionMetadata = R"lua(
+local sid, tenant = ARGV[1], ARGV[2]
+if tenant_of(sid) ~= tenant then return session_missing(sid) end
+redis.call('HSET', skey(sid), 'metadata', ARGV[3])
+local out = {}
+session_row(sid, out)
 return out
 )lua";
 
@@ -557,6 +567,7 @@ constexpr std::array<Entry, kScriptCount> kScripts = {{
     {"read_events", kReadEvents},
     {"prune_events", kPruneEvents},
     {"lease_run", kLeaseRun},
+    {"set_session_metadata", kSetSessionMetadata},
 }};
 
 const std::array<std::string, kScriptCount>& Sources() {

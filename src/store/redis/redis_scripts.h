@@ -37,8 +37,9 @@ enum class Script {
   kReadEvents,
   kPruneEvents,
   kLeaseRun,
+  kSetSessionMetadata,
 };
-inline constexpr int kScriptCount = static_cast<int>(Script::kLeaseRun) + 1;
+inline constexpr int kScriptCount = static_cast<int>(Script::kSetSessionMetadata) + 1;
 
 // The full source of a script: the shared prelude followed by its body.
 std::string_view ScriptSource(Script script);
@@ -48,7 +49,8 @@ std::string_view ScriptName(Script script);
 inline constexpr int kNodeFieldCount = 13;  // parent seq depth kind hidden purged text tokens
                                             // token_count tool call sealed created
 // The session fields every session-returning script emits, in this order.
-inline constexpr int kSessionFieldCount = 7;  // id tenant model created head head_seq last_seq
+inline constexpr int kSessionFieldCount = 8;  // id tenant model created head head_seq last_seq
+                                              // metadata
 // The run fields every run-returning script emits after the run id, in this order.
 inline constexpr int kRunFieldCount = 16;  // tenant session from status params result u0..u4
                                            // error created updated last_event_id deleted

@@ -204,6 +204,7 @@ Result<SessionRecord> ParseSession(const std::vector<Reply>& e, std::size_t at) 
   LLMSYNC_ASSIGN_OR_RETURN(s.head, ParseIdArg(e[at + 4].str));
   LLMSYNC_ASSIGN_OR_RETURN(s.head_seq, ParseU64(e[at + 5].str));
   LLMSYNC_ASSIGN_OR_RETURN(s.last_seq, ParseU64(e[at + 6].str));
+  if (e[at + 7].type == Reply::Type::kString) s.metadata = e[at + 7].str;  // nil: never set
   return s;
 }
 
@@ -239,15 +240,27 @@ Result<SessionRecord> RedisStore::GetSession(std::string_view tenant, const Id& 
 }
 
 Result<SessionRecord> RedisStore::AdminFindSession(const Id& session) {
-  LLMSYNC_ASSIGN_OR_RETURN(Reply r, client_->Command({"HMGET", "llmsync:session:" + session.ToHex(), "tenant",
-                                                      "model", "created", "head", "head_seq", "last_seq"},
-                                                     true));
+  LLMSYNC_ASSIGN_OR_RETURN(
+      Reply r, client_->Command({"HMGET", "llmsync:session:" + session.ToHex(), "tenant", "model", "created",
+                                 "head", "head_seq", "last_seq", "metadata"},
+                                true));
   if (r.elements.empty() || r.elements[0].type == Reply::Type::kNil)
     return Status::NotFound("session " + session.ToHex() + " not found");
   Reply id;
   id.type = Reply::Type::kString;
   id.str = session.ToHex();
   r.elements.insert(r.elements.begin(), std::move(id));
+  return ParseSession(r.elements, 0);
+}
+
+Result<SessionRecord> RedisStore::SetSessionMetadata(std::string_view tenant, const Id& session,
+                                                     std::string_view metadata) {
+  if (metadata.size() > kMaxSessionMetadataBytes) {
+    return Status::InvalidArgument("session metadata of " + std::to_string(metadata.size()) +
+                                   " bytes exceeds the limit of " + std::to_string(kMaxSessionMetadataBytes));
+  }
+  LLMSYNC_ASSIGN_OR_RETURN(Reply r, Write(Script::kSetSessionMetadata,
+                                          {session.ToHex(), std::string(tenant), std::string(metadata)}));
   return ParseSession(r.elements, 0);
 }
 

@@ -95,7 +95,12 @@ constexpr const char* kMigration3 = R"sql(
 ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations = {kMigration1, kMigration2, kMigration3};
+// Session metadata (a client's JSON object, e.g. the web page's title): '' when never set.
+constexpr const char* kMigration4 = R"sql(
+ALTER TABLE sessions ADD COLUMN metadata TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<const char*, 4> kMigrations = {kMigration1, kMigration2, kMigration3, kMigration4};
 
 Result<bool> TableExists(Connection& conn, const char* name) {
   LLMSYNC_ASSIGN_OR_RETURN(Stmt stmt,

@@ -12,7 +12,8 @@ namespace {
 
 constexpr std::size_t kMaxIdleReaders = 8;
 
-constexpr const char* kSessionColumns = "id, tenant, model, created_at_ms, head, head_seq, last_seq";
+constexpr const char* kSessionColumns =
+    "id, tenant, model, created_at_ms, head, head_seq, last_seq, metadata";
 
 std::int64_t SqlLimit(std::size_t limit) {
   return static_cast<std::int64_t>(
@@ -29,6 +30,7 @@ Result<SessionRecord> ReadSession(const Stmt& stmt, int first = 0) {
   LLMSYNC_ASSIGN_OR_RETURN(s.head, stmt.ColumnId(first + 4));
   s.head_seq = static_cast<std::uint64_t>(stmt.ColumnInt(first + 5));
   s.last_seq = static_cast<std::uint64_t>(stmt.ColumnInt(first + 6));
+  s.metadata = stmt.ColumnText(first + 7);
   return s;
 }
 
@@ -182,6 +184,20 @@ Result<std::vector<SessionRecord>> SqliteStore::ListSessions(std::string_view te
     out.push_back(std::move(s));
   }
   return out;
+}
+
+Result<SessionRecord> SqliteStore::SetSessionMetadata(std::string_view tenant, const Id& session,
+                                                      std::string_view metadata) {
+  if (metadata.size() > kMaxSessionMetadataBytes) {
+    return Status::InvalidArgument("session metadata of " + std::to_string(metadata.size()) +
+                                   " bytes exceeds the limit of " + std::to_string(kMaxSessionMetadataBytes));
+  }
+  LLMSYNC_RETURN_IF_ERROR(writer_->Run([&](Connection& conn) -> Status {
+    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t rowid, FindSessionRowid(conn, tenant, session));
+    LLMSYNC_ASSIGN_OR_RETURN(Stmt update, conn.Prepare("UPDATE sessions SET metadata = ? WHERE rowid = ?"));
+    return update.BindText(1, metadata).Bind(2, rowid).Run();
+  }));
+  return GetSession(tenant, session);
 }
 
 Status SqliteStore::DeleteSession(std::string_view tenant, const Id& session) {

@@ -41,6 +41,8 @@ class SqliteStore final : public Store {
   Status CreateSession(const SessionRecord& session) override;
   Result<SessionRecord> GetSession(std::string_view tenant, const Id& session) override;
   Result<std::vector<SessionRecord>> ListSessions(std::string_view tenant, std::size_t limit) override;
+  Result<SessionRecord> SetSessionMetadata(std::string_view tenant, const Id& session,
+                                           std::string_view metadata) override;
   Status DeleteSession(std::string_view tenant, const Id& session) override;
   Result<SessionRecord> AdminFindSession(const Id& session) override;
 
