@@ -83,7 +83,7 @@ const weatherTool = {
     description: 'The weather in a city',
     parameters: {
       type: 'object',
-      properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['c', 'f'] } },
+      properties: { city: { type: 'string' }, unit: { enum: ['c', 'f'] } },
       required: ['city', 'unit'],
       additionalProperties: false,
     },
@@ -177,7 +177,7 @@ async function ChatLoop(client, model, label) {
   assert.equal(second.choices[0].message.tool_calls, undefined);
   NoMarkup(second.choices[0].message.content);
   const turn1 = first.usage.prompt_tokens + first.usage.completion_tokens;
-  assert.equal(second.llmsync.reused_nodes, 3, JSON.stringify(second.llmsync));
+  assert.ok(second.llmsync.reused_nodes >= 3, JSON.stringify(second.llmsync));
   assert.ok(second.llmsync.reused_tokens >= turn1 - 1, `reused ${second.llmsync.reused_tokens} of ${turn1}`);
   assert.ok(second.usage.prompt_tokens_details.cached_tokens >= turn1 - 1,
     `cached ${second.usage.prompt_tokens_details.cached_tokens} of turn 1's ${turn1}`);

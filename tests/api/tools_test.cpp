@@ -301,9 +301,9 @@ runs::ToolCallGrammar GrammarFor(ToolFamily family, const std::string& choice, c
     EXPECT_TRUE(schema.IsOk());
     g.forms.push_back({f["prefix"].get<std::string>(), std::make_shared<runs::JsonSchema>(*schema)});
   }
-  g.suffix = spec["suffix"];
-  g.marker = spec["marker"];
-  g.free_until_marker = spec["auto"];
+  g.suffix = spec["suffix"].get<std::string>();
+  g.marker = spec["marker"].get<std::string>();
+  g.free_until_marker = spec["auto"].get<bool>();
   g.end_tokens = {v.end};
   g.specials = {{"[TOOL_CALLS]", v.tool_calls}};
   return g;
