@@ -181,7 +181,11 @@ async function ChatLoop(client, model, label) {
   assert.ok(second.llmsync.reused_tokens >= turn1 - 1, `reused ${second.llmsync.reused_tokens} of ${turn1}`);
   assert.ok(second.usage.prompt_tokens_details.cached_tokens >= turn1 - 1,
     `cached ${second.usage.prompt_tokens_details.cached_tokens} of turn 1's ${turn1}`);
+  // The cost of constraining: decode speed of the constrained call vs the same prompt unconstrained.
+  const free = await client.chat.completions.create({ ...request, tool_choice: 'none', max_tokens: 48 });
   figures[`${label}.chat`] = {
+    constrained_decode_tokens_per_s: first.llmsync.runs[0].cost.decode_tokens_per_s,
+    unconstrained_decode_tokens_per_s: free.llmsync.runs[0].cost.decode_tokens_per_s,
     turn1_prompt_tokens: first.usage.prompt_tokens,
     turn1_completion_tokens: first.usage.completion_tokens,
     turn2_prompt_tokens: second.usage.prompt_tokens,

@@ -37,7 +37,7 @@ TEST(ToolRequestTest, AcceptsChatAndResponsesShapes) {
   Json body = Json::parse(kWeatherTools);
   body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
   api::ToolError error;
-  auto r = api::ParseToolRequest(body, body.dump(), false, &error);
+  auto r = api::ParseToolRequest(body, kWeatherTools, false, &error);  // the raw text keeps key order
   ASSERT_TRUE(r.IsOk()) << error.param << " " << error.message;
   EXPECT_EQ(r->tools.size(), 2u);
   EXPECT_EQ(r->choice, api::ToolChoiceMode::kNamed);

@@ -117,10 +117,22 @@ void ParseTagged(std::string_view text, std::string_view open, std::string_view 
       name = std::string(text.substr(body, gt - body));
       body = gt + 1;
     }
-    std::size_t end = text.find(close, body);
+    // The block ends at the close tag after its JSON (strings may spell the close tag), else at the
+    // first close tag.
+    std::size_t json_at = body;
+    while (json_at < text.size() && IsSpace(text[json_at])) ++json_at;
+    std::size_t json_end = JsonEnd(text, json_at);
+    std::size_t end = std::string_view::npos;
+    if (json_end != std::string_view::npos) {
+      std::size_t after = json_end;
+      while (after < text.size() && IsSpace(text[after])) ++after;
+      if (text.substr(after, close.size()) == close || after == text.size()) end = after;
+    }
+    if (end == std::string_view::npos) end = text.find(close, body);
     std::string_view inner =
         text.substr(body, end == std::string_view::npos ? std::string_view::npos : end - body);
-    std::size_t next = end == std::string_view::npos ? text.size() : end + close.size();
+    std::size_t next =
+        end == std::string_view::npos ? text.size() : std::min(text.size(), end + close.size());
     std::optional<std::vector<ParsedCall>> calls;
     if (name_in_tag) {
       Json args = Json::parse(Strip(inner), nullptr, false);
@@ -183,31 +195,33 @@ void ParseMarkedJson(std::string_view text, std::string_view marker, ParsedOutpu
 // functionary v3.2: "NAME\n{...}>>>NAME\n{...}" (the generation prompt ends with ">>>"), "all\n"
 // for text.
 void ParseFunctionary(std::string_view text, ParsedOutput* out) {
-  std::vector<std::string_view> pieces;
   std::size_t pos = 0;
-  while (true) {
-    std::size_t at = text.find(">>>", pos);
-    pieces.push_back(text.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos));
-    if (at == std::string_view::npos) break;
-    pos = at + 3;
-  }
-  for (std::string_view p : pieces) {
-    std::size_t nl = p.find('\n');
-    std::string_view recipient = nl == std::string_view::npos ? p : p.substr(0, nl);
-    std::string_view body = nl == std::string_view::npos ? std::string_view() : p.substr(nl + 1);
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view recipient =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     bool name_ok = !recipient.empty() && std::all_of(recipient.begin(), recipient.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
     });
-    if (recipient == "all" || !name_ok) {
-      out->content += std::string(recipient == "all" ? body : p);
-      continue;
+    std::size_t body = nl == std::string_view::npos ? text.size() : nl + 1;
+    std::size_t next_marker = text.find(">>>", body);
+    std::size_t json_end = recipient == "all" ? std::string_view::npos : JsonEnd(text, body);
+    if (name_ok && json_end != std::string_view::npos) {
+      Json args = Json::parse(text.substr(body, json_end - body), nullptr, false);
+      if (!args.is_discarded() && args.is_object()) {
+        out->calls.push_back({std::string(recipient), DumpJson(args)});
+        pos = text.substr(json_end, 3) == ">>>" ? json_end + 3 : json_end;
+        if (pos == json_end) {  // text after a call without a new recipient is content
+          out->content += std::string(LStrip(text.substr(json_end)));
+          return;
+        }
+        continue;
+      }
     }
-    Json args = Json::parse(Strip(body), nullptr, false);
-    if (args.is_discarded() || !args.is_object()) {
-      out->content += std::string(p);
-      continue;
-    }
-    out->calls.push_back({std::string(recipient), DumpJson(args)});
+    std::size_t piece_end = next_marker == std::string_view::npos ? text.size() : next_marker;
+    out->content += std::string(recipient == "all" ? text.substr(body, piece_end - body)
+                                                   : text.substr(pos, piece_end - pos));
+    pos = next_marker == std::string_view::npos ? text.size() : next_marker + 3;
   }
 }
 
@@ -317,25 +331,23 @@ bool TemplateThinks(std::string_view src) {
 ParsedOutput ParseModelOutput(ToolFamily family, std::string_view text) {
   ParsedOutput out;
   std::string_view rest = text;
-  std::string before;  // content before a <think> block
-  std::size_t close = rest.find("</think>");
-  std::size_t open = rest.find("<think>");
-  if (close != std::string_view::npos) {
-    std::size_t from = 0;
-    if (open != std::string_view::npos && open < close) {
-      before = std::string(RStrip(rest.substr(0, open)));
-      from = open + 7;
-    }
+  // Reasoning opens the output ("<think>" first, or only "</think>" when the generation prompt
+  // opened it) and closes before any call markup: a "</think>" inside call arguments is not one.
+  std::size_t first_call = text.size();
+  for (std::string_view m : Markers(family)) {
+    if (m != "<think>" && m != "</think>") first_call = std::min(first_call, text.find(m));
+  }
+  bool opens = LStrip(text).starts_with("<think>");
+  std::size_t close = text.find("</think>");
+  if (close != std::string_view::npos && close < first_call) {
+    std::size_t from = opens ? text.find("<think>") + 7 : 0;
     out.reasoning = std::string(Strip(rest.substr(from, close - from)));
     rest = LStrip(rest.substr(close + 8));
-  } else if (open != std::string_view::npos) {  // still thinking (stopped at max_tokens)
-    before = std::string(RStrip(rest.substr(0, open)));
-    out.reasoning = std::string(Strip(rest.substr(open + 7)));
-    out.content = before;
+  } else if (opens) {  // still thinking (stopped at max_tokens)
+    out.reasoning = std::string(Strip(LStrip(text).substr(7)));
     return out;
   }
   ParseCalls(family, rest, &out);
-  out.content = before + out.content;
   return out;
 }
 
