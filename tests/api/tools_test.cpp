@@ -374,5 +374,30 @@ TEST(ToolCallConstraintTest, AutoIsFreeUntilTheMarkerThenConstrained) {
   EXPECT_FALSE(c.FeedForTest("x"));  // only the end token may follow
 }
 
+TEST(ToolCallConstraintTest, PlainStringTokensAreExactlyTheOnesTheAutomatonTakesUnchanged) {
+  for (const char* plain : {"abc", "Paris", " 12", "\xc3\xa9t\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80"}) {
+    EXPECT_TRUE(runs::PlainStringBytes(plain)) << plain;
+  }
+  for (const char* not_plain :
+       {"a\"", "\\n", "\x01", "\xc3", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff"}) {
+    EXPECT_FALSE(runs::PlainStringBytes(not_plain)) << not_plain;
+  }
+  // The same judgement as the automaton's, for every plain token of the test vocabulary.
+  Json schema = {{"type", "object"}, {"properties", {{"s", {{"type", "string"}}}}}};
+  runs::JsonSchema s = *api::ParseJsonSchema(schema);
+  TestVocab v = MakeVocab();
+  for (const std::string& bytes : v.bytes) {
+    if (bytes.empty()) continue;
+    runs::JsonAutomaton a(&s);
+    ASSERT_TRUE(a.Feed("{\"s\":\""));
+    ASSERT_TRUE(a.InPlainString());
+    std::int64_t before = a.MinRemaining();
+    bool fed = a.Feed(bytes);
+    if (runs::PlainStringBytes(bytes)) {
+      EXPECT_TRUE(fed && a.InPlainString() && a.MinRemaining() == before) << bytes;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace llmsync::testing

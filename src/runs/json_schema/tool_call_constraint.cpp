@@ -6,10 +6,47 @@
 
 namespace llmsync::runs {
 
+bool PlainStringBytes(std::string_view bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c == '"' || c == '\\' || c < 0x20) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + n >= bytes.size()) return false;  // an incomplete sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(bytes[i + k]);
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 std::shared_ptr<const TokenBuckets> MakeTokenBuckets(const TokenBytes& bytes) {
   auto buckets = std::make_shared<TokenBuckets>();
+  buckets->plain_string.assign(bytes.size(), 0);
   for (std::size_t id = 0; id < bytes.size(); ++id) {
     if (bytes[id].empty()) continue;
+    buckets->plain_string[id] = PlainStringBytes(bytes[id]) ? 1 : 0;
     buckets->by_first_byte[static_cast<unsigned char>(bytes[id][0])].push_back(
         static_cast<session::TokenId>(id));
   }
@@ -155,12 +192,22 @@ void ToolCallConstraint::Mask(std::span<float> logits, std::int64_t remaining) {
   if (state_.phase == Phase::kEnd) {
     for (session::TokenId id : grammar_->end_tokens) consider(id);
   } else if (state_.phase != Phase::kDone && state_.phase != Phase::kDead) {
+    // Inside a string, plain content leaves the state (and the budget it needs) as it is.
+    bool plain = state_.phase == Phase::kJson && state_.automaton[0].InPlainString();
+    bool plain_fits = plain && MinRemaining(state_) <= remaining - 1;
     for (int b = 0; b < 256; ++b) {
       const std::vector<session::TokenId>& bucket = buckets_->by_first_byte[static_cast<std::size_t>(b)];
       if (bucket.empty()) continue;
       State probe = state_;
       if (!FeedByte(probe, static_cast<unsigned char>(b))) continue;  // no token starting so fits
-      for (session::TokenId id : bucket) consider(id);
+      for (session::TokenId id : bucket) {
+        auto i = static_cast<std::size_t>(id);
+        if (plain && i < buckets_->plain_string.size() && buckets_->plain_string[i] != 0) {
+          if (plain_fits && i < logits.size() && !(std::isinf(logits[i]) && logits[i] < 0)) allow[i] = 1;
+          continue;
+        }
+        consider(id);
+      }
     }
     for (const auto& special : grammar_->specials) consider(special.second);
   }

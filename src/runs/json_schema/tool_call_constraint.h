@@ -17,7 +17,9 @@
 // call; an empty marker leaves auto output unconstrained.
 //
 // Masking does not walk the whole vocabulary per token: tokens are bucketed by first byte once
-// (TokenBuckets), and only buckets whose first byte the state accepts are examined.
+// (TokenBuckets), and only buckets whose first byte the state accepts are examined. Inside a JSON
+// string, plain-content tokens are admitted with one budget check instead of an automaton step
+// each.
 //
 // Thread safety: one constraint per run, used by the inference thread; shared tables are immutable.
 #pragma once
@@ -49,10 +51,14 @@ struct ToolCallGrammar {
   std::vector<std::pair<std::string, session::TokenId>> specials;  // control tokens in literals
 };
 
-// Token ids grouped by the first byte they decode to (control tokens excluded).
+// Token ids grouped by the first byte they decode to (control tokens excluded), and which tokens
+// are plain string content (no '"', '\\' or control bytes; complete, well-formed UTF-8).
 struct TokenBuckets {
   std::array<std::vector<session::TokenId>, 256> by_first_byte;
+  std::vector<char> plain_string;  // by token id
 };
+// Whether `bytes` may sit inside a JSON string as is (see TokenBuckets::plain_string).
+bool PlainStringBytes(std::string_view bytes);
 std::shared_ptr<const TokenBuckets> MakeTokenBuckets(const TokenBytes& bytes);
 
 class ToolCallConstraint : public TokenConstraint {
