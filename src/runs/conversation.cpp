@@ -121,7 +121,7 @@ Result<std::vector<TokenId>> Conversation::TokenizeSegment(std::string_view segm
 }
 
 Result<bool> Conversation::FreezeBatch(const std::vector<session::Node>& path,
-                                       std::vector<session::NodeDraft>* drafts) const {
+                                       std::vector<session::NodeDraft>* drafts, const Value& tools) const {
   for (const session::NodeDraft& d : *drafts) {
     if (!d.tokens.empty() || d.kind == session::NodeKind::kTemplate) return false;
   }
@@ -141,6 +141,7 @@ Result<bool> Conversation::FreezeBatch(const std::vector<session::Node>& path,
   full.history = history;
   for (const session::NodeDraft& d : *drafts) full.new_messages.push_back(MessageForNode(d));
   full.frozen_text = frozen_text;
+  full.tools = tools;
   auto whole = template_.RenderIncrement(full);
   if (!whole.IsOk() || !stable(whole->rule)) return false;
   // Each message against the one before it only (the first against the real history).
@@ -157,6 +158,7 @@ Result<bool> Conversation::FreezeBatch(const std::vector<session::Node>& path,
       req.frozen_text = std::move(previous);
     }
     req.new_messages = {full.new_messages[i]};
+    req.tools = tools;
     auto segment = template_.RenderIncrement(req);
     if (!segment.IsOk() || !stable(segment->rule)) return false;
     joined += segment->text;
@@ -170,21 +172,21 @@ Result<bool> Conversation::FreezeBatch(const std::vector<session::Node>& path,
   return joined == whole->text;
 }
 
-Status Conversation::Freeze(const std::vector<session::Node>& path,
-                            std::vector<session::NodeDraft>* drafts) const {
+Status Conversation::Freeze(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts,
+                            const Value& tools) const {
   if (drafts->size() > 1) {
     std::vector<session::NodeDraft> batch = *drafts;
-    auto fast = FreezeBatch(path, &batch);
+    auto fast = FreezeBatch(path, &batch, tools);
     if (fast.IsOk() && *fast) {
       *drafts = std::move(batch);
       return Status::Ok();
     }
   }
-  return FreezeEach(path, drafts);
+  return FreezeEach(path, drafts, tools);
 }
 
 Status Conversation::FreezeEach(const std::vector<session::Node>& path,
-                                std::vector<session::NodeDraft>* drafts) const {
+                                std::vector<session::NodeDraft>* drafts, const Value& tools) const {
   ValueList history;
   std::vector<TokenId> frozen = PathTokens(path);
   for (const session::Node& n : path) history.push_back(MessageForNode(n.content));
@@ -199,6 +201,7 @@ Status Conversation::FreezeEach(const std::vector<session::Node>& path,
         text::IncrementalRequest req;
         req.history = history;
         req.new_messages = {MessageForNode(d)};
+        req.tools = tools;
         if (!frozen.empty()) {
           LLMSYNC_ASSIGN_OR_RETURN(std::string frozen_text, FrozenText(frozen));
           req.frozen_text = std::move(frozen_text);

@@ -45,7 +45,11 @@ class Conversation {
   // and its predecessor (checked against one render of the whole batch); otherwise each draft is
   // rendered after the whole history (O(path x drafts)). Both give the same tokens as appending
   // the drafts one by one.
-  Status Freeze(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts) const;
+  // `tools` is the template's `tools` variable (a list of tool schemas, or None): the OpenAI views
+  // freeze every node of a tool-bearing session with the same list, so the tools render where
+  // the template puts them (a system block, the first user message) exactly once.
+  Status Freeze(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts,
+                const text::jinja::Value& tools = text::jinja::Value::None()) const;
   // The tokens that open the assistant's turn after `path` (empty for templates without one).
   Result<std::vector<TokenId>> GenerationPrompt(const std::vector<session::Node>& path) const;
   // The tokens of a path, in order (the prompt of a run without its generation prompt).
@@ -57,10 +61,11 @@ class Conversation {
  private:
   Result<std::string> FrozenText(const std::vector<TokenId>& tokens) const;
   // The linear path: false (drafts unspecified) when this batch needs FreezeEach.
-  Result<bool> FreezeBatch(const std::vector<session::Node>& path,
-                           std::vector<session::NodeDraft>* drafts) const;
+  Result<bool> FreezeBatch(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts,
+                           const text::jinja::Value& tools) const;
   // The exact path: each draft rendered after the whole history and the drafts before it.
-  Status FreezeEach(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts) const;
+  Status FreezeEach(const std::vector<session::Node>& path, std::vector<session::NodeDraft>* drafts,
+                    const text::jinja::Value& tools) const;
   // Tokenizes a rendered segment; `contents` are the user-supplied strings inside it.
   Result<std::vector<TokenId>> TokenizeSegment(std::string_view segment,
                                                const std::vector<std::string>& contents,

@@ -15,5 +15,5 @@ if [[ -f "$dir/node_modules/openai/package.json" ]]; then
 fi
 cd "$dir"
 [[ -f package.json ]] || echo '{"name": "llmsync-openai-client-test", "private": true}' > package.json
-npm install --no-audit --no-fund --loglevel=error openai
+npm install --no-audit --no-fund --loglevel=error openai@6.49.0  # pinned: the version the tests were written against
 echo "installed openai $(node -p "require('./node_modules/openai/package.json').version")"

@@ -114,5 +114,78 @@ TEST(ChatTemplateDiffTest, EveryTemplateMatchesJinja2ForEveryConversation) {
   EXPECT_EQ(per_template.size(), 17u);
 }
 
+// Tools as sessions freeze them: each message of a tool conversation (assistant tool_calls, tool
+// results) appended one at a time with the same `tools`, as runs::Conversation::Freeze does. For
+// every template whose rendering is prefix-stable, the frozen segments must add up to exactly what
+// python3-jinja2 renders for the whole conversation.
+TEST(ChatTemplateDiffTest, ToolConversationsFrozenIncrementallyMatchJinja2) {
+  if (!std::filesystem::is_directory(ChatTemplatesDir())) {
+    GTEST_SKIP() << "shared chat templates not found at " << ChatTemplatesDir();
+  }
+  std::string cases_path = TextTestsDir() + "/data/chat_cases.json";
+  testing::OracleRun oracle = RunOracle("--templates " + ChatTemplatesDir() + " --cases " + cases_path);
+  if (oracle.exit_code != 0) GTEST_SKIP() << testing::kSystemPython << " with jinja2 is not available";
+  auto expected = nlohmann::ordered_json::parse(oracle.out);
+  auto spec = nlohmann::ordered_json::parse(ReadTextFile(cases_path));
+  ChatTemplateOptions options;
+  options.bos_token = spec["bos_token"].get<std::string>();
+  options.eos_token = spec["eos_token"].get<std::string>();
+  options.strftime_now = jinja::FixedStrftime(ParseIsoUtc(spec["strftime_now"].get<std::string>()));
+  auto tools = cli::JsonToTemplateValue(spec["tools"]);
+  ASSERT_TRUE(tools.IsOk());
+  std::map<std::string, const nlohmann::ordered_json*> cases;
+  for (const auto& c : spec["cases"]) cases[c["name"].get<std::string>()] = &c;
+  int compared = 0;
+  int matched = 0;
+  int rewriting = 0;
+  for (const auto& r : expected["results"]) {
+    const auto& c = *cases.at(r["case"].get<std::string>());
+    if (!c.contains("with_tools") || c["with_tools"] != true || r["add_generation_prompt"].get<bool>() ||
+        !r["ok"].get<bool>()) {
+      continue;
+    }
+    std::string name = r["template"].get<std::string>();
+    auto tmpl = ChatTemplate::Create(ReadTextFile(ChatTemplatesDir() + "/" + name), options);
+    ASSERT_TRUE(tmpl.IsOk());
+    jinja::ValueList messages = cli::JsonToTemplateValue(c["messages"])->AsList();
+    std::string frozen;
+    bool stable = true;
+    bool failed = false;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      IncrementalRequest req;
+      req.history.assign(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(i));
+      req.new_messages = {messages[i]};
+      req.tools = *tools;
+      if (i > 0) req.frozen_text = frozen;
+      auto segment = tmpl->RenderIncrement(req);
+      if (!segment.IsOk()) {
+        failed = true;
+        break;
+      }
+      stable = stable &&
+               (segment->rule == SegmentRule::kFirstRender || segment->rule == SegmentRule::kPrefixStable);
+      frozen += segment->text;
+    }
+    if (failed || !stable) {  // templates that render history differently as it grows
+      ++rewriting;
+      continue;
+    }
+    ++compared;
+    std::string want = r["text"].get<std::string>();
+    if (frozen == want) {
+      ++matched;
+    } else {
+      ADD_FAILURE() << name << " / " << r["case"].get<std::string>() << ": "
+                    << DescribeDifference(want, frozen);
+    }
+  }
+  std::printf(
+      "tool conversations frozen incrementally: %d of %d prefix-stable renders match python3-jinja2 "
+      "(%d renders rewrite history and keep their frozen text instead)\n",
+      matched, compared, rewriting);
+  EXPECT_GT(compared, 0);
+  EXPECT_EQ(matched, compared);
+}
+
 }  // namespace
 }  // namespace llmsync::text

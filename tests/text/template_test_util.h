@@ -4,6 +4,8 @@
 // Thread safety: functions are independent; each test uses its own.
 #pragma once
 
+#include <cstdlib>
+
 #include <sys/wait.h>
 
 #include <array>
@@ -18,7 +20,10 @@
 namespace llmsync::testing {
 
 inline std::string TextTestsDir() { return LLMSYNC_TEXT_TESTS_DIR; }
+// ../shared next to the checkout, or LLMSYNC_SHARED_DIR (a worktree that lives elsewhere).
 inline std::string ChatTemplatesDir() {
+  const char* shared = std::getenv("LLMSYNC_SHARED_DIR");
+  if (shared != nullptr && *shared != '\0') return std::string(shared) + "/vectors/chat-templates";
   return std::string(LLMSYNC_SOURCE_DIR) + "/../shared/vectors/chat-templates";
 }
 inline constexpr const char* kSystemPython = "/usr/bin/python3";

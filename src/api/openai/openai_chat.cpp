@@ -44,6 +44,8 @@ Json ChatUsage(const std::vector<RunOutcome>& outcomes) {
 
 struct ChatRequest {
   std::string tenant;
+  ToolSupport tools;
+  bool parse = false;  // split outputs into content, reasoning_content and tool_calls
   Placement placement;
   std::vector<Id> runs;
   std::string id;
@@ -51,19 +53,33 @@ struct ChatRequest {
   bool include_usage = false;
 };
 
+// The assistant message for a run's text; `finish` becomes "tool_calls" when it holds calls.
+Json AssistantMessage(const ChatRequest& chat, const std::string& text, const Id& node, std::string* finish) {
+  if (!chat.parse) return {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
+  ParsedOutput p = ParseModelOutput(chat.tools.family, text);
+  bool null_content = !p.calls.empty() && p.content.empty();
+  Json m = {{"role", "assistant"},
+            {"content", null_content ? Json(nullptr) : Json(p.content)},
+            {"refusal", nullptr}};
+  if (!p.reasoning.empty()) m["reasoning_content"] = p.reasoning;
+  if (!p.calls.empty()) {
+    m["tool_calls"] = ToolCallsJson(chat.tools, p.calls, node);
+    *finish = "tool_calls";
+  }
+  return m;
+}
+
 Result<HttpResponse> CompletionResponse(ServerContext& ctx, const ChatRequest& chat,
                                         const std::vector<RunOutcome>& outcomes) {
   Json choices = Json::array();
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const RunOutcome& o = outcomes[i];
     if (o.status == "failed") return Status::Internal("generation failed: " + o.error);
-    choices.push_back({{"index", i},
-                       {"message",
-                        {{"role", "assistant"},
-                         {"content", ResultText(ctx, chat.tenant, chat.placement.session, o)},
-                         {"refusal", nullptr}}},
-                       {"logprobs", nullptr},
-                       {"finish_reason", o.finish_reason.empty() ? "stop" : o.finish_reason}});
+    std::string finish = o.finish_reason.empty() ? "stop" : o.finish_reason;
+    Json message =
+        AssistantMessage(chat, ResultText(ctx, chat.tenant, chat.placement.session, o), o.node, &finish);
+    choices.push_back(
+        {{"index", i}, {"message", std::move(message)}, {"logprobs", nullptr}, {"finish_reason", finish}});
   }
   Json out = {{"id", chat.id},
               {"object", "chat.completion"},
@@ -104,10 +120,12 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
     struct Shared {
       std::mutex mu;
       std::vector<RunOutcome> outcomes;
+      std::vector<std::size_t> streamed;  // content bytes sent per choice (parsed outputs)
       std::size_t remaining = 0;
     };
     auto shared = std::make_shared<Shared>();
     shared->outcomes.resize(chat.runs.size());
+    shared->streamed.resize(chat.runs.size());
     shared->remaining = chat.runs.size();
     for (std::size_t i = 0; i < chat.runs.size(); ++i) {
       shared->outcomes[i].run = chat.runs[i];
@@ -116,11 +134,34 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
         std::lock_guard<std::mutex> lock(shared->mu);
         RunOutcome& o = shared->outcomes[i];
         std::string text = ApplyRunEvent(e, &o);
-        if (!text.empty())
+        std::size_t& streamed = shared->streamed[i];
+        if (!text.empty() && !chat.parse)
           return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, {{"content", text}}, nullptr)));
+        if (!text.empty()) {  // only content that no later markup can take back
+          std::size_t n = StreamableContentBytes(chat.tools.family, o.text);
+          if (n <= streamed) return true;
+          std::string delta = o.text.substr(streamed, n - streamed);
+          streamed = n;
+          return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, {{"content", delta}}, nullptr)));
+        }
         if (o.status == "completed" || o.status == "cancelled") {
           std::string reason = o.finish_reason.empty() ? "stop" : o.finish_reason;
-          return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, Json::object(), reason)));
+          std::string out;
+          if (chat.parse) {  // the rest of the parse: the sum of the deltas is the parsed message
+            ParsedOutput p = ParseModelOutput(chat.tools.family, o.text);
+            if (p.content.size() > streamed)
+              out += Chunk(*ctx, chat, ChoiceDelta(i, {{"content", p.content.substr(streamed)}}, nullptr));
+            if (!p.reasoning.empty())
+              out += Chunk(*ctx, chat, ChoiceDelta(i, {{"reasoning_content", p.reasoning}}, nullptr));
+            Json calls = ToolCallsJson(chat.tools, p.calls, o.node);
+            for (std::size_t k = 0; k < calls.size(); ++k) {
+              calls[k]["index"] = k;
+              out += Chunk(*ctx, chat, ChoiceDelta(i, {{"tool_calls", Json::array({calls[k]})}}, nullptr));
+            }
+            if (!p.calls.empty()) reason = "tool_calls";
+          }
+          out += Chunk(*ctx, chat, ChoiceDelta(i, Json::object(), reason));
+          return sink->Write(std::move(out));
         }
         if (o.status == "failed") {
           return sink->Write(
@@ -171,16 +212,23 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     }
     LLMSYNC_ASSIGN_OR_RETURN(int n, ParseChoiceCount(body));
     LLMSYNC_ASSIGN_OR_RETURN(bool stream, OptionalBool(body, "stream", false));
+    std::optional<HttpResponse> tool_error;
+    auto plan = PlanTools(st, body, req.body, false, &drafts, &params, &tool_error);
+    if (tool_error) return std::move(*tool_error);
+    LLMSYNC_RETURN_IF_ERROR(plan.GetStatus());
     ChatRequest chat;
     chat.tenant = tenant;
+    chat.tools = st.tools;
+    chat.parse = plan->parse;
     if (body.contains("stream_options") && !body["stream_options"].is_null()) {
       if (!body["stream_options"].is_object())
         return Status::InvalidArgument("stream_options must be an object");
       LLMSYNC_ASSIGN_OR_RETURN(chat.include_usage,
                                OptionalBool(body["stream_options"], "include_usage", false));
     }
-    LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant));
-    LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(tenant, session, Id(), std::move(drafts)));
+    LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant, plan->session_tools));
+    LLMSYNC_ASSIGN_OR_RETURN(chat.placement,
+                             st.index.Place(tenant, session, Id(), std::move(drafts), plan->template_tools));
     LLMSYNC_ASSIGN_OR_RETURN(
         chat.runs, SubmitRuns(ctx, tenant, session, chat.placement.node, params, n, req.body.size()));
     chat.id = "chatcmpl-" + chat.runs[0].ToHex();

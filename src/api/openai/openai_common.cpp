@@ -1,5 +1,6 @@
 #include "api/openai/openai_api.h"
 #include "api/openai/openai_internal.h"
+#include "base/logging.h"
 
 namespace llmsync::api {
 namespace {
@@ -135,6 +136,10 @@ std::int64_t UnixSeconds(ServerContext& ctx) { return ctx.env->UnixMillis() / 10
 
 void AddOpenAiRoutes(Router& router, ServerContext& ctx) {
   auto state = std::make_shared<OpenAiState>(&ctx);
+  LLMSYNC_LOG(kInfo) << "tool-call family: " << ToolFamilyName(state->tools.family)
+                     << (state->tools.renders_tools ? ""
+                                                    : " (the template ignores tools: generic system block)")
+                     << (state->tools.thinks ? "; <think> reasoning is split off" : "");
   AddChatRoutes(router, state);
   AddResponseRoutes(router, state);
 }

@@ -23,14 +23,16 @@ std::size_t CommonPrefix(std::string_view a, std::string_view b) {
 }
 
 // Keyed by the server's secret: from public data alone (tenant "local", the fingerprint /healthz
-// shows) nobody can compute the id and read the session (issue 17, DNS rebinding).
-Id OpenAiSessionId(const std::string& tenant, const Id& model, const Id& secret) {
+// shows) nobody can compute the id and read the session (issue 17, DNS rebinding). Each distinct
+// tool list is a session of its own, so every node in it renders with the same tools.
+Id OpenAiSessionId(const std::string& tenant, const Id& model, const Id& secret, const Id& tools) {
   Sha256 h;
   h.Update(std::string_view("llmsync/openai-session/v2"));
   h.Update(std::span<const std::uint8_t>(secret.RawBytes()));
   h.UpdateU64(tenant.size());
   h.Update(tenant);
   h.Update(std::span<const std::uint8_t>(model.RawBytes()));
+  if (!tools.IsZero()) h.Update(std::span<const std::uint8_t>(tools.RawBytes()));
   return Id(h.Finish());
 }
 
@@ -46,8 +48,20 @@ Id ConversationIndex::Digest(const session::NodeContent& content) {
   return Id(h.Finish());
 }
 
-Result<Id> ConversationIndex::SessionFor(const std::string& tenant) {
-  Id id = OpenAiSessionId(tenant, ctx_->model_fingerprint, ctx_->session_secret);
+Id ConversationIndex::CallsDigest(const std::vector<std::array<std::string, 3>>& calls) {
+  Sha256 h;
+  h.Update(std::string_view("llmsync/openai-calls/v1"));
+  for (const auto& c : calls) {
+    for (const std::string& field : c) {
+      h.UpdateU64(field.size());
+      h.Update(field);
+    }
+  }
+  return Id(h.Finish());
+}
+
+Result<Id> ConversationIndex::SessionFor(const std::string& tenant, const Id& tools) {
+  Id id = OpenAiSessionId(tenant, ctx_->model_fingerprint, ctx_->session_secret, tools);
   if (ctx_->sessions->GetSession(tenant, id).IsOk()) return id;
   store::SessionRecord record;
   record.id = id;
@@ -69,7 +83,23 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
       // Hidden nodes are never matched by content: a resent message that equals one must not be
       // told apart from any other (issue 17; docs/ARCHITECTURE.md, "Hidden nodes"). OpenAI messages
       // are public, so such a message becomes a new public node, exactly like a wrong guess.
-      if (!n.IsHidden()) index.children[n.parent].push_back(Child{n.id, n.content.kind, Digest(n.content)});
+      if (n.IsHidden()) {
+        index.seen_seq = std::max(index.seen_seq, n.seq);
+        continue;
+      }
+      Id calls;
+      if (n.content.kind == session::NodeKind::kAssistant) {
+        ParsedOutput parsed = ParseModelOutput(family_, n.content.text);
+        if (!parsed.calls.empty()) {
+          std::vector<std::array<std::string, 3>> list;
+          for (std::size_t i = 0; i < parsed.calls.size(); ++i) {
+            list.push_back(
+                {CallIdFor(family_, n.id.ToHex(), i), parsed.calls[i].name, parsed.calls[i].arguments});
+          }
+          calls = CallsDigest(list);
+        }
+      }
+      index.children[n.parent].push_back(Child{n.id, n.content.kind, Digest(n.content), calls});
       index.seen_seq = std::max(index.seen_seq, n.seq);
     }
     if (!diff.more || diff.nodes.empty()) return Status::Ok();
@@ -94,39 +124,62 @@ Result<std::optional<MessageDivergence>> ConversationIndex::Compare(const std::s
 }
 
 Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& session, const Id& parent,
-                                           std::vector<MessageDraft> drafts) {
+                                           std::vector<MessageDraft> drafts,
+                                           const text::jinja::Value& tools) {
   LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, session));
   Placement out;
   out.session = session;
   Id at = parent;
-  std::size_t matched = 0;
-  std::vector<Child> siblings;  // the children of `at` where the walk stopped
+  std::size_t matched = 0;        // drafts matched
+  std::size_t matched_nodes = 0;  // nodes they matched (a call group matches one node)
+  std::vector<Child> siblings;    // the children of `at` where the walk stopped
   {
     std::lock_guard<std::mutex> lock(mu_);
     SessionIndex& index = sessions_[session];
-    for (; matched < drafts.size(); ++matched) {
+    while (matched < drafts.size()) {
       const session::NodeDraft& d = drafts[matched].draft;
       Id digest = Digest(d);
       const std::vector<Child>& kids = index.children[at];
       const Child* hit = nullptr;
+      std::size_t consumed = 1;
       for (const Child& c : kids) {
         if (c.kind == d.kind && c.digest == digest) hit = &c;  // the newest equal child wins
+      }
+      // A call group ([assistant] tool_call...) against a run's assistant node with those calls.
+      std::size_t first_call = matched + (d.kind == session::NodeKind::kAssistant ? 1 : 0);
+      std::size_t end = first_call;
+      while (end < drafts.size() && drafts[end].draft.kind == session::NodeKind::kToolCall) ++end;
+      if (end > first_call) {
+        std::vector<std::array<std::string, 3>> list;
+        for (std::size_t i = first_call; i < end; ++i) {
+          const session::NodeDraft& c = drafts[i].draft;
+          list.push_back({c.call_id, c.tool_name, c.text});
+        }
+        Id calls = CallsDigest(list);
+        for (const Child& c : kids) {
+          if (c.kind == session::NodeKind::kAssistant && !c.calls.IsZero() && c.calls == calls) {
+            hit = &c;
+            consumed = end - matched;
+          }
+        }
       }
       if (hit == nullptr) {
         siblings = kids;
         break;
       }
       at = hit->id;
+      matched += consumed;
+      ++matched_nodes;
     }
   }
-  out.reused_nodes = matched;
+  out.reused_nodes = matched_nodes;
   if (matched < drafts.size() && !siblings.empty()) {
     LLMSYNC_ASSIGN_OR_RETURN(out.divergence, Compare(tenant, session, siblings, drafts[matched]));
   }
   if (!at.IsZero()) {
     LLMSYNC_ASSIGN_OR_RETURN(out.path, ctx_->sessions->Path(tenant, session, at));
   }
-  for (std::size_t i = out.path.size() - std::min(out.path.size(), matched); i < out.path.size(); ++i) {
+  for (std::size_t i = out.path.size() - std::min(out.path.size(), matched_nodes); i < out.path.size(); ++i) {
     out.reused_tokens += out.path[i].content.tokens.size();
   }
   if (matched < drafts.size()) {
@@ -137,7 +190,7 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
     append.move_head = false;
     for (std::size_t i = matched; i < drafts.size(); ++i) append.nodes.push_back(std::move(drafts[i].draft));
     LLMSYNC_RETURN_IF_ERROR(ctx_->sessions->ValidateAppend(append));  // limits before any tokenizing
-    LLMSYNC_RETURN_IF_ERROR(ctx_->conversation->Freeze(out.path, &append.nodes));
+    LLMSYNC_RETURN_IF_ERROR(ctx_->conversation->Freeze(out.path, &append.nodes, tools));
     LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx_->sessions->Append(append));
     at = appended.ids.back();
     out.appended_nodes = append.nodes.size();

@@ -24,6 +24,7 @@
 // Thread safety: all methods are safe for concurrent use; one mutex guards the maps.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,8 @@
 
 #include "api/openai/openai_messages.h"
 #include "api/server_context.h"
+#include "api/tools/tool_format.h"
+#include "text/jinja/jinja_value.h"
 
 namespace llmsync::api {
 
@@ -56,20 +59,33 @@ struct Placement {
 class ConversationIndex {
  public:
   // REQUIRES: ctx outlives the index; its components are set.
-  explicit ConversationIndex(ServerContext* ctx) : ctx_(ctx) {}
+  // `family` parses the tool calls in assistant nodes written by runs (see Place).
+  ConversationIndex(ServerContext* ctx, ToolFamily family) : ctx_(ctx), family_(family) {}
 
-  // The tenant's OpenAI session, created when missing.
-  Result<Id> SessionFor(const std::string& tenant);
+  // The tenant's OpenAI session, created when missing. `tools` (ToolListDigest; zero for none)
+  // selects one session per distinct tool list: every node of a session is frozen with the same
+  // tools, so its prefix renders the same tokens on every turn.
+  Result<Id> SessionFor(const std::string& tenant, const Id& tools = Id());
   // Walks `drafts` down from `parent` (zero: the root) in `session`, reusing matching nodes and
-  // appending the rest (frozen with the session's conversation). Appends never move the head.
+  // appending the rest (frozen with the session's conversation and `tools`, the template's tools
+  // variable). Appends never move the head.
+  // An assistant node a run wrote holds the model's own call markup; the client re-sends it as an
+  // assistant message with tool_calls (or Responses function_call items), whose drafts are an
+  // optional assistant draft and tool_call drafts. Such a group matches the node when its calls
+  // (call id, name, arguments) are the ones the views parsed from the node's text, so the whole
+  // previous prompt, generated tokens included, is reused.
   Result<Placement> Place(const std::string& tenant, const Id& session, const Id& parent,
-                          std::vector<MessageDraft> drafts);
+                          std::vector<MessageDraft> drafts,
+                          const text::jinja::Value& tools = text::jinja::Value::None());
+  // The digest of calls as a client re-sends them: (call id, name, arguments) per call.
+  static Id CallsDigest(const std::vector<std::array<std::string, 3>>& calls);
 
  private:
   struct Child {
     Id id;
     session::NodeKind kind;
     Id digest;  // of tool_name, call_id and text
+    Id calls;   // assistant nodes with parsed tool calls: CallsDigest of them (zero otherwise)
   };
   struct SessionIndex {
     std::uint64_t seen_seq = 0;
@@ -83,6 +99,7 @@ class ConversationIndex {
                                                    const MessageDraft& message);
 
   ServerContext* ctx_;
+  ToolFamily family_;
   std::mutex mu_;
   std::unordered_map<Id, SessionIndex> sessions_;  // GUARDED_BY(mu_)
 };

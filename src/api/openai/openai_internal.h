@@ -14,15 +14,43 @@
 #include "api/openai/openai_index.h"
 #include "api/openai/openai_runs.h"
 #include "api/router.h"
+#include "api/tools/tool_format.h"
+#include "api/tools/tool_request.h"
 #include "runs/run_params.h"
 
 namespace llmsync::api {
 
+// How the served model's template handles tools and reasoning (api/tools/tool_format.h).
+struct ToolSupport {
+  ToolFamily family = ToolFamily::kGeneric;
+  bool renders_tools = false;  // false: the generic system block lists the tools
+  bool thinks = false;         // <think> reasoning is split off every output
+};
+ToolSupport ToolSupportFor(const ServerContext& ctx);
+
 struct OpenAiState {
-  explicit OpenAiState(ServerContext* c) : ctx(c), index(c) {}
+  explicit OpenAiState(ServerContext* c) : ctx(c), tools(ToolSupportFor(*c)), index(c, tools.family) {}
   ServerContext* ctx;
+  ToolSupport tools;
   ConversationIndex index;
 };
+
+// The tool fields of a request, validated: a 400 response (OpenAI shape, naming `param`) in
+// `error` when they are not. On success, `drafts` gains the generic tools system message when the
+// template does not render tools, `params.constraint` the tool-call grammar, and `template_tools`
+// / `session_tools` what the placement needs.
+struct ToolPlan {
+  ToolRequest request;
+  text::jinja::Value template_tools = text::jinja::Value::None();
+  Id session_tools;
+  bool parse = false;  // outputs are parsed into content / reasoning / tool calls
+};
+Result<ToolPlan> PlanTools(const OpenAiState& st, const Json& body, std::string_view raw_body,
+                           bool responses_shape, std::vector<MessageDraft>* drafts, runs::RunParams* params,
+                           std::optional<HttpResponse>* error);
+
+// The OpenAI tool_calls array for parsed calls of the result node `node`.
+Json ToolCallsJson(const ToolSupport& tools, const std::vector<ParsedCall>& calls, const Id& node);
 
 // What the OpenAI request fields ask of each run (temperature, top_p, max_tokens or
 // max_completion_tokens / max_output_tokens, stop, seed, plus llmsync's top_k, min_p,

@@ -63,6 +63,38 @@ Json MessageItem(const Id& run, const std::string& text, const std::string& stat
           {"content", with_content ? Json::array({ContentPart(text)}) : Json::array()}};
 }
 
+// Whether a run's output is split into reasoning, message and function calls: it was asked for
+// tools, or the model thinks.
+bool ParsesOutput(const ToolSupport& tools, const store::RunRecord& run) {
+  if (tools.thinks) return true;
+  auto params = runs::DecodeRunParams(run.params);
+  return params.IsOk() && params->constraint.find("\"type\":\"tool_call\"") != std::string::npos;
+}
+
+// The output items of a finished, parsed response: reasoning, message (when it has text or no
+// calls), function calls.
+void AddParsedItems(const ToolSupport& tools, const store::RunRecord& run, const std::string& text,
+                    Json* output) {
+  ParsedOutput p = ParseModelOutput(tools.family, text);
+  if (!p.reasoning.empty()) {
+    output->push_back({{"id", "rs_" + run.id.ToHex()},
+                       {"type", "reasoning"},
+                       {"summary", Json::array()},
+                       {"content", Json::array({{{"type", "reasoning_text"}, {"text", p.reasoning}}})}});
+  }
+  if (!p.content.empty() || p.calls.empty())
+    output->push_back(MessageItem(run.id, p.content, "completed", true));
+  Json calls = ToolCallsJson(tools, p.calls, run.result_node);
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    output->push_back({{"id", "fc_" + run.id.ToHex() + "_" + std::to_string(k)},
+                       {"type", "function_call"},
+                       {"status", "completed"},
+                       {"call_id", calls[k]["id"]},
+                       {"name", calls[k]["function"]["name"]},
+                       {"arguments", calls[k]["function"]["arguments"]}});
+  }
+}
+
 Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutcome& o,
                   const ResponseExtras& x, const std::string& text) {
   std::string status = StatusOf(run, o);
@@ -70,7 +102,12 @@ Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutc
   Json output = Json::array();
   if (o.tokens > 0 || run.status == store::RunStatus::kSucceeded) {
     bool done = store::IsTerminal(run.status);
-    output.push_back(MessageItem(run.id, text, done ? "completed" : "in_progress", true));
+    ToolSupport tools = ToolSupportFor(ctx);
+    if (done && ParsesOutput(tools, run)) {
+      AddParsedItems(tools, run, text, &output);
+    } else {
+      output.push_back(MessageItem(run.id, text, done ? "completed" : "in_progress", true));
+    }
   }
   Json usage = nullptr;
   if (o.cost.is_object()) {
@@ -147,8 +184,18 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
   return SseResponse([ctx, tenant, run_id, after, extras](std::shared_ptr<StreamSink> sink) {
     auto outcome = std::make_shared<RunOutcome>();
     outcome->run = run_id;
-    auto on_event = [ctx, tenant, run_id, after, extras, sink, outcome](const store::RunEvent& e) {
+    ToolSupport tools = ToolSupportFor(*ctx);
+    bool parse = false;
+    if (auto stored = ctx->store->GetRun(tenant, run_id); stored.IsOk()) parse = ParsesOutput(tools, *stored);
+    auto streamed = std::make_shared<std::size_t>(0);
+    auto on_event = [ctx, tenant, run_id, after, extras, sink, outcome, tools, parse,
+                     streamed](const store::RunEvent& e) {
       std::string delta = ApplyRunEvent(e, outcome.get());
+      if (parse && !delta.empty()) {  // only content that no later markup can take back
+        std::size_t n = StreamableContentBytes(tools.family, outcome->text);
+        delta = n > *streamed ? outcome->text.substr(*streamed, n - *streamed) : std::string();
+        *streamed = std::max(*streamed, n);
+      }
       auto seq = static_cast<std::int64_t>(e.event_id);
       std::string out;
       auto emit = [&](std::int64_t s, std::string_view type, Json body) {
@@ -189,7 +236,8 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
       } else if (e.type == runs::kEventCompleted) {
         store::RunRecord r = record(store::RunStatus::kSucceeded);
         r.result_node = outcome->node;
-        std::string text = FinalText(*ctx, r, *outcome);
+        std::string raw = FinalText(*ctx, r, *outcome);
+        std::string text = parse ? ParseModelOutput(tools.family, raw).content : raw;
         emit(seq + 2, "response.output_text.done",
              {{"item_id", MessageId(msg)},
               {"output_index", 0},
@@ -203,7 +251,7 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
               {"part", ContentPart(text)}});
         emit(seq + 4, "response.output_item.done",
              {{"output_index", 0}, {"item", MessageItem(msg, text, "completed", true)}});
-        Json snap = ResponseJson(*ctx, r, *outcome, extras, text);
+        Json snap = ResponseJson(*ctx, r, *outcome, extras, raw);
         std::string type = "response." + snap["status"].get<std::string>();
         emit(seq + 5, type, {{"response", std::move(snap)}});
       } else if (e.type == runs::kEventCancelled || e.type == runs::kEventFailed) {
@@ -228,10 +276,12 @@ struct CreateRequest {
   Id session;
   Id parent;
   ResponseExtras extras;
+  ToolPlan tools;
   bool stream = false;
 };
 
-Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, const Json& body) {
+Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, const Json& body,
+                                  std::string_view raw_body, std::optional<HttpResponse>* error) {
   CreateRequest c;
   if (body.contains("model") && !body["model"].is_string())
     return Status::InvalidArgument("model must be a string");
@@ -248,6 +298,7 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
       LLMSYNC_RETURN_IF_ERROR(CheckConstraintFits(c.params.constraint, c.params.max_tokens));
     }
   }
+  LLMSYNC_ASSIGN_OR_RETURN(c.tools, PlanTools(st, body, raw_body, true, &c.drafts, &c.params, error));
   LLMSYNC_ASSIGN_OR_RETURN(c.stream, OptionalBool(body, "stream", false));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.background, OptionalBool(body, "background", false));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.store, OptionalBool(body, "store", true));
@@ -267,7 +318,7 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
     c.parent = run.result_node;
     c.extras.previous_response_id = prev;
   } else {
-    LLMSYNC_ASSIGN_OR_RETURN(c.session, st.index.SessionFor(tenant));
+    LLMSYNC_ASSIGN_OR_RETURN(c.session, st.index.SessionFor(tenant, c.tools.session_tools));
   }
   return c;
 }
@@ -277,9 +328,14 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
     ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
     LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
-    LLMSYNC_ASSIGN_OR_RETURN(CreateRequest c, ParseCreate(st, tenant, body));
-    LLMSYNC_ASSIGN_OR_RETURN(Placement placement,
-                             st.index.Place(tenant, c.session, c.parent, std::move(c.drafts)));
+    std::optional<HttpResponse> tool_error;
+    auto parsed = ParseCreate(st, tenant, body, req.body, &tool_error);
+    if (tool_error) return std::move(*tool_error);
+    if (!parsed.IsOk()) return parsed.GetStatus();
+    CreateRequest c = std::move(parsed).Value();
+    LLMSYNC_ASSIGN_OR_RETURN(
+        Placement placement,
+        st.index.Place(tenant, c.session, c.parent, std::move(c.drafts), c.tools.template_tools));
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs, SubmitRuns(ctx, tenant, c.session, placement.node,
                                                               c.params, 1, req.body.size()));
     c.extras.placement = &placement;

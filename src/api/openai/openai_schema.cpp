@@ -1,5 +1,7 @@
 #include "api/openai/openai_schema.h"
 
+#include <mutex>
+#include <optional>
 #include <set>
 
 #include "base/json_depth.h"
@@ -176,6 +178,17 @@ Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens) {
     LLMSYNC_ASSIGN_OR_RETURN(JsonSchema s, ParseJsonSchema(j["schema"]));
     needed = runs::JsonAutomaton::MinLength(s);
   }
+  if (!j.is_discarded() && j.value("type", std::string()) == "tool_call") {
+    if (j.value("auto", false)) return Status::Ok();  // text is allowed: no minimum
+    needed = INT64_MAX;
+    for (const Json& f : j["forms"]) {
+      LLMSYNC_ASSIGN_OR_RETURN(JsonSchema s, ParseJsonSchema(f["schema"]));
+      needed =
+          std::min<std::int64_t>(needed, static_cast<std::int64_t>(f.value("prefix", std::string()).size()) +
+                                             runs::JsonAutomaton::MinLength(s));
+    }
+    needed += static_cast<std::int64_t>(j.value("suffix", std::string()).size()) + 1;
+  }
   if (needed > max_tokens) {
     return Status::InvalidArgument("max_tokens " + std::to_string(max_tokens) +
                                    " cannot fit the schema: its smallest " + "document takes " +
@@ -184,28 +197,94 @@ Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens) {
   return Status::Ok();
 }
 
+namespace {
+
+// What every constraint of one tokenizer shares, computed on first use.
+struct TokenTables {
+  std::shared_ptr<const runs::TokenBytes> bytes;
+  std::shared_ptr<const runs::TokenBuckets> buckets;
+  std::vector<std::pair<std::string, session::TokenId>> controls;  // tokens with no visible bytes
+  std::vector<session::TokenId> end_of_turn;                       // the preferred end token(s)
+};
+
+TokenTables BuildTables(const text::Tokenizer& tok) {
+  TokenTables t;
+  t.bytes = runs::TokenBytesTable(tok);
+  t.buckets = runs::MakeTokenBuckets(*t.bytes);
+  std::vector<session::TokenId> eog;
+  for (std::int32_t id = 0; id < tok.VocabSize(); ++id) {
+    if (tok.IsEndOfGeneration(id)) eog.push_back(id);
+    if ((*t.bytes)[static_cast<std::size_t>(id)].empty()) {
+      auto text = tok.TokenText(id);
+      if (text.IsOk() && !text->empty()) t.controls.emplace_back(std::string(*text), id);
+    }
+  }
+  // The end-of-turn token the templates write after an assistant message, when the model has one.
+  for (std::string_view preferred : {"<|im_end|>", "<|eot_id|>", "<|END_OF_TURN_TOKEN|>", "<end_of_turn>"}) {
+    for (session::TokenId id : eog) {
+      auto text = tok.TokenText(id);
+      if (text.IsOk() && *text == preferred) t.end_of_turn = {id};
+    }
+    if (!t.end_of_turn.empty()) break;
+  }
+  if (t.end_of_turn.empty()) t.end_of_turn = eog;
+  return t;
+}
+
+Result<std::shared_ptr<const runs::ToolCallGrammar>> ToolGrammar(const Json& j, const TokenTables& tables) {
+  auto g = std::make_shared<runs::ToolCallGrammar>();
+  if (!j.contains("forms") || !j["forms"].is_array() || j["forms"].empty() || j["forms"].size() > 64) {
+    return Status::InvalidArgument("malformed tool_call constraint spec");
+  }
+  for (const Json& f : j["forms"]) {
+    runs::ToolCallForm form;
+    form.prefix = f.value("prefix", std::string());
+    auto schema = std::make_shared<JsonSchema>();
+    LLMSYNC_ASSIGN_OR_RETURN(*schema, ParseJsonSchema(f["schema"]));
+    form.schema = std::move(schema);
+    g->forms.push_back(std::move(form));
+  }
+  g->suffix = j.value("suffix", std::string());
+  g->marker = j.value("marker", std::string());
+  g->free_until_marker = j.value("auto", false);
+  g->end_tokens = tables.end_of_turn;
+  for (const auto& [text, id] : tables.controls) {
+    bool used = g->suffix.find(text) != std::string::npos || g->marker.find(text) != std::string::npos;
+    for (const runs::ToolCallForm& f : g->forms) used = used || f.prefix.find(text) != std::string::npos;
+    if (used) g->specials.emplace_back(text, id);
+  }
+  return std::shared_ptr<const runs::ToolCallGrammar>(std::move(g));
+}
+
+}  // namespace
+
 runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer) {
   const text::Tokenizer* tok = &tokenizer;
-  auto table = std::make_shared<std::shared_ptr<const runs::TokenBytes>>();
+  auto tables = std::make_shared<std::optional<TokenTables>>();
   auto mu = std::make_shared<std::mutex>();
-  return [tok, table, mu](std::string_view spec) -> Result<std::unique_ptr<runs::TokenConstraint>> {
+  return [tok, tables, mu](std::string_view spec) -> Result<std::unique_ptr<runs::TokenConstraint>> {
     LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(spec, "constraint spec"));
     Json j = Json::parse(spec, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("malformed constraint spec");
+    TokenTables t;
+    {
+      std::lock_guard<std::mutex> lock(*mu);
+      if (!*tables) *tables = BuildTables(*tok);
+      t = **tables;
+    }
+    if (j.value("type", std::string()) == "tool_call") {
+      LLMSYNC_ASSIGN_OR_RETURN(std::shared_ptr<const runs::ToolCallGrammar> grammar, ToolGrammar(j, t));
+      return std::unique_ptr<runs::TokenConstraint>(
+          std::make_unique<runs::ToolCallConstraint>(std::move(grammar), t.bytes, t.buckets));
+    }
     auto schema = std::make_shared<JsonSchema>();
     if (j.value("type", std::string()) == "json_schema") {
       LLMSYNC_ASSIGN_OR_RETURN(*schema, ParseJsonSchema(j["schema"]));
     } else {
       schema->type = JsonSchema::Type::kObject;  // json_object: any object
     }
-    std::shared_ptr<const runs::TokenBytes> bytes;
-    {
-      std::lock_guard<std::mutex> lock(*mu);
-      if (!*table) *table = runs::TokenBytesTable(*tok);
-      bytes = *table;
-    }
     return std::unique_ptr<runs::TokenConstraint>(
-        std::make_unique<runs::JsonSchemaConstraint>(std::move(schema), std::move(bytes)));
+        std::make_unique<runs::JsonSchemaConstraint>(std::move(schema), t.bytes));
   };
 }
 

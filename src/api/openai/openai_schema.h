@@ -16,6 +16,7 @@
 #include "api/json_codec.h"
 #include "llmsync/status.h"
 #include "runs/json_schema/json_schema.h"
+#include "runs/json_schema/tool_call_constraint.h"
 #include "runs/token_constraint.h"
 #include "text/tokenizer.h"
 
@@ -28,6 +29,7 @@ Result<std::string> ConstraintSpecFor(const Json& format, bool responses_shape);
 // kInvalidArgument when the smallest document of `spec` needs more than `max_tokens` tokens (at one
 // byte per token): a constrained run must be able to close its document.
 Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens);
+// Specs of type "tool_call" (api/tools/tool_format.h) build a ToolCallConstraint.
 // REQUIRES: `tokenizer` outlives the factory.
 runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer);
 

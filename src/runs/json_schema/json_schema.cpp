@@ -431,6 +431,12 @@ std::int64_t JsonAutomaton::StackRemaining(const Stack& stack) {
   return n;
 }
 
+bool JsonAutomaton::InPlainString() const {
+  if (stacks_.size() != 1 || stacks_[0].empty()) return false;
+  const Frame& top = stacks_[0].back();
+  return top.kind == FrameKind::kString && top.next == 0 && top.stage == 0;
+}
+
 std::int64_t JsonAutomaton::MinRemaining() const {
   std::int64_t best = kInfinity;
   for (const Stack& s : stacks_) best = std::min(best, StackRemaining(s));

@@ -50,6 +50,10 @@ class JsonAutomaton {
   // Feeds bytes; false (and the state is dead) when they cannot continue a valid document.
   bool Feed(std::string_view bytes);
   bool Dead() const { return stacks_.empty(); }
+  // The one live state is inside a string, between characters: any run of bytes without '"',
+  // '\\' or control characters that is complete, well-formed UTF-8 keeps it alive and leaves
+  // MinRemaining unchanged (structured-output masks use this to skip most per-token checks).
+  bool InPlainString() const;
   bool Done() const;
   std::int64_t MinRemaining() const;
 

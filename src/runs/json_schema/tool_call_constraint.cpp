@@ -1,0 +1,224 @@
+#include "runs/json_schema/tool_call_constraint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace llmsync::runs {
+
+bool PlainStringBytes(std::string_view bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c == '"' || c == '\\' || c < 0x20) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + n >= bytes.size()) return false;  // an incomplete sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(bytes[i + k]);
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::shared_ptr<const TokenBuckets> MakeTokenBuckets(const TokenBytes& bytes) {
+  auto buckets = std::make_shared<TokenBuckets>();
+  buckets->plain_string.assign(bytes.size(), 0);
+  for (std::size_t id = 0; id < bytes.size(); ++id) {
+    if (bytes[id].empty()) continue;
+    buckets->plain_string[id] = PlainStringBytes(bytes[id]) ? 1 : 0;
+    buckets->by_first_byte[static_cast<unsigned char>(bytes[id][0])].push_back(
+        static_cast<session::TokenId>(id));
+  }
+  return buckets;
+}
+
+ToolCallConstraint::ToolCallConstraint(std::shared_ptr<const ToolCallGrammar> grammar,
+                                       std::shared_ptr<const TokenBytes> bytes,
+                                       std::shared_ptr<const TokenBuckets> buckets)
+    : grammar_(std::move(grammar)), bytes_(std::move(bytes)), buckets_(std::move(buckets)) {
+  for (const ToolCallForm& f : grammar_->forms) {
+    form_min_.push_back(static_cast<std::int64_t>(f.prefix.size()) + JsonAutomaton::MinLength(*f.schema));
+  }
+  std::size_t n = std::min<std::size_t>(grammar_->forms.size(), 64);
+  std::uint64_t all = n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1);
+  state_.alive = all;
+  if (grammar_->free_until_marker) state_.phase = Phase::kFree;
+}
+
+bool ToolCallConstraint::FeedByte(State& s, unsigned char c) const {
+  const ToolCallGrammar& g = *grammar_;
+  switch (s.phase) {
+    case Phase::kFree: {
+      if (g.marker.empty()) return true;
+      s.window.push_back(static_cast<char>(c));
+      if (s.window.size() > g.marker.size()) s.window.erase(0, s.window.size() - g.marker.size());
+      if (s.window != g.marker) return true;
+      s.phase = Phase::kPrefix;
+      s.window.clear();
+      s.alive = 0;
+      for (std::size_t i = 0; i < g.forms.size() && i < 64; ++i) {
+        if (g.forms[i].prefix.starts_with(g.marker)) s.alive |= std::uint64_t{1} << i;
+      }
+      s.pos = g.marker.size();
+      return s.alive != 0;
+    }
+    case Phase::kPrefix: {
+      std::uint64_t next = 0;
+      for (std::size_t i = 0; i < g.forms.size() && i < 64; ++i) {
+        if ((s.alive & (std::uint64_t{1} << i)) == 0) continue;
+        const std::string& p = g.forms[i].prefix;
+        if (s.pos == p.size()) {  // this form's prefix is complete: the byte opens its JSON
+          JsonAutomaton a(g.forms[i].schema.get());
+          if (a.Feed(std::string_view(reinterpret_cast<const char*>(&c), 1))) {
+            s.phase = Phase::kJson;
+            s.form = i;
+            s.automaton.assign(1, std::move(a));
+            return true;
+          }
+        } else if (static_cast<unsigned char>(p[s.pos]) == c) {
+          next |= std::uint64_t{1} << i;
+        }
+      }
+      s.alive = next;
+      ++s.pos;
+      return next != 0;
+    }
+    case Phase::kJson: {
+      JsonAutomaton& a = s.automaton[0];
+      if (!a.Feed(std::string_view(reinterpret_cast<const char*>(&c), 1))) return false;
+      if (a.Done()) {
+        s.automaton.clear();
+        s.pos = 0;
+        s.phase = !g.suffix.empty() ? Phase::kSuffix : (g.end_tokens.empty() ? Phase::kDone : Phase::kEnd);
+      }
+      return true;
+    }
+    case Phase::kSuffix:
+      if (static_cast<unsigned char>(g.suffix[s.pos]) != c) return false;
+      if (++s.pos == g.suffix.size()) s.phase = g.end_tokens.empty() ? Phase::kDone : Phase::kEnd;
+      return true;
+    case Phase::kEnd:
+    case Phase::kDone:
+    case Phase::kDead: return false;
+  }
+  return false;
+}
+
+bool ToolCallConstraint::Feed(State& s, std::string_view bytes) const {
+  for (char c : bytes) {
+    if (!FeedByte(s, static_cast<unsigned char>(c))) {
+      s.phase = Phase::kDead;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ToolCallConstraint::FeedToken(State& s, session::TokenId token) const {
+  const ToolCallGrammar& g = *grammar_;
+  if (s.phase == Phase::kEnd) {
+    bool end = std::find(g.end_tokens.begin(), g.end_tokens.end(), token) != g.end_tokens.end();
+    s.phase = end ? Phase::kDone : Phase::kDead;
+    return end;
+  }
+  for (const auto& [text, id] : g.specials) {
+    if (id == token) return Feed(s, text);
+  }
+  auto index = static_cast<std::size_t>(token);
+  if (token < 0 || index >= bytes_->size() || (*bytes_)[index].empty()) {
+    return s.phase == Phase::kFree;  // control tokens are free text only
+  }
+  return Feed(s, (*bytes_)[index]);
+}
+
+std::int64_t ToolCallConstraint::MinRemaining(const State& s) const {
+  const ToolCallGrammar& g = *grammar_;
+  std::int64_t end = g.end_tokens.empty() ? 0 : 1;
+  auto suffix = static_cast<std::int64_t>(g.suffix.size());
+  switch (s.phase) {
+    case Phase::kFree:
+    case Phase::kDone: return 0;
+    case Phase::kPrefix: {
+      std::int64_t best = std::numeric_limits<std::int64_t>::max() / 2;
+      for (std::size_t i = 0; i < form_min_.size() && i < 64; ++i) {
+        if ((s.alive & (std::uint64_t{1} << i)) != 0)
+          best = std::min(best, form_min_[i] - static_cast<std::int64_t>(s.pos));
+      }
+      return best + suffix + end;
+    }
+    case Phase::kJson: return s.automaton[0].MinRemaining() + suffix + end;
+    case Phase::kSuffix: return suffix - static_cast<std::int64_t>(s.pos) + end;
+    case Phase::kEnd: return 1;
+    case Phase::kDead: return std::numeric_limits<std::int64_t>::max() / 2;
+  }
+  return 0;
+}
+
+bool ToolCallConstraint::Allowed(const State& s, session::TokenId token, std::int64_t remaining) const {
+  State t = s;
+  return FeedToken(t, token) && MinRemaining(t) <= remaining - 1;
+}
+
+void ToolCallConstraint::Mask(std::span<float> logits, std::int64_t remaining) {
+  if (state_.phase == Phase::kFree) return;  // auto: text stays free until the marker
+  const float masked = -std::numeric_limits<float>::infinity();
+  std::vector<char> allow(logits.size(), 0);
+  auto consider = [&](session::TokenId id) {
+    auto i = static_cast<std::size_t>(id);
+    if (i < logits.size() && !(std::isinf(logits[i]) && logits[i] < 0) && Allowed(state_, id, remaining))
+      allow[i] = 1;
+  };
+  if (state_.phase == Phase::kEnd) {
+    for (session::TokenId id : grammar_->end_tokens) consider(id);
+  } else if (state_.phase != Phase::kDone && state_.phase != Phase::kDead) {
+    // Inside a string, plain content leaves the state (and the budget it needs) as it is.
+    bool plain = state_.phase == Phase::kJson && state_.automaton[0].InPlainString();
+    bool plain_fits = plain && MinRemaining(state_) <= remaining - 1;
+    for (int b = 0; b < 256; ++b) {
+      const std::vector<session::TokenId>& bucket = buckets_->by_first_byte[static_cast<std::size_t>(b)];
+      if (bucket.empty()) continue;
+      State probe = state_;
+      if (!FeedByte(probe, static_cast<unsigned char>(b))) continue;  // no token starting so fits
+      for (session::TokenId id : bucket) {
+        auto i = static_cast<std::size_t>(id);
+        if (plain && i < buckets_->plain_string.size() && buckets_->plain_string[i] != 0) {
+          if (plain_fits && i < logits.size() && !(std::isinf(logits[i]) && logits[i] < 0)) allow[i] = 1;
+          continue;
+        }
+        consider(id);
+      }
+    }
+    for (const auto& special : grammar_->specials) consider(special.second);
+  }
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (allow[i] == 0) logits[i] = masked;
+  }
+}
+
+void ToolCallConstraint::Accept(session::TokenId token) {
+  if (state_.phase == Phase::kDead || state_.phase == Phase::kDone) return;
+  FeedToken(state_, token);
+}
+
+}  // namespace llmsync::runs

@@ -1,0 +1,100 @@
+// ToolCallConstraint: the TokenConstraint for tool calls — the generated text must be one call
+// written in the model family's own markup, with arguments that validate against the tool's
+// parameters schema.
+//
+// A ToolCallGrammar lists the forms a call may take, one per allowed tool or one for all of them:
+// a literal prefix, then a compact JSON object accepted by a JsonAutomaton, then the grammar's
+// literal suffix, then (when end_tokens is set) one end-of-turn token, so the frozen assistant node
+// ends exactly as the template would render it. For example, Hermes / Qwen:
+//   prefix "<tool_call>\n", schema anyOf({"name": const f, "arguments": f's parameters}, ...),
+//   suffix "\n</tool_call>", end <|im_end|>;
+// functionary v3.2: one form per tool with prefix ">>>NAME\n" and schema = NAME's parameters.
+// Literals may contain the text of control tokens ("[TOOL_CALLS]"): `specials` maps those texts to
+// their ids, and such a token matches the literal where its text does.
+//
+// Modes: `required` constrains from the first token. `auto` (free_until_marker) leaves the text
+// free until it contains `marker` (the forms' common prefix), then constrains the rest of the
+// call; an empty marker leaves auto output unconstrained.
+//
+// Masking does not walk the whole vocabulary per token: tokens are bucketed by first byte once
+// (TokenBuckets), and only buckets whose first byte the state accepts are examined. Inside a JSON
+// string, plain-content tokens are admitted with one budget check instead of an automaton step
+// each.
+//
+// Thread safety: one constraint per run, used by the inference thread; shared tables are immutable.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runs/json_schema/json_schema.h"
+#include "runs/json_schema/json_schema_constraint.h"
+#include "runs/token_constraint.h"
+
+namespace llmsync::runs {
+
+struct ToolCallForm {
+  std::string prefix;
+  std::shared_ptr<const JsonSchema> schema;  // root object
+};
+
+struct ToolCallGrammar {
+  std::vector<ToolCallForm> forms;
+  std::string suffix;
+  bool free_until_marker = false;
+  std::string marker;
+  std::vector<session::TokenId> end_tokens;                        // empty: done after the suffix
+  std::vector<std::pair<std::string, session::TokenId>> specials;  // control tokens in literals
+};
+
+// Token ids grouped by the first byte they decode to (control tokens excluded), and which tokens
+// are plain string content (no '"', '\\' or control bytes; complete, well-formed UTF-8).
+struct TokenBuckets {
+  std::array<std::vector<session::TokenId>, 256> by_first_byte;
+  std::vector<char> plain_string;  // by token id
+};
+// Whether `bytes` may sit inside a JSON string as is (see TokenBuckets::plain_string).
+bool PlainStringBytes(std::string_view bytes);
+std::shared_ptr<const TokenBuckets> MakeTokenBuckets(const TokenBytes& bytes);
+
+class ToolCallConstraint : public TokenConstraint {
+ public:
+  ToolCallConstraint(std::shared_ptr<const ToolCallGrammar> grammar, std::shared_ptr<const TokenBytes> bytes,
+                     std::shared_ptr<const TokenBuckets> buckets);
+
+  void Mask(std::span<float> logits, std::int64_t remaining) override;
+  void Accept(session::TokenId token) override;
+  bool Done() const override { return state_.phase == Phase::kDone; }
+
+  // The state consumed `text` as a whole (exposed for tests): false when it cannot continue.
+  bool FeedForTest(std::string_view text) { return Feed(state_, text); }
+
+ private:
+  enum class Phase { kFree, kPrefix, kJson, kSuffix, kEnd, kDone, kDead };
+  struct State {
+    Phase phase = Phase::kPrefix;
+    std::uint64_t alive = 0;               // kPrefix: forms still possible (bit i = form i)
+    std::size_t pos = 0;                   // bytes into the prefix or the suffix
+    std::size_t form = 0;                  // kJson onwards: the chosen form
+    std::string window;                    // kFree: the tail that may start the marker
+    std::vector<JsonAutomaton> automaton;  // kJson: one automaton (empty otherwise)
+  };
+
+  bool Feed(State& s, std::string_view bytes) const;
+  bool FeedByte(State& s, unsigned char c) const;
+  bool FeedToken(State& s, session::TokenId token) const;
+  std::int64_t MinRemaining(const State& s) const;
+  bool Allowed(const State& s, session::TokenId token, std::int64_t remaining) const;
+
+  std::shared_ptr<const ToolCallGrammar> grammar_;
+  std::shared_ptr<const TokenBytes> bytes_;
+  std::shared_ptr<const TokenBuckets> buckets_;
+  std::vector<std::int64_t> form_min_;  // prefix + smallest arguments document, per form
+  State state_;
+};
+
+}  // namespace llmsync::runs
