@@ -97,13 +97,15 @@ void AddServeCommands(CLI::App& app, CliState& state) {
       "sqlite:PATH (the default, at --db) or redis://HOST[:PORT][/DB] (shared by many processes)");
   serve->add_option(
       "--seal-key-file", flags->seal_key_file,
-      "File with the hex key that seals hidden nodes; give every process sharing a store the same");
+      "File with the hex key that seals hidden nodes; give every process sharing a store the same "
+      "(default DATA_DIR/seal.key, made on first start)");
   serve->add_option("--role", flags->role,
                     "all (default), api (HTTP, records runs) or engine (executes runs); api and engine need "
                     "--store redis://");
   serve
       ->add_option("--run-lease-ms", flags->run_lease_ms,
-                   "With a shared store: a run's claim lasts this long unrenewed (default 3000)")
+                   "With a shared store: a run's claim lasts this long unrenewed (default " +
+                       std::to_string(d.run_lease_ms) + ")")
       ->check(CLI::PositiveNumber);
   serve->add_option(
       "--data-dir", flags->data_dir,
