@@ -394,6 +394,9 @@ TEST_F(OpenAiApiTest, MalformedRequestsGet400JsonErrors) {
     EXPECT_EQ(r.status, 400) << target << " " << body << " -> " << r.body;
     Json j = Json::parse(r.body, nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].contains("message")) << r.body;
+    // OpenAI's shape: every error names its type and (possibly null) param.
+    EXPECT_EQ(j["error"]["type"], "invalid_request_error") << r.body;
+    EXPECT_TRUE(j["error"].contains("param")) << r.body;
   }
   auto [s1, b1] = env_->Post("/v1/responses", {{"input", "x"}, {"previous_response_id", "resp_nope"}});
   EXPECT_EQ(s1, 404) << b1.dump();
@@ -401,6 +404,108 @@ TEST_F(OpenAiApiTest, MalformedRequestsGet400JsonErrors) {
   EXPECT_EQ(env_->Get("/v1/models").second["data"][0]["object"], "model");
   // The server still answers.
   EXPECT_EQ(env_->Get("/healthz").first, 200);
+}
+
+// Issue 12: a message without content is a 400 naming messages[i].content (an assistant message
+// with tool calls may omit it); a bad field is named in `param`.
+TEST_F(OpenAiApiTest, ErrorsNameTheParamInOpenAisShape) {
+  struct Case {
+    std::string target;
+    Json body;
+    std::string param;
+  };
+  const std::vector<Case> cases = {
+      {"/v1/chat/completions", {{"messages", {{{"role", "user"}}}}}, "messages[0].content"},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "system"}, {"content", "s"}}, {{"role", "user"}, {"content", nullptr}}}}},
+       "messages[1].content"},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}, {"content", "x"}}, {{"role", "assistant"}}}}},
+       "messages[1].content"},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", 9}},
+       "temperature"},
+      {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"model", 7}}, "model"},
+      {"/v1/responses", {{"input", "x"}, {"max_output_tokens", 0}}, "max_output_tokens"},
+      {"/v1/responses", {{"input", "x"}, {"background", "yes"}}, "background"},
+  };
+  for (const Case& c : cases) {
+    auto [status, body] = env_->Post(c.target, c.body);
+    EXPECT_EQ(status, 400) << c.body.dump() << " -> " << body.dump();
+    EXPECT_EQ(body["error"]["type"], "invalid_request_error") << body.dump();
+    EXPECT_EQ(body["error"]["param"], c.param) << body.dump();
+    EXPECT_EQ(body["error"]["code"], "invalid_argument") << body.dump();
+  }
+  // An assistant message with tool calls needs no content.
+  Json calls = {{{"id", "call_1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}};
+  Json ok = {{"messages",
+              {{{"role", "user"}, {"content", "x"}},
+               {{"role", "assistant"}, {"tool_calls", calls}},
+               {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "42"}}}},
+             {"max_tokens", 2}};
+  auto [status, body] = env_->Post("/v1/chat/completions", ok);
+  EXPECT_EQ(status, 200) << body.dump();
+  // Not found and auth errors carry the type too.
+  auto [missing, missing_body] = env_->Get("/v1/responses/resp_" + std::string(64, 'a'));
+  EXPECT_EQ(missing, 404);
+  EXPECT_EQ(missing_body["error"]["type"], "invalid_request_error") << missing_body.dump();
+  EXPECT_TRUE(missing_body["error"].contains("param")) << missing_body.dump();
+}
+
+// Issue 12: a prompt longer than the context is 400 context_length_exceeded (not a retryable 429),
+// in chat and Responses, streamed or not.
+TEST_F(OpenAiApiTest, APromptLongerThanTheContextIs400ContextLengthExceeded) {
+  env_->Stop();
+  api::ServerConfig config;
+  config.max_context = 64;
+  ASSERT_TRUE(env_->Start(dir_.File("small"), config).IsOk());
+  std::string long_text;
+  for (int i = 0; i < 100; ++i) long_text += "word" + std::to_string(i) + " ";
+  for (bool stream : {false, true}) {
+    auto [chat_status, chat] = env_->Post(
+        "/v1/chat/completions",
+        {{"messages", {{{"role", "user"}, {"content", long_text}}}}, {"max_tokens", 4}, {"stream", stream}});
+    EXPECT_EQ(chat_status, 400) << chat.dump();
+    EXPECT_EQ(chat["error"]["code"], "context_length_exceeded") << chat.dump();
+    EXPECT_EQ(chat["error"]["type"], "invalid_request_error") << chat.dump();
+    EXPECT_EQ(chat["error"]["param"], "messages") << chat.dump();
+    auto [resp_status, resp] =
+        env_->Post("/v1/responses", {{"input", long_text}, {"max_output_tokens", 4}, {"stream", stream}});
+    EXPECT_EQ(resp_status, 400) << resp.dump();
+    EXPECT_EQ(resp["error"]["code"], "context_length_exceeded") << resp.dump();
+    EXPECT_EQ(resp["error"]["param"], "input") << resp.dump();
+  }
+  // A short prompt still runs.
+  auto [ok, body] = env_->Post("/v1/chat/completions",
+                               {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}});
+  EXPECT_EQ(ok, 200) << body.dump();
+}
+
+// Issue 12: with strict_model_names an unknown model is OpenAI's 404 model_not_found; the served
+// name and the file's name are accepted. Without it any name is served (the default).
+TEST_F(OpenAiApiTest, UnknownModelIs404WhenNamesAreStrict) {
+  auto chat = [&](const std::string& model) {
+    return env_->Post(
+        "/v1/chat/completions",
+        {{"model", model}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 1}});
+  };
+  EXPECT_EQ(chat("anything").first, 200);
+  env_->Stop();
+  api::ServerConfig config;
+  config.strict_model_names = true;
+  ASSERT_TRUE(env_->Start(dir_.File("strict"), config).IsOk());
+  std::string served = env_->Get("/v1/models").second["data"][0]["id"];
+  EXPECT_EQ(chat(served).first, 200);
+  EXPECT_EQ(chat("tiny.gguf").first, 200);
+  EXPECT_EQ(chat("tiny").first, 200);
+  auto [status, body] = chat("gpt-4o");
+  EXPECT_EQ(status, 404) << body.dump();
+  EXPECT_EQ(body["error"]["code"], "model_not_found") << body.dump();
+  EXPECT_EQ(body["error"]["param"], "model") << body.dump();
+  EXPECT_EQ(body["error"]["type"], "invalid_request_error") << body.dump();
+  auto [resp_status, resp] = env_->Post("/v1/responses", {{"model", "gpt-4o"}, {"input", "hi"}});
+  EXPECT_EQ(resp_status, 404) << resp.dump();
+  EXPECT_EQ(resp["error"]["code"], "model_not_found") << resp.dump();
 }
 
 }  // namespace

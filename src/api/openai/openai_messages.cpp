@@ -68,6 +68,11 @@ Status AddMessage(const Json& m, std::size_t index, std::vector<MessageDraft>* o
   std::string role = m["role"].get<std::string>();
   MessageDraft d;
   d.message_index = index;
+  // Only an assistant message that carries tool calls may go without content (OpenAI's rule).
+  bool has_content = m.contains("content") && !m["content"].is_null();
+  bool has_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+  if (!has_content && !(role == "assistant" && has_calls))
+    return Status::InvalidArgument(Where(index) + ".content is required");
   LLMSYNC_ASSIGN_OR_RETURN(d.draft.text, ContentText(m.contains("content") ? m["content"] : Json(), index));
   if (role == "system" || role == "developer") {
     d.draft.kind = NodeKind::kSystem;
@@ -75,7 +80,6 @@ Status AddMessage(const Json& m, std::size_t index, std::vector<MessageDraft>* o
     d.draft.kind = NodeKind::kUser;
   } else if (role == "assistant") {
     d.draft.kind = NodeKind::kAssistant;
-    bool has_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
     if (!d.draft.text.empty() || !has_calls) out->push_back(d);
     if (has_calls) return AddToolCalls(m["tool_calls"], index, out);
     return Status::Ok();

@@ -283,8 +283,6 @@ struct CreateRequest {
 Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, const Json& body,
                                   std::string_view raw_body, std::optional<HttpResponse>* error) {
   CreateRequest c;
-  if (body.contains("model") && !body["model"].is_string())
-    return Status::InvalidArgument("model must be a string");
   if (!body.contains("input")) return Status::InvalidArgument("input is required");
   const Json* instructions = body.contains("instructions") ? &body["instructions"] : nullptr;
   LLMSYNC_ASSIGN_OR_RETURN(c.drafts, ResponseInputToDrafts(body["input"], instructions));
@@ -325,9 +323,10 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
 
 HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
     LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    if (auto model_error = ModelError(ctx, body)) return std::move(*model_error);
     std::optional<HttpResponse> tool_error;
     auto parsed = ParseCreate(st, tenant, body, req.body, &tool_error);
     if (tool_error) return std::move(*tool_error);
@@ -379,7 +378,7 @@ Result<Id> LiveResponse(OpenAiState& st, const std::string& tenant, const PathPa
 
 HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     if (req.Query("stream").value_or("") == "true") {
       std::int64_t after = -1;
@@ -401,7 +400,7 @@ HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
 
 HttpResponse Cancel(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());
     LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, ResponseExtras{}));
@@ -411,7 +410,7 @@ HttpResponse Cancel(OpenAiState& st, const HttpRequest& req, const PathParams& p
 
 HttpResponse Delete(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());  // also checks the tenant
     // Durable: the run and its events are gone for every reader, across restarts. The nodes stay
