@@ -99,8 +99,11 @@ std::int64_t JsonAutomaton::MinLength(const JsonSchema& s) {
   }
   switch (s.type) {
     case JsonSchema::Type::kObject: return 2 + RestRequired(s, 0, false);
-    case JsonSchema::Type::kArray:
-    case JsonSchema::Type::kString: return 2;
+    case JsonSchema::Type::kArray: {
+      const JsonSchema& item = s.items.empty() ? kAnySchema : s.items[0];
+      return 2 + s.min_items * MinLength(item) + std::max<std::int64_t>(0, s.min_items - 1);
+    }
+    case JsonSchema::Type::kString: return 2 + s.min_length;
     case JsonSchema::Type::kBoolean:
     case JsonSchema::Type::kNull: return 4;
     default: return 1;  // a digit
@@ -275,9 +278,13 @@ JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
         return Step::kConsumed;
       }
       if (c == '"') {
+        if (f.count < f.schema->min_length) return Step::kReject;
         stack.pop_back();
         return Step::kConsumed;
       }
+      // Every other byte here starts a character (`count` counts them as they start).
+      if (f.schema->max_length >= 0 && f.count >= f.schema->max_length) return Step::kReject;
+      ++f.count;
       if (c == '\\') {
         f.stage = 1;
       } else if (c < 0x20) {
@@ -375,10 +382,13 @@ JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
     }
     default: {  // kArray, kAnyArray
       const JsonSchema* item = f.kind == FrameKind::kArray ? &f.schema->items[0] : &kAnySchema;
+      bool full = f.schema->max_items >= 0 && f.count >= f.schema->max_items;
       if (f.stage != 2 && c == ']') {
+        if (f.count < f.schema->min_items) return Step::kReject;
         stack.pop_back();
         return Step::kConsumed;
       }
+      if (full) return Step::kReject;
       if (f.stage == 1) {
         if (c != ',') return Step::kReject;
         f.stage = 2;
@@ -405,7 +415,8 @@ std::int64_t JsonAutomaton::FrameRemaining(const Frame& f) {
       return best;
     }
     case FrameKind::kNumber: return (f.stage == 0 || f.stage == 1 || f.stage == 4) ? 1 : 0;
-    case FrameKind::kString: return f.next + (f.stage == 1 ? 1 : 0) + 1;
+    case FrameKind::kString:
+      return f.next + (f.stage == 1 ? 1 : 0) + 1 + std::max<std::int64_t>(0, f.schema->min_length - f.count);
     case FrameKind::kObject: {
       const JsonSchema& s = *f.schema;
       if (f.stage == 0) return RestRequired(s, f.next, f.count > 0) + 1;
@@ -420,8 +431,13 @@ std::int64_t JsonAutomaton::FrameRemaining(const Frame& f) {
       return best + 1;
     }
     case FrameKind::kAnyObject: return f.stage == 0 ? 1 : (f.stage == 1 ? 5 : 3);
-    default:
-      return f.stage == 2 ? MinLength(f.kind == FrameKind::kArray ? f.schema->items[0] : kAnySchema) + 1 : 1;
+    default: {  // arrays: the items still owed to minItems, with their commas, then ']'
+      std::int64_t item = MinLength(f.kind == FrameKind::kArray ? f.schema->items[0] : kAnySchema);
+      std::int64_t owed = std::max<std::int64_t>(0, f.schema->min_items - f.count);
+      if (f.stage == 0) return owed * item + std::max<std::int64_t>(0, owed - 1) + 1;
+      if (f.stage == 1) return owed * (item + 1) + 1;
+      return item + std::max<std::int64_t>(0, owed - 1) * (item + 1) + 1;  // after a comma
+    }
   }
 }
 
@@ -434,7 +450,8 @@ std::int64_t JsonAutomaton::StackRemaining(const Stack& stack) {
 bool JsonAutomaton::InPlainString() const {
   if (stacks_.size() != 1 || stacks_[0].empty()) return false;
   const Frame& top = stacks_[0].back();
-  return top.kind == FrameKind::kString && top.next == 0 && top.stage == 0;
+  return top.kind == FrameKind::kString && top.next == 0 && top.stage == 0 && top.schema->min_length == 0 &&
+         top.schema->max_length < 0;
 }
 
 std::int64_t JsonAutomaton::MinRemaining() const {
