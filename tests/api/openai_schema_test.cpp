@@ -118,7 +118,9 @@ const Json kZodLike = {
         {"additionalProperties", false}}}}},
     {"definitions", {{"Kind", {{"const", "shape"}}}}},
     {"properties",
-     {{"kind", {{"$ref", "#/definitions/Kind"}}},
+     {{"age", {{"type", {"integer", "null"}}, {"minimum", 18}, {"maximum", 99}}},
+      {"count", {{"type", "integer"}, {"minimum", -5}, {"exclusiveMaximum", 120}}},
+      {"kind", {{"$ref", "#/definitions/Kind"}}},
       {"tags", {{"type", "array"}, {"items", {{"$ref", "#/$defs/Tag"}}}, {"minItems", 1}, {"maxItems", 3}}},
       {"at", {{"oneOf", {{{"$ref", "#/$defs/Point"}}, {{"type", "null"}}}}}},
       {"note", {{"type", {"string", "null"}}, {"maxLength", 3}}},
@@ -154,6 +156,13 @@ bool Valid(const Json& v, const Json& schema, const Json& root) {
            (t == "null" && v.is_null());
     }
     if (!ok) return false;
+  }
+  if (v.is_number_integer()) {
+    auto n = v.get<std::int64_t>();
+    if (schema.contains("minimum") && n < schema["minimum"].get<std::int64_t>()) return false;
+    if (schema.contains("maximum") && n > schema["maximum"].get<std::int64_t>()) return false;
+    if (schema.contains("exclusiveMaximum") && n >= schema["exclusiveMaximum"].get<std::int64_t>())
+      return false;
   }
   if (v.is_string()) {
     std::int64_t chars = 0;
@@ -193,6 +202,19 @@ TEST(JsonAutomatonTest, ZodAndPydanticKeywords) {
   EXPECT_TRUE(Accepts(s, R"({"at":{"x":1,"y":-2},"kind":"shape","note":"abc","pair":[false,false],)"
                          R"("tags":["ab","abcd","\né"]})"));
   EXPECT_TRUE(Accepts(s, R"({"at":null,"kind":"shape","note":null,"pair":[true,true],"tags":["ab"]})"));
+  EXPECT_TRUE(
+      Accepts(s, R"({"age":18,"at":null,"count":-5,"kind":"shape","pair":[true,false],"tags":["ab"]})"));
+  EXPECT_TRUE(
+      Accepts(s, R"({"age":99,"at":null,"count":119,"kind":"shape","pair":[true,false],"tags":["ab"]})"));
+  EXPECT_TRUE(
+      Accepts(s, R"({"age":null,"at":null,"count":0,"kind":"shape","pair":[true,false],"tags":["ab"]})"));
+  for (const char* bad_number :
+       {R"("age":17,)", R"("age":100,)", R"("age":-1,)", R"("age":1,)", R"("count":-6,)", R"("count":120,)",
+        R"("count":1200,)", R"("count":-0.5,)"}) {
+    EXPECT_FALSE(Accepts(
+        s, std::string("{") + bad_number + R"("at":null,"kind":"shape","pair":[true,false],"tags":["ab"]})"))
+        << bad_number;
+  }
   EXPECT_FALSE(Accepts(s, R"({"at":null,"kind":"other","pair":[true,false],"tags":["ab"]})"));  // const
   EXPECT_FALSE(Accepts(s, R"({"at":null,"kind":"shape","pair":[true,false],"tags":[]})"));      // minItems
   EXPECT_FALSE(Accepts(s, R"({"at":null,"kind":"shape","pair":[true,false],"tags":["ab","ab","ab","ab"]})"));
@@ -212,6 +234,9 @@ TEST(JsonAutomatonTest, ZodAndPydanticKeywords) {
         Json{{"type", "object"}, {"properties", {{"a", {{"type", "string"}, {"minLength", -1}}}}}},
         Json{{"type", "object"},
              {"properties", {{"a", {{"type", "string"}, {"minLength", 3}, {"maxLength", 2}}}}}},
+        Json{{"type", "object"}, {"properties", {{"a", {{"type", "number"}, {"minimum", 0}}}}}},
+        Json{{"type", "object"},
+             {"properties", {{"a", {{"type", "integer"}, {"minimum", 5}, {"maximum", 4}}}}}},
         Json{{"type", "object"}, {"properties", {{"a", {{"type", "string"}, {"pattern", "^a"}}}}}}}) {
     EXPECT_FALSE(api::ParseJsonSchema(bad).IsOk()) << bad.dump();
   }
@@ -263,7 +288,9 @@ TEST(JsonAutomatonTest, RandomDocumentsValidateAgainstTheSchema) {
     EXPECT_TRUE(Valid(doc, kZodLike, kZodLike)) << "seed " << seed << ": " << out;
   }
   for (const std::string& prefix :
-       {std::string(""), std::string(R"({"at":null,"kind":"shape","pair":[true,true],"tags":[)"),
+       {std::string(""), std::string(R"({"age":1)"), std::string(R"({"age":null,"at":null,"count":-)"),
+        std::string(R"({"at":null,"count":1)"),
+        std::string(R"({"at":null,"kind":"shape","pair":[true,true],"tags":[)"),
         std::string(R"({"at":null,"kind":"shape","pair":[true,true],"tags":["a)"),
         std::string(R"({"at":null,"kind":"shape","pair":[true,true],"tags":["ab",)"),
         std::string(R"({"at":null,"kind":"shape","pair":[)")}) {

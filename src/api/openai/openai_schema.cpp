@@ -1,5 +1,7 @@
 #include "api/openai/openai_schema.h"
 
+#include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -54,6 +56,50 @@ Result<std::int64_t> Count(const Json& j, const char* key, std::int64_t fallback
   return static_cast<std::int64_t>(n);
 }
 
+// minimum / maximum / exclusiveMinimum / exclusiveMaximum (numbers; draft 4's boolean exclusives
+// too), enforced for integers. On a number they are a 400: the automaton cannot bound decimals
+// exactly. Other types ignore them, as JSON Schema says.
+Status ParseIntegerBounds(const Json& j, JsonSchema* s) {
+  static const char* const kKeys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+  bool any = false;
+  for (const char* key : kKeys) any = any || j.contains(key);
+  if (!any) return Status::Ok();
+  if (s->type == JsonSchema::Type::kNumber || s->type == JsonSchema::Type::kAny) {
+    return Status::InvalidArgument(
+        "minimum / maximum are enforced only for type integer (a number's bounds are not supported)");
+  }
+  if (s->type != JsonSchema::Type::kInteger) return Status::Ok();
+  constexpr double kLimit = static_cast<double>(runs::kMaxJsonInteger);
+  auto bound = [&](const char* key, bool lower, bool exclusive) -> Status {
+    const Json& v = j[key];
+    if (!v.is_number()) return Status::InvalidArgument(std::string(key) + " must be a number");
+    double d = v.get<double>();
+    // The tightest integer bound: ceil for a lower bound, floor for an upper; exclusive moves one.
+    double b = lower ? std::ceil(d) : std::floor(d);
+    if (exclusive && b == d) b += lower ? 1 : -1;
+    b = std::clamp(b, -kLimit - 1, kLimit + 1);
+    auto n = static_cast<std::int64_t>(b);
+    if (lower) s->minimum = std::max(s->minimum, n);
+    if (!lower) s->maximum = std::min(s->maximum, n);
+    return Status::Ok();
+  };
+  bool draft4_min = j.contains("exclusiveMinimum") && j["exclusiveMinimum"].is_boolean();
+  bool draft4_max = j.contains("exclusiveMaximum") && j["exclusiveMaximum"].is_boolean();
+  if (j.contains("minimum"))
+    LLMSYNC_RETURN_IF_ERROR(bound("minimum", true, draft4_min && j["exclusiveMinimum"].get<bool>()));
+  if (j.contains("maximum"))
+    LLMSYNC_RETURN_IF_ERROR(bound("maximum", false, draft4_max && j["exclusiveMaximum"].get<bool>()));
+  if (j.contains("exclusiveMinimum") && !draft4_min)
+    LLMSYNC_RETURN_IF_ERROR(bound("exclusiveMinimum", true, true));
+  if (j.contains("exclusiveMaximum") && !draft4_max)
+    LLMSYNC_RETURN_IF_ERROR(bound("exclusiveMaximum", false, true));
+  if (s->minimum > s->maximum || s->minimum > runs::kMaxJsonInteger || s->maximum < -runs::kMaxJsonInteger)
+    return Status::InvalidArgument("no integer of at most 15 digits satisfies minimum / maximum");
+  s->minimum = std::max(s->minimum, -runs::kMaxJsonInteger);
+  s->maximum = std::min(s->maximum, runs::kMaxJsonInteger);
+  return Status::Ok();
+}
+
 // "#/$defs/Name" or "#/definitions/Name" in the root document.
 Result<JsonSchema> ParseRef(const Json& ref, int depth, ParseContext& ctx) {
   if (!ref.is_string()) return Status::InvalidArgument("$ref must be a string");
@@ -93,17 +139,32 @@ Result<JsonSchema> Parse(const Json& j, int depth, ParseContext& ctx) {
         "the schema expands to more than 4096 nodes (shared $refs count each use)");
   if (j.is_boolean() && j.get<bool>()) return JsonSchema{};
   if (!j.is_object()) return Status::InvalidArgument("a schema must be an object");
-  static const std::set<std::string> kKnown = {"type",        "properties",
-                                               "required",    "items",
-                                               "enum",        "const",
-                                               "anyOf",       "oneOf",
-                                               "$ref",        "$defs",
-                                               "definitions", "minLength",
-                                               "maxLength",   "minItems",
-                                               "maxItems",    "title",
-                                               "description", "default",
-                                               "examples",    "$schema",
-                                               "$comment",    "additionalProperties",
+  static const std::set<std::string> kKnown = {"type",
+                                               "properties",
+                                               "required",
+                                               "items",
+                                               "enum",
+                                               "const",
+                                               "anyOf",
+                                               "oneOf",
+                                               "$ref",
+                                               "$defs",
+                                               "definitions",
+                                               "minLength",
+                                               "maxLength",
+                                               "minItems",
+                                               "maxItems",
+                                               "minimum",
+                                               "maximum",
+                                               "exclusiveMinimum",
+                                               "exclusiveMaximum",
+                                               "title",
+                                               "description",
+                                               "default",
+                                               "examples",
+                                               "$schema",
+                                               "$comment",
+                                               "additionalProperties",
                                                "strict"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (kKnown.count(it.key()) == 0) {
@@ -200,6 +261,7 @@ Result<JsonSchema> Parse(const Json& j, int depth, ParseContext& ctx) {
   if (s.max_items >= 0 && s.min_items > s.max_items)
     return Status::InvalidArgument("minItems is larger than maxItems");
   // As in JSON Schema, length bounds apply to strings and item bounds to arrays only.
+  LLMSYNC_RETURN_IF_ERROR(ParseIntegerBounds(j, &s));
   return s;
 }
 

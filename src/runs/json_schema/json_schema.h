@@ -1,7 +1,8 @@
 // JsonSchema and JsonAutomaton: structured output as a byte-level pushdown automaton.
 //
 // JsonSchema is a typed JSON Schema subset (object with properties / required, array items and
-// minItems / maxItems, string with minLength / maxLength, number, integer, boolean, null, enum,
+// minItems / maxItems, string with minLength / maxLength, number, integer with minimum / maximum,
+// boolean, null, enum,
 // anyOf, and "any JSON value"); api/ parses schema
 // JSON into it, so this file knows no JSON library. JsonAutomaton accepts exactly the compact
 // JSON texts (no whitespace) that validate against the schema, in this canonical form:
@@ -29,6 +30,8 @@
 
 namespace llmsync::runs {
 
+inline constexpr std::int64_t kMaxJsonInteger = 999'999'999'999'999;  // 15 digits
+
 struct JsonSchema {
   enum class Type { kAny, kObject, kArray, kString, kNumber, kInteger, kBoolean, kNull };
   Type type = Type::kAny;
@@ -44,6 +47,10 @@ struct JsonSchema {
   // array: items; -1: unbounded.
   std::int64_t min_items = 0;
   std::int64_t max_items = -1;
+  // integer: inclusive bounds (exclusive ones are converted); the defaults are the automaton's
+  // 15-digit range.
+  std::int64_t minimum = -kMaxJsonInteger;
+  std::int64_t maximum = kMaxJsonInteger;
 };
 
 inline constexpr std::size_t kMaxSchemaAlternatives = 64;  // enum values, properties per object
@@ -80,6 +87,7 @@ class JsonAutomaton {
     std::int32_t next = 0;   // object: first property index still allowed; string: utf8 bytes owed
     std::int32_t count = 0;  // digits, items, properties so far
     std::int32_t depth = 0;
+    std::int64_t value = 0;  // integer: the magnitude of the digits so far
   };
   using Stack = std::vector<Frame>;
   // A frame's answer to a byte: consumed it, rejects it, is complete and leaves the byte to its
@@ -90,6 +98,7 @@ class JsonAutomaton {
   // Feeds one byte to one stack; appends the resulting stacks to `out`.
   static void FeedByte(Stack stack, unsigned char c, std::vector<Stack>* out);
   static Step FeedFrame(Stack& stack, unsigned char c);
+  static Step FeedBoundedInteger(Frame& frame, unsigned char c);
   static std::int64_t FrameRemaining(const Frame& frame);
   static std::int64_t StackRemaining(const Stack& stack);
 
