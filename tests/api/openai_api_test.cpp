@@ -429,6 +429,12 @@ TEST_F(OpenAiApiTest, ErrorsNameTheParamInOpenAisShape) {
       {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"model", 7}}, "model"},
       {"/v1/responses", {{"input", "x"}, {"max_output_tokens", 0}}, "max_output_tokens"},
       {"/v1/responses", {{"input", "x"}, {"background", "yes"}}, "background"},
+      {"/v1/responses",
+       {{"input", {{{"role", "user"}, {"content", "x"}}, {{"role", "user"}}}}},
+       "input[1].content"},
+      {"/v1/responses",
+       {{"instructions", "i"}, {"input", {{{"role", "user"}, {"content", 5}}}}},
+       "input[0].content"},
   };
   for (const Case& c : cases) {
     auto [status, body] = env_->Post(c.target, c.body);
@@ -503,6 +509,7 @@ TEST_F(OpenAiApiTest, UnknownModelIs404WhenNamesAreStrict) {
   EXPECT_EQ(status, 404) << body.dump();
   EXPECT_EQ(body["error"]["code"], "model_not_found") << body.dump();
   EXPECT_EQ(body["error"]["param"], "model") << body.dump();
+  EXPECT_EQ(env_->Get("/v1/models/gpt-4o").second["error"]["code"], "model_not_found");
   EXPECT_EQ(body["error"]["type"], "invalid_request_error") << body.dump();
   auto [resp_status, resp] = env_->Post("/v1/responses", {{"model", "gpt-4o"}, {"input", "hi"}});
   EXPECT_EQ(resp_status, 404) << resp.dump();

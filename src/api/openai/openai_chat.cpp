@@ -253,8 +253,14 @@ void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state) {
   });
   router.Add("GET", "/v1/models/{id}", [c](const HttpRequest& r, const PathParams& p) {
     return OpenAiGuarded(*c, r, "", [&](const std::string&) -> Result<HttpResponse> {
-      if (p.at("id") != c->model_name)
-        return Status::NotFound("model '" + p.at("id") + "' is not served here");
+      if (p.at("id") != c->model_name) {
+        Json error = {{"error",
+                       {{"message", "The model '" + p.at("id") + "' does not exist"},
+                        {"type", "invalid_request_error"},
+                        {"param", "model"},
+                        {"code", "model_not_found"}}}};
+        return JsonResponse(404, error.dump(-1, ' ', false, Json::error_handler_t::replace));
+      }
       return JsonResponse(200, DumpJson(ModelJson(*c)));
     });
   });

@@ -150,12 +150,24 @@ Result<std::vector<MessageDraft>> ResponseInputToDrafts(const Json& input, const
   if (!input.is_array() || input.empty()) {
     return Status::InvalidArgument("input must be a string or a non-empty array of items");
   }
-  for (const Json& item : input) {
-    if (!item.is_object()) return Status::InvalidArgument("input items must be objects");
+  for (std::size_t k = 0; k < input.size(); ++k) {
+    const Json& item = input[k];
+    std::string where = "input[" + std::to_string(k) + "]";
+    if (!item.is_object()) return Status::InvalidArgument(where + " must be an object");
     bool message = !item.contains("type") || (item["type"].is_string() && item["type"] == "message");
     if (!message && !item["type"].is_string())
-      return Status::InvalidArgument("input item type must be a string");
-    LLMSYNC_RETURN_IF_ERROR(message ? AddMessage(item, index, &out) : AddInputItem(item, index, &out));
+      return Status::InvalidArgument(where + ".type must be a string");
+    Status s = message ? AddMessage(item, index, &out) : AddInputItem(item, index, &out);
+    if (!s.IsOk()) {  // name the field as the client sent it: input[k], not the node's message index
+      std::string text = s.Message();
+      for (const std::string& prefix : {Where(index), "input[" + std::to_string(index) + "]"}) {
+        if (text.rfind(prefix, 0) == 0) {
+          text = where + text.substr(prefix.size());
+          break;
+        }
+      }
+      return Status::InvalidArgument(text);
+    }
     ++index;
   }
   return out;
