@@ -82,6 +82,7 @@ const std::vector<std::string_view>& ConfigFileKeys() {
                                                       "idempotency_retention_hours",
                                                       "access_log",
                                                       "public_health",
+                                                      "strict_model_names",
                                                       "metrics_require_key",
                                                       "allowed_hosts",
                                                       "cors_origins",
@@ -129,6 +130,8 @@ std::string ExampleConfigFile() {
        "idempotency keys are kept this long"},
       {"access_log", flag(d.access_log), "one info log line per request"},
       {"public_health", flag(d.public_health), "with api_keys: GET /healthz needs no key"},
+      {"strict_model_names", flag(d.strict_model_names),
+       "OpenAI views: an unknown model is 404 model_not_found; false: any name is served"},
       {"metrics_require_key", flag(d.metrics_require_key), "with api_keys: GET /metrics needs a key"},
       {"allowed_hosts", "[]",
        "without api_keys: Host names accepted besides the listen address and localhost (DNS rebinding)"},
@@ -189,6 +192,7 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "idempotency_retention_hours", &config->idempotency_retention_hours));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "access_log", &config->access_log));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "public_health", &config->public_health));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "strict_model_names", &config->strict_model_names));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "metrics_require_key", &config->metrics_require_key));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "allowed_hosts", &config->allowed_hosts));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "cors_origins", &config->cors_origins));

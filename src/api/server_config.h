@@ -18,10 +18,10 @@
 //    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
 //    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
 //    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168,
-//    "idempotency_retention_hours": 24, "access_log": true, "public_health": true,
-//    "metrics_require_key": false, "allowed_hosts": ["llmsync.lan"],
-//    "cors_origins": ["http://localhost:3000"], "max_connections": 1024, "header_timeout_ms": 10000,
-//    "idle_timeout_ms": 60000, "max_queued_runs": 256}
+//    "idempotency_retention_hours": 24, "access_log": true, "public_health": true, "strict_model_names":
+//    false, "metrics_require_key": false, "allowed_hosts": ["llmsync.lan"], "cors_origins":
+//    ["http://localhost:3000"], "max_connections": 1024, "header_timeout_ms": 10000, "idle_timeout_ms":
+//    60000, "max_queued_runs": 256}
 //
 // Thread safety: a value; Authenticate is a pure function of it.
 #pragma once
@@ -71,7 +71,10 @@ struct ServerConfig {
   std::int64_t idempotency_retention_hours = 24;  // idempotency keys of appends
   bool access_log = true;                         // one info line per request (http/access_log.h)
   bool public_health = true;                      // GET /healthz without a key when keys are set
-  bool metrics_require_key = false;               // GET /metrics needs a key when keys are set
+  // The OpenAI views answer an unknown `model` with 404 model_not_found (false: any name is served
+  // by the one model, as most local clients expect).
+  bool strict_model_names = false;
+  bool metrics_require_key = false;  // GET /metrics needs a key when keys are set
   // Request hygiene (api/edge_policy.h). With no api_keys, Host must name the listen address,
   // localhost or one of these (DNS rebinding); an Origin header must be one of cors_origins
   // ("http://localhost:3000"; "*" allows any), which also get CORS preflight answers.

@@ -77,6 +77,10 @@ std::string EncodeRunParams(const RunParams& p) {
            HexEncode(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(p.constraint.data()),
                                                    p.constraint.size()));
   }
+  if (!p.view_state.empty()) {
+    out += "\nview=" + HexEncode(std::span<const std::uint8_t>(
+                           reinterpret_cast<const std::uint8_t*>(p.view_state.data()), p.view_state.size()));
+  }
   out += "\n";
   return out;
 }
@@ -119,6 +123,10 @@ Result<RunParams> DecodeRunParams(std::string_view text) {
       auto bytes = HexDecode(value);
       if (!bytes.IsOk()) return Status::DataLoss("run parameters: bad constraint");
       p.constraint.assign(bytes->begin(), bytes->end());
+    } else if (key == "view") {
+      auto bytes = HexDecode(value);
+      if (!bytes.IsOk()) return Status::DataLoss("run parameters: bad view state");
+      p.view_state.assign(bytes->begin(), bytes->end());
     } else if (key == "stop") {
       auto bytes = HexDecode(value);
       if (!bytes.IsOk()) return Status::DataLoss("run parameters: bad stop string");

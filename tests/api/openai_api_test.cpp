@@ -5,6 +5,7 @@
 #include <future>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server_test_env.h"
@@ -394,6 +395,9 @@ TEST_F(OpenAiApiTest, MalformedRequestsGet400JsonErrors) {
     EXPECT_EQ(r.status, 400) << target << " " << body << " -> " << r.body;
     Json j = Json::parse(r.body, nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].contains("message")) << r.body;
+    // OpenAI's shape: every error names its type and (possibly null) param.
+    EXPECT_EQ(j["error"]["type"], "invalid_request_error") << r.body;
+    EXPECT_TRUE(j["error"].contains("param")) << r.body;
   }
   auto [s1, b1] = env_->Post("/v1/responses", {{"input", "x"}, {"previous_response_id", "resp_nope"}});
   EXPECT_EQ(s1, 404) << b1.dump();
@@ -401,6 +405,278 @@ TEST_F(OpenAiApiTest, MalformedRequestsGet400JsonErrors) {
   EXPECT_EQ(env_->Get("/v1/models").second["data"][0]["object"], "model");
   // The server still answers.
   EXPECT_EQ(env_->Get("/healthz").first, 200);
+}
+
+// Issue 12: a message without content is a 400 naming messages[i].content (an assistant message
+// with tool calls may omit it); a bad field is named in `param`.
+TEST_F(OpenAiApiTest, ErrorsNameTheParamInOpenAisShape) {
+  struct Case {
+    std::string target;
+    Json body;
+    std::string param;
+  };
+  const std::vector<Case> cases = {
+      {"/v1/chat/completions", {{"messages", {{{"role", "user"}}}}}, "messages[0].content"},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "system"}, {"content", "s"}}, {{"role", "user"}, {"content", nullptr}}}}},
+       "messages[1].content"},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}, {"content", "x"}}, {{"role", "assistant"}}}}},
+       "messages[1].content"},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"temperature", 9}},
+       "temperature"},
+      {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"model", 7}}, "model"},
+      {"/v1/responses", {{"input", "x"}, {"max_output_tokens", 0}}, "max_output_tokens"},
+      {"/v1/responses", {{"input", "x"}, {"background", "yes"}}, "background"},
+      {"/v1/responses",
+       {{"input", {{{"role", "user"}, {"content", "x"}}, {{"role", "user"}}}}},
+       "input[1].content"},
+      {"/v1/responses",
+       {{"instructions", "i"}, {"input", {{{"role", "user"}, {"content", 5}}}}},
+       "input[0].content"},
+  };
+  for (const Case& c : cases) {
+    auto [status, body] = env_->Post(c.target, c.body);
+    EXPECT_EQ(status, 400) << c.body.dump() << " -> " << body.dump();
+    EXPECT_EQ(body["error"]["type"], "invalid_request_error") << body.dump();
+    EXPECT_EQ(body["error"]["param"], c.param) << body.dump();
+    EXPECT_EQ(body["error"]["code"], "invalid_argument") << body.dump();
+  }
+  // An assistant message with tool calls needs no content.
+  Json calls = {{{"id", "call_1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}};
+  Json ok = {{"messages",
+              {{{"role", "user"}, {"content", "x"}},
+               {{"role", "assistant"}, {"tool_calls", calls}},
+               {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "42"}}}},
+             {"max_tokens", 2}};
+  auto [status, body] = env_->Post("/v1/chat/completions", ok);
+  EXPECT_EQ(status, 200) << body.dump();
+  // Not found and auth errors carry the type too.
+  auto [missing, missing_body] = env_->Get("/v1/responses/resp_" + std::string(64, 'a'));
+  EXPECT_EQ(missing, 404);
+  EXPECT_EQ(missing_body["error"]["type"], "invalid_request_error") << missing_body.dump();
+  EXPECT_TRUE(missing_body["error"].contains("param")) << missing_body.dump();
+}
+
+// Issue 12: a prompt longer than the context is 400 context_length_exceeded (not a retryable 429),
+// in chat and Responses, streamed or not.
+TEST_F(OpenAiApiTest, APromptLongerThanTheContextIs400ContextLengthExceeded) {
+  env_->Stop();
+  api::ServerConfig config;
+  config.max_context = 64;
+  ASSERT_TRUE(env_->Start(dir_.File("small"), config).IsOk());
+  std::string long_text;
+  for (int i = 0; i < 100; ++i) long_text += "word" + std::to_string(i) + " ";
+  for (bool stream : {false, true}) {
+    auto [chat_status, chat] = env_->Post(
+        "/v1/chat/completions",
+        {{"messages", {{{"role", "user"}, {"content", long_text}}}}, {"max_tokens", 4}, {"stream", stream}});
+    EXPECT_EQ(chat_status, 400) << chat.dump();
+    EXPECT_EQ(chat["error"]["code"], "context_length_exceeded") << chat.dump();
+    EXPECT_EQ(chat["error"]["type"], "invalid_request_error") << chat.dump();
+    EXPECT_EQ(chat["error"]["param"], "messages") << chat.dump();
+    auto [resp_status, resp] =
+        env_->Post("/v1/responses", {{"input", long_text}, {"max_output_tokens", 4}, {"stream", stream}});
+    EXPECT_EQ(resp_status, 400) << resp.dump();
+    EXPECT_EQ(resp["error"]["code"], "context_length_exceeded") << resp.dump();
+    EXPECT_EQ(resp["error"]["param"], "input") << resp.dump();
+  }
+  // A short prompt still runs.
+  auto [ok, body] = env_->Post("/v1/chat/completions",
+                               {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}});
+  EXPECT_EQ(ok, 200) << body.dump();
+}
+
+// Issue 12: with strict_model_names an unknown model is OpenAI's 404 model_not_found; the served
+// name and the file's name are accepted. Without it any name is served (the default).
+TEST_F(OpenAiApiTest, UnknownModelIs404WhenNamesAreStrict) {
+  auto chat = [&](const std::string& model) {
+    return env_->Post(
+        "/v1/chat/completions",
+        {{"model", model}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 1}});
+  };
+  EXPECT_EQ(chat("anything").first, 200);
+  env_->Stop();
+  api::ServerConfig config;
+  config.strict_model_names = true;
+  ASSERT_TRUE(env_->Start(dir_.File("strict"), config).IsOk());
+  std::string served = env_->Get("/v1/models").second["data"][0]["id"];
+  EXPECT_EQ(chat(served).first, 200);
+  EXPECT_EQ(chat("tiny.gguf").first, 200);
+  EXPECT_EQ(chat("tiny").first, 200);
+  auto [status, body] = chat("gpt-4o");
+  EXPECT_EQ(status, 404) << body.dump();
+  EXPECT_EQ(body["error"]["code"], "model_not_found") << body.dump();
+  EXPECT_EQ(body["error"]["param"], "model") << body.dump();
+  EXPECT_EQ(env_->Get("/v1/models/gpt-4o").second["error"]["code"], "model_not_found");
+  EXPECT_EQ(body["error"]["type"], "invalid_request_error") << body.dump();
+  auto [resp_status, resp] = env_->Post("/v1/responses", {{"model", "gpt-4o"}, {"input", "hi"}});
+  EXPECT_EQ(resp_status, 404) << resp.dump();
+  EXPECT_EQ(resp["error"]["code"], "model_not_found") << resp.dump();
+}
+
+// Issue 12: a streamed response numbers its events 0, 1, 2, ... with no gap (the usage event used to
+// leave one before the final events), and the message item of an incomplete response says so.
+TEST_F(OpenAiApiTest, ResponseStreamSequenceNumbersAreContiguous) {
+  auto [status, created] = env_->Post(
+      "/v1/responses", {{"input", "Tell a story."}, {"background", true}, {"max_output_tokens", 40}});
+  ASSERT_EQ(status, 200) << created.dump();
+  std::vector<Json> events;
+  int code = 0;
+  Status s = env_->Client().Stream(
+      "/v1/responses/" + created["id"].get<std::string>() + "?stream=true", {},
+      [&](const client::SseEvent& e) {
+        events.push_back(Json::parse(e.data));
+        return true;
+      },
+      &code);
+  ASSERT_TRUE(s.IsOk()) << s.ToString();
+  ASSERT_GT(events.size(), 8u);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i]["sequence_number"], i) << events[i].dump();
+  }
+  EXPECT_EQ(events.back()["type"], "response.incomplete");
+  const Json& done = events[events.size() - 2];
+  ASSERT_EQ(done["type"], "response.output_item.done") << done.dump();
+  EXPECT_EQ(done["item"]["status"], "incomplete") << done.dump();
+  EXPECT_EQ(events.back()["response"]["output"][0]["status"], "incomplete");
+}
+
+// Issue 12: GET reports what the response was created with (background, store, tools,
+// tool_choice); an incomplete or cancelled response's message item is incomplete.
+TEST_F(OpenAiApiTest, ResponsesReportTheirRequestAndIncompleteItems) {
+  Json tools = {{{"type", "function"},
+                 {"name", "lookup"},
+                 {"description", "Look a word up."},
+                 {"parameters", {{"type", "object"}, {"properties", {{"word", {{"type", "string"}}}}}}}}};
+  auto [status, created] = env_->Post("/v1/responses", {{"input", "Go."},
+                                                        {"background", true},
+                                                        {"max_output_tokens", 3},
+                                                        {"tools", tools},
+                                                        {"tool_choice", "none"}});
+  ASSERT_EQ(status, 200) << created.dump();
+  EXPECT_EQ(created["background"], true);
+  std::string id = created["id"];
+  Json polled;
+  for (int i = 0; i < 200; ++i) {
+    polled = env_->Get("/v1/responses/" + id).second;
+    if (polled["status"] != "queued" && polled["status"] != "in_progress") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(polled["status"], "incomplete") << polled.dump();
+  EXPECT_EQ(polled["background"], true);
+  EXPECT_EQ(polled["store"], true);
+  EXPECT_EQ(polled["tools"], tools);
+  EXPECT_EQ(polled["tool_choice"], "none");
+  ASSERT_EQ(polled["output"].size(), 1u) << polled.dump();
+  EXPECT_EQ(polled["output"][0]["status"], "incomplete") << polled.dump();
+
+  auto [long_status, long_run] =
+      env_->Post("/v1/responses", {{"input", "Go on."}, {"background", true}, {"max_output_tokens", 1000}});
+  ASSERT_EQ(long_status, 200) << long_run.dump();
+  std::string long_id = long_run["id"];
+  for (int i = 0; i < 500 && env_->Get("/v1/responses/" + long_id).second["usage"].is_null(); ++i) {
+    Json now = env_->Get("/v1/responses/" + long_id).second;
+    if (!now["output"].empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto [cancel_status, cancelled] = env_->Post("/v1/responses/" + long_id + "/cancel", Json::object());
+  ASSERT_EQ(cancel_status, 200) << cancelled.dump();
+  Json after_cancel;
+  for (int i = 0; i < 200; ++i) {
+    after_cancel = env_->Get("/v1/responses/" + long_id).second;
+    if (after_cancel["status"] == "cancelled") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(after_cancel["status"], "cancelled") << after_cancel.dump();
+  for (const Json& item : after_cancel["output"]) EXPECT_EQ(item["status"], "incomplete") << item.dump();
+}
+
+// Issue 12: store: false answers normally, then the response is not retrievable, cannot be
+// continued, and background needs store.
+TEST_F(OpenAiApiTest, AnUnstoredResponseIsNotRetrievable) {
+  auto [status, created] =
+      env_->Post("/v1/responses", {{"input", "Keep nothing."}, {"store", false}, {"max_output_tokens", 3}});
+  ASSERT_EQ(status, 200) << created.dump();
+  EXPECT_EQ(created["store"], false);
+  EXPECT_EQ(created["output"].size(), 1u) << created.dump();
+  std::string id = created["id"];
+  EXPECT_EQ(env_->Get("/v1/responses/" + id).first, 404);
+  EXPECT_EQ(env_->Get("/v1/responses/" + id + "?stream=true").first, 404);
+  EXPECT_EQ(env_->Get("/v1/responses/" + id + "/input_items").first, 404);
+  auto [follow_status, follow] = env_->Post(
+      "/v1/responses", {{"input", "And then?"}, {"previous_response_id", id}, {"max_output_tokens", 2}});
+  EXPECT_EQ(follow_status, 404) << follow.dump();
+  auto [bg_status, bg] =
+      env_->Post("/v1/responses", {{"input", "x"}, {"store", false}, {"background", true}});
+  EXPECT_EQ(bg_status, 400) << bg.dump();
+  EXPECT_EQ(bg["error"]["param"], "store") << bg.dump();
+  // Streamed, it streams to the end, and is not kept either.
+  std::vector<Json> events;
+  int code = 0;
+  Status s = env_->Client().StreamRequest(
+      "POST", "/v1/responses",
+      R"({"input": "Stream it.", "store": false, "stream": true, "max_output_tokens": 3})", {},
+      [&](const client::SseEvent& e) {
+        events.push_back(Json::parse(e.data));
+        return true;
+      },
+      &code);
+  ASSERT_TRUE(s.IsOk()) << s.ToString();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["type"], "response.incomplete");
+  EXPECT_EQ(events.back()["response"]["store"], false);
+  EXPECT_EQ(env_->Get("/v1/responses/" + events.back()["response"]["id"].get<std::string>()).first, 404);
+}
+
+// Issue 12: GET /v1/responses/{id}/input_items lists what the response read after the previous
+// response's output, newest first by default, paged with limit / order / after.
+TEST_F(OpenAiApiTest, InputItemsListTheResponsesInput) {
+  Json input = {{{"role", "user"}, {"content", "first"}},
+                {{"role", "assistant"}, {"content", "ok"}},
+                {{"role", "user"}, {"content", "second"}}};
+  auto [s1, r1] = env_->Post("/v1/responses", {{"input", input}, {"max_output_tokens", 2}});
+  ASSERT_EQ(s1, 200) << r1.dump();
+  std::string id1 = r1["id"];
+  auto [l1, list1] = env_->Get("/v1/responses/" + id1 + "/input_items");
+  ASSERT_EQ(l1, 200) << list1.dump();
+  EXPECT_EQ(list1["object"], "list");
+  ASSERT_EQ(list1["data"].size(), 3u) << list1.dump();
+  EXPECT_EQ(list1["data"][0]["content"][0]["text"], "second") << "desc by default";
+  EXPECT_EQ(list1["data"][0]["role"], "user");
+  EXPECT_EQ(list1["data"][1]["role"], "assistant");
+  EXPECT_EQ(list1["data"][2]["content"][0]["text"], "first");
+  EXPECT_EQ(list1["first_id"], list1["data"][0]["id"]);
+  EXPECT_EQ(list1["last_id"], list1["data"][2]["id"]);
+  EXPECT_EQ(list1["has_more"], false);
+
+  auto [p1, page1] = env_->Get("/v1/responses/" + id1 + "/input_items?order=asc&limit=2");
+  ASSERT_EQ(p1, 200) << page1.dump();
+  ASSERT_EQ(page1["data"].size(), 2u);
+  EXPECT_EQ(page1["data"][0]["content"][0]["text"], "first");
+  EXPECT_EQ(page1["has_more"], true);
+  auto [p2, page2] = env_->Get("/v1/responses/" + id1 +
+                               "/input_items?order=asc&limit=2&after=" + page1["last_id"].get<std::string>());
+  ASSERT_EQ(p2, 200) << page2.dump();
+  ASSERT_EQ(page2["data"].size(), 1u);
+  EXPECT_EQ(page2["data"][0]["content"][0]["text"], "second");
+  EXPECT_EQ(page2["has_more"], false);
+  EXPECT_EQ(env_->Get("/v1/responses/" + id1 + "/input_items?limit=0").first, 400);
+  EXPECT_EQ(env_->Get("/v1/responses/" + id1 + "/input_items?order=up").first, 400);
+
+  Json output = {{{"type", "function_call_output"}, {"call_id", "call_9"}, {"output", "42"}},
+                 {{"role", "user"}, {"content", "third"}}};
+  auto [s2, r2] = env_->Post("/v1/responses",
+                             {{"input", output}, {"previous_response_id", id1}, {"max_output_tokens", 2}});
+  ASSERT_EQ(s2, 200) << r2.dump();
+  auto [l2, list2] = env_->Get("/v1/responses/" + r2["id"].get<std::string>() + "/input_items?order=asc");
+  ASSERT_EQ(l2, 200) << list2.dump();
+  ASSERT_EQ(list2["data"].size(), 2u) << list2.dump();
+  EXPECT_EQ(list2["data"][0]["type"], "function_call_output");
+  EXPECT_EQ(list2["data"][0]["call_id"], "call_9");
+  EXPECT_EQ(list2["data"][0]["output"], "42");
+  EXPECT_EQ(list2["data"][1]["content"][0]["text"], "third");
 }
 
 }  // namespace

@@ -288,8 +288,9 @@ std::string SampleConstrained(const runs::ToolCallGrammar& grammar, const TestVo
   return text;
 }
 
-runs::ToolCallGrammar GrammarFor(ToolFamily family, const std::string& choice, const TestVocab& v) {
-  Json body = Json::parse(kWeatherTools);
+runs::ToolCallGrammar GrammarFor(ToolFamily family, const std::string& choice, const TestVocab& v,
+                                 const char* tools = kWeatherTools) {
+  Json body = Json::parse(tools);
   body["tool_choice"] = choice;
   api::ToolError error;
   auto request = api::ParseToolRequest(body, body.dump(), false, &error);
@@ -324,6 +325,70 @@ TEST(ToolCallConstraintTest, RequiredAlwaysYieldsAValidCallInEveryFamily) {
       ASSERT_EQ(p.calls.size(), 1u) << text;
       EXPECT_TRUE(ArgumentsValid(p.calls[0].name, p.calls[0].arguments)) << text;
       EXPECT_EQ(p.content, "") << text;
+    }
+  }
+}
+
+// A tool as zod / pydantic declare it: $defs and $ref, const, oneOf, nullable, string, array and
+// integer bounds, additionalProperties: false.
+const char* kBookingTools = R"({"tools": [{"type": "function", "function": {"name": "book", "parameters": {
+  "type": "object", "additionalProperties": false,
+  "$defs": {"Guest": {"type": "object", "properties": {"name": {"type": "string", "minLength": 1,
+     "maxLength": 8}}, "required": ["name"], "additionalProperties": false}},
+  "properties": {
+    "guests": {"type": "array", "items": {"$ref": "#/$defs/Guest"}, "minItems": 1, "maxItems": 3},
+    "kind": {"const": "hotel"},
+    "nights": {"type": "integer", "minimum": 1, "maximum": 14},
+    "note": {"type": ["string", "null"], "maxLength": 5},
+    "room": {"oneOf": [{"enum": ["single", "double"]}, {"type": "null"}]}},
+  "required": ["guests", "kind", "nights"]}}}]})";
+
+// An independent check of kBookingTools' arguments (not the automaton).
+bool BookingValid(const std::string& args) {
+  Json j = Json::parse(args, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "guests" && it.key() != "kind" && it.key() != "nights" && it.key() != "note" &&
+        it.key() != "room")
+      return false;
+  }
+  auto chars = [](const std::string& text) {
+    std::size_t n = 0;
+    for (unsigned char c : text) n += (c & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+  };
+  if (!j.contains("guests") || !j["guests"].is_array()) return false;
+  if (j["guests"].empty() || j["guests"].size() > 3) return false;
+  for (const Json& g : j["guests"]) {
+    if (!g.is_object() || g.size() != 1 || !g.contains("name") || !g["name"].is_string()) return false;
+    std::size_t n = chars(g["name"].get<std::string>());
+    if (n < 1 || n > 8) return false;
+  }
+  if (j.value("kind", Json()) != "hotel") return false;
+  if (!j.contains("nights") || !j["nights"].is_number_integer()) return false;
+  if (j["nights"].get<std::int64_t>() < 1 || j["nights"].get<std::int64_t>() > 14) return false;
+  if (j.contains("note") && !j["note"].is_null() &&
+      (!j["note"].is_string() || chars(j["note"].get<std::string>()) > 5))
+    return false;
+  if (j.contains("room") && !j["room"].is_null() && j["room"] != "single" && j["room"] != "double")
+    return false;
+  return true;
+}
+
+TEST(ToolCallConstraintTest, ZodAndPydanticSchemasYieldValidCalls) {
+  TestVocab v = MakeVocab();
+  for (ToolFamily family :
+       {ToolFamily::kHermes, ToolFamily::kLlama3, ToolFamily::kMistral, ToolFamily::kGeneric}) {
+    runs::ToolCallGrammar g = GrammarFor(family, "required", v, kBookingTools);
+    for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+      SCOPED_TRACE(std::string(api::ToolFamilyName(family)) + " seed " + std::to_string(seed));
+      bool done = false;
+      std::string text = SampleConstrained(g, v, seed, 400, &done);
+      ASSERT_TRUE(done) << text;
+      ParsedOutput p = api::ParseModelOutput(family, text);
+      ASSERT_EQ(p.calls.size(), 1u) << text;
+      EXPECT_EQ(p.calls[0].name, "book");
+      EXPECT_TRUE(BookingValid(p.calls[0].arguments)) << p.calls[0].arguments;
     }
   }
 }

@@ -196,12 +196,10 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
 
 HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "messages", [&](const std::string& tenant) -> Result<HttpResponse> {
     ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
     LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
-    if (body.contains("model") && !body["model"].is_string()) {
-      return Status::InvalidArgument("model must be a string");
-    }
+    if (auto model_error = ModelError(ctx, body)) return std::move(*model_error);
     if (!body.contains("messages")) return Status::InvalidArgument("messages is required");
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<MessageDraft> drafts, ChatMessagesToDrafts(body["messages"]));
     LLMSYNC_ASSIGN_OR_RETURN(runs::RunParams params, ParseOpenAiRunParams(body, "max_completion_tokens"));
@@ -248,15 +246,21 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
 void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state) {
   ServerContext* c = state->ctx;
   router.Add("GET", "/v1/models", [c](const HttpRequest& r, const PathParams&) {
-    return Guarded(*c, r, [&](const std::string&) -> Result<HttpResponse> {
+    return OpenAiGuarded(*c, r, "", [&](const std::string&) -> Result<HttpResponse> {
       Json out = {{"object", "list"}, {"data", Json::array({ModelJson(*c)})}};
       return JsonResponse(200, DumpJson(out));
     });
   });
   router.Add("GET", "/v1/models/{id}", [c](const HttpRequest& r, const PathParams& p) {
-    return Guarded(*c, r, [&](const std::string&) -> Result<HttpResponse> {
-      if (p.at("id") != c->model_name)
-        return Status::NotFound("model '" + p.at("id") + "' is not served here");
+    return OpenAiGuarded(*c, r, "", [&](const std::string&) -> Result<HttpResponse> {
+      if (p.at("id") != c->model_name) {
+        Json error = {{"error",
+                       {{"message", "The model '" + p.at("id") + "' does not exist"},
+                        {"type", "invalid_request_error"},
+                        {"param", "model"},
+                        {"code", "model_not_found"}}}};
+        return JsonResponse(404, error.dump(-1, ' ', false, Json::error_handler_t::replace));
+      }
       return JsonResponse(200, DumpJson(ModelJson(*c)));
     });
   });

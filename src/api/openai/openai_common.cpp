@@ -51,8 +51,11 @@ Result<runs::RunParams> ParseOpenAiRunParams(const Json& body, const char* max_t
   std::int64_t max_tokens = p.max_tokens;
   LLMSYNC_ASSIGN_OR_RETURN(max_tokens, OptionalInteger(body, "max_tokens", max_tokens));
   LLMSYNC_ASSIGN_OR_RETURN(max_tokens, OptionalInteger(body, max_tokens_key, max_tokens));
-  if (max_tokens < 1 || max_tokens > INT32_MAX)
-    return Status::InvalidArgument("max_tokens must be at least 1");
+  if (max_tokens < 1 || max_tokens > INT32_MAX) {
+    bool own_key = body.contains(max_tokens_key) && !body[max_tokens_key].is_null();
+    return Status::InvalidArgument(std::string(own_key ? max_tokens_key : "max_tokens") +
+                                   " must be at least 1");
+  }
   p.max_tokens = static_cast<std::int32_t>(max_tokens);
   for (const char* ignored : {"frequency_penalty", "presence_penalty"}) {
     LLMSYNC_RETURN_IF_ERROR(OptionalNumber(body, ignored, 0.0).GetStatus());
@@ -142,6 +145,120 @@ void AddOpenAiRoutes(Router& router, ServerContext& ctx) {
                      << (state->tools.thinks ? "; <think> reasoning is split off" : "");
   AddChatRoutes(router, state);
   AddResponseRoutes(router, state);
+}
+
+}  // namespace llmsync::api
+
+namespace llmsync::api {
+namespace {
+
+std::string_view ErrorType(int http_status) {
+  if (http_status == 401) return "authentication_error";
+  if (http_status == 403) return "permission_error";
+  if (http_status == 429) return "requests";
+  if (http_status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+// The request field a validation message starts with ("max_tokens must be ...",
+// "messages[1].content is required"), or null.
+Json ParamOf(const std::string& message) {
+  static const std::set<std::string, std::less<>> kFields = {"messages",
+                                                             "input",
+                                                             "model",
+                                                             "temperature",
+                                                             "top_p",
+                                                             "min_p",
+                                                             "repeat_penalty",
+                                                             "top_k",
+                                                             "seed",
+                                                             "max_tokens",
+                                                             "max_completion_tokens",
+                                                             "max_output_tokens",
+                                                             "n",
+                                                             "stream",
+                                                             "stream_options",
+                                                             "stop",
+                                                             "response_format",
+                                                             "text",
+                                                             "tools",
+                                                             "tool_choice",
+                                                             "parallel_tool_calls",
+                                                             "previous_response_id",
+                                                             "instructions",
+                                                             "background",
+                                                             "store",
+                                                             "frequency_penalty",
+                                                             "presence_penalty",
+                                                             "include",
+                                                             "metadata"};
+  std::string token = message.substr(0, message.find(' '));
+  std::size_t root = token.find_first_of(".[");
+  if (kFields.count(std::string_view(token).substr(0, root)) == 0) return nullptr;
+  return token;
+}
+
+}  // namespace
+
+HttpResponse OpenAiErrorResponse(const Status& status, std::string_view input_param) {
+  int http = HttpStatusFor(status.Code());
+  std::string code(StatusCodeName(status.Code()));
+  Json param = nullptr;
+  if (runs::IsContextLengthExceeded(status)) {
+    http = 400;
+    code = "context_length_exceeded";
+    param = std::string(input_param);
+  } else if (status.Code() == StatusCode::kInvalidArgument) {
+    param = ParamOf(status.Message());
+  }
+  Json body = {{"error",
+                {{"message", status.Message()},
+                 {"type", std::string(ErrorType(http))},
+                 {"param", std::move(param)},
+                 {"code", std::move(code)}}}};
+  HttpResponse r = JsonResponse(http, body.dump(-1, ' ', false, Json::error_handler_t::replace));
+  if (http == 503 || http == 429) r.SetHeader("Retry-After", "1");
+  return r;
+}
+
+HttpResponse OpenAiShaped(HttpResponse response) {
+  if (response.deferred) {
+    auto inner = std::move(response.deferred);
+    response.deferred = [inner](std::function<void(HttpResponse)> finish) {
+      inner([finish](HttpResponse done) { finish(OpenAiShaped(std::move(done))); });
+    };
+    return response;
+  }
+  if (response.status < 400) return response;
+  Json body = Json::parse(response.body, nullptr, false);
+  if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return response;
+  Json& error = body["error"];
+  if (error.contains("type") && error.contains("param")) return response;
+  if (!error.contains("type")) error["type"] = std::string(ErrorType(response.status));
+  if (!error.contains("param")) error["param"] = nullptr;
+  response.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return response;
+}
+
+std::optional<HttpResponse> ModelError(const ServerContext& ctx, const Json& body) {
+  if (!body.contains("model") || body["model"].is_null()) return std::nullopt;
+  if (!body["model"].is_string())
+    return OpenAiErrorResponse(Status::InvalidArgument("model must be a string"), "");
+  if (ctx.config == nullptr || !ctx.config->strict_model_names) return std::nullopt;
+  std::string name = body["model"].get<std::string>();
+  std::string file = ctx.config->model_path.substr(ctx.config->model_path.find_last_of('/') + 1);
+  std::string stem = file.size() > 5 && file.ends_with(".gguf") ? file.substr(0, file.size() - 5) : file;
+  if (name == ctx.model_name || name == ctx.model_fingerprint.ToHex() || (!file.empty() && name == file) ||
+      (!stem.empty() && name == stem)) {
+    return std::nullopt;
+  }
+  Json error = {{"error",
+                 {{"message", "The model '" + name + "' does not exist; this server serves '" +
+                                  ctx.model_name + "' (GET /v1/models)"},
+                  {"type", "invalid_request_error"},
+                  {"param", "model"},
+                  {"code", "model_not_found"}}}};
+  return JsonResponse(404, error.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 }  // namespace llmsync::api

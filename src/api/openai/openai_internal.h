@@ -76,6 +76,34 @@ Json ExtensionJson(const Placement& placement, const std::vector<RunOutcome>& ou
 // Sets the X-Llmsync-* headers of a placement on a response.
 void SetPlacementHeaders(const Placement& placement, HttpResponse* response);
 
+// Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}}. `type` follows the
+// HTTP status (invalid_request_error for 4xx, authentication_error for 401, requests for 429,
+// server_error for 5xx); `param` is the request field a 400 names (its message starts with the
+// field path, "messages[2].content is required"), else null; `code` is llmsync's status code name
+// except for OpenAI's own codes: a prompt longer than the context is 400
+// `context_length_exceeded` with param `input_param` ("messages" or "input").
+HttpResponse OpenAiErrorResponse(const Status& status, std::string_view input_param);
+// `response` with OpenAI's `type` and `param` added to an error body built elsewhere (the auth
+// check, a deferred response's failure); other responses unchanged.
+HttpResponse OpenAiShaped(HttpResponse response);
+
+// Guarded (server_context.h) for the OpenAI views: every error leaves in OpenAI's shape.
+template <typename Fn>
+HttpResponse OpenAiGuarded(const ServerContext& ctx, const HttpRequest& req, std::string_view input_param,
+                           Fn&& fn) {
+  auto tenant = RequireTenant(ctx, req);
+  if (!tenant.IsOk()) return OpenAiShaped(AuthError(tenant.GetStatus()));
+  Result<HttpResponse> r = fn(*tenant);
+  if (!r.IsOk()) return OpenAiErrorResponse(r.GetStatus(), input_param);
+  return OpenAiShaped(std::move(r).Value());
+}
+
+// The 404 `model_not_found` for a `model` this server does not answer to, when
+// `strict_model_names` is on: the served model's name, its file's name with or without `.gguf`,
+// and its fingerprint are accepted. Off (the default), any name is served by the one model.
+// A `model` that is not a string is a 400 either way.
+std::optional<HttpResponse> ModelError(const ServerContext& ctx, const Json& body);
+
 std::int64_t UnixSeconds(ServerContext& ctx);
 // Registers the chat and model routes (openai_chat.cpp) and the Responses routes.
 void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);

@@ -68,6 +68,11 @@ Status AddMessage(const Json& m, std::size_t index, std::vector<MessageDraft>* o
   std::string role = m["role"].get<std::string>();
   MessageDraft d;
   d.message_index = index;
+  // Only an assistant message that carries tool calls may go without content (OpenAI's rule).
+  bool has_content = m.contains("content") && !m["content"].is_null();
+  bool has_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+  if (!has_content && !(role == "assistant" && has_calls))
+    return Status::InvalidArgument(Where(index) + ".content is required");
   LLMSYNC_ASSIGN_OR_RETURN(d.draft.text, ContentText(m.contains("content") ? m["content"] : Json(), index));
   if (role == "system" || role == "developer") {
     d.draft.kind = NodeKind::kSystem;
@@ -75,7 +80,6 @@ Status AddMessage(const Json& m, std::size_t index, std::vector<MessageDraft>* o
     d.draft.kind = NodeKind::kUser;
   } else if (role == "assistant") {
     d.draft.kind = NodeKind::kAssistant;
-    bool has_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
     if (!d.draft.text.empty() || !has_calls) out->push_back(d);
     if (has_calls) return AddToolCalls(m["tool_calls"], index, out);
     return Status::Ok();
@@ -146,12 +150,24 @@ Result<std::vector<MessageDraft>> ResponseInputToDrafts(const Json& input, const
   if (!input.is_array() || input.empty()) {
     return Status::InvalidArgument("input must be a string or a non-empty array of items");
   }
-  for (const Json& item : input) {
-    if (!item.is_object()) return Status::InvalidArgument("input items must be objects");
+  for (std::size_t k = 0; k < input.size(); ++k) {
+    const Json& item = input[k];
+    std::string where = "input[" + std::to_string(k) + "]";
+    if (!item.is_object()) return Status::InvalidArgument(where + " must be an object");
     bool message = !item.contains("type") || (item["type"].is_string() && item["type"] == "message");
     if (!message && !item["type"].is_string())
-      return Status::InvalidArgument("input item type must be a string");
-    LLMSYNC_RETURN_IF_ERROR(message ? AddMessage(item, index, &out) : AddInputItem(item, index, &out));
+      return Status::InvalidArgument(where + ".type must be a string");
+    Status s = message ? AddMessage(item, index, &out) : AddInputItem(item, index, &out);
+    if (!s.IsOk()) {  // name the field as the client sent it: input[k], not the node's message index
+      std::string text = s.Message();
+      for (const std::string& prefix : {Where(index), "input[" + std::to_string(index) + "]"}) {
+        if (text.rfind(prefix, 0) == 0) {
+          text = where + text.substr(prefix.size());
+          break;
+        }
+      }
+      return Status::InvalidArgument(text);
+    }
     ++index;
   }
   return out;

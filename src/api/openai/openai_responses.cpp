@@ -1,15 +1,21 @@
 // The Responses API over runs and nodes. A response is a run: its id is "resp_" + the run id, its
 // output is the run's result node, previous_response_id names the node to continue from (the
 // previous run's result), and its stream is the run's durable event log mapped to Responses
-// events. The mapping from a run event id e to sequence numbers is fixed, so a resumed stream
-// (starting_after=N) is exact:
-//   run.started (e = 1)     -> 0 response.created, 1 response.in_progress,
-//                              2 response.output_item.added, 3 response.content_part.added
-//   token at e              -> e + 2 response.output_text.delta (skipped when its text is empty)
+// events. What the request asked beyond generation (store, background, instructions, tools,
+// tool_choice) rides in the run's parameters as opaque view state, so GET reports it.
+//
+// Every stream replays the run's log from its first event and numbers the Responses events it
+// maps to 0, 1, 2, ... with no gaps; the mapping is a pure function of the log, so a resumed
+// stream (starting_after=N) is exact:
+//   run.started             -> response.created, response.in_progress,
+//                              response.output_item.added, response.content_part.added
+//   token                   -> response.output_text.delta (none when its text is empty)
 //   run.usage               -> nothing
-//   run.completed at e      -> e + 2 output_text.done, e + 3 content_part.done,
-//                              e + 4 output_item.done, e + 5 response.completed | incomplete
-//   run.cancelled / failed  -> e + 2 response.cancelled | response.failed
+//   run.completed           -> output_text.done, content_part.done, output_item.done,
+//                              response.completed | incomplete
+//   run.cancelled / failed  -> response.cancelled | response.failed
+#include <algorithm>
+
 #include "api/openai/openai_internal.h"
 #include "api/openai/openai_messages.h"
 #include "api/openai/openai_schema.h"
@@ -31,14 +37,53 @@ Result<Id> ParseResponseId(const std::string& text) {
   return *id;
 }
 
-// What a response shows beyond its run: known when it is created, not stored.
+// What a response shows beyond its run, as the request asked: kept in RunParams::view_state.
 struct ResponseExtras {
   Json previous_response_id = nullptr;
   Json instructions = nullptr;
   bool background = false;
   bool store = true;
-  const Placement* placement = nullptr;
+  Json tools = Json::array();
+  Json tool_choice = "auto";
+  bool parallel_tool_calls = true;
+  Id input_after;  // the node this request's input follows (previous response's output); zero: root
 };
+
+std::string EncodeExtras(const ResponseExtras& x) {
+  return DumpJson({{"previous_response_id", x.previous_response_id},
+                   {"instructions", x.instructions},
+                   {"background", x.background},
+                   {"store", x.store},
+                   {"tools", x.tools},
+                   {"tool_choice", x.tool_choice},
+                   {"parallel_tool_calls", x.parallel_tool_calls},
+                   {"input_after", x.input_after.IsZero() ? std::string() : x.input_after.ToHex()}});
+}
+
+// The extras a run was created with (defaults for a run the Responses view did not start).
+ResponseExtras ExtrasOf(const store::RunRecord& run) {
+  ResponseExtras x;
+  auto params = runs::DecodeRunParams(run.params);
+  if (!params.IsOk() || params->view_state.empty()) return x;
+  Json j = Json::parse(params->view_state, nullptr, false);
+  if (!j.is_object()) return x;
+  x.previous_response_id = j.value("previous_response_id", Json(nullptr));
+  x.instructions = j.value("instructions", Json(nullptr));
+  x.background = j.value("background", false);
+  x.store = j.value("store", true);
+  x.tools = j.value("tools", Json::array());
+  x.tool_choice = j.value("tool_choice", Json("auto"));
+  x.parallel_tool_calls = j.value("parallel_tool_calls", true);
+  if (auto after = Id::FromHex(j.value("input_after", std::string())); after.IsOk()) x.input_after = *after;
+  return x;
+}
+
+// An output item's status in a response of status `status`: in_progress while it runs, completed
+// when the response completed, incomplete otherwise (cut by max_output_tokens, cancelled, failed).
+std::string ItemStatus(const std::string& status) {
+  if (status == "queued" || status == "in_progress") return "in_progress";
+  return status == "completed" ? "completed" : "incomplete";
+}
 
 std::string StatusOf(const store::RunRecord& run, const RunOutcome& o) {
   switch (run.status) {
@@ -74,7 +119,7 @@ bool ParsesOutput(const ToolSupport& tools, const store::RunRecord& run) {
 // The output items of a finished, parsed response: reasoning, message (when it has text or no
 // calls), function calls.
 void AddParsedItems(const ToolSupport& tools, const store::RunRecord& run, const std::string& text,
-                    Json* output) {
+                    const std::string& item_status, Json* output) {
   ParsedOutput p = ParseModelOutput(tools.family, text);
   if (!p.reasoning.empty()) {
     output->push_back({{"id", "rs_" + run.id.ToHex()},
@@ -83,12 +128,12 @@ void AddParsedItems(const ToolSupport& tools, const store::RunRecord& run, const
                        {"content", Json::array({{{"type", "reasoning_text"}, {"text", p.reasoning}}})}});
   }
   if (!p.content.empty() || p.calls.empty())
-    output->push_back(MessageItem(run.id, p.content, "completed", true));
+    output->push_back(MessageItem(run.id, p.content, item_status, true));
   Json calls = ToolCallsJson(tools, p.calls, run.result_node);
   for (std::size_t k = 0; k < calls.size(); ++k) {
     output->push_back({{"id", "fc_" + run.id.ToHex() + "_" + std::to_string(k)},
                        {"type", "function_call"},
-                       {"status", "completed"},
+                       {"status", item_status},
                        {"call_id", calls[k]["id"]},
                        {"name", calls[k]["function"]["name"]},
                        {"arguments", calls[k]["function"]["arguments"]}});
@@ -96,17 +141,18 @@ void AddParsedItems(const ToolSupport& tools, const store::RunRecord& run, const
 }
 
 Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutcome& o,
-                  const ResponseExtras& x, const std::string& text) {
+                  const Placement* placement, const std::string& text) {
   std::string status = StatusOf(run, o);
+  ResponseExtras x = ExtrasOf(run);
   auto params = runs::DecodeRunParams(run.params);
   Json output = Json::array();
   if (o.tokens > 0 || run.status == store::RunStatus::kSucceeded) {
     bool done = store::IsTerminal(run.status);
     ToolSupport tools = ToolSupportFor(ctx);
     if (done && ParsesOutput(tools, run)) {
-      AddParsedItems(tools, run, text, &output);
+      AddParsedItems(tools, run, text, ItemStatus(status), &output);
     } else {
-      output.push_back(MessageItem(run.id, text, done ? "completed" : "in_progress", true));
+      output.push_back(MessageItem(run.id, text, ItemStatus(status), true));
     }
   }
   Json usage = nullptr;
@@ -133,14 +179,14 @@ Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutc
       {"max_output_tokens", params.IsOk() ? Json(params->max_tokens) : Json(nullptr)},
       {"model", ctx.model_name},
       {"output", std::move(output)},
-      {"parallel_tool_calls", true},
+      {"parallel_tool_calls", x.parallel_tool_calls},
       {"previous_response_id", x.previous_response_id},
       {"store", x.store},
       {"temperature", params.IsOk() ? Json(params->sampling.temperature) : Json(nullptr)},
       {"top_p", params.IsOk() ? Json(params->sampling.top_p) : Json(nullptr)},
       {"text", {{"format", {{"type", "text"}}}}},
-      {"tool_choice", "auto"},
-      {"tools", Json::array()},
+      {"tool_choice", x.tool_choice},
+      {"tools", x.tools},
       {"truncation", "disabled"},
       {"usage", std::move(usage)},
       {"metadata", Json::object()}};
@@ -149,10 +195,10 @@ Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutc
               {"from", run.from_node.ToHex()},
               {"node", run.result_node.IsZero() ? Json(nullptr) : Json(run.result_node.ToHex())},
               {"cost", o.cost}};
-  if (x.placement != nullptr) {
-    ext["reused_nodes"] = x.placement->reused_nodes;
-    ext["appended_nodes"] = x.placement->appended_nodes;
-    ext["divergence"] = DivergenceJson(x.placement->divergence);
+  if (placement != nullptr) {
+    ext["reused_nodes"] = placement->reused_nodes;
+    ext["appended_nodes"] = placement->appended_nodes;
+    ext["divergence"] = DivergenceJson(placement->divergence);
   }
   j["llmsync"] = std::move(ext);
   return j;
@@ -166,10 +212,10 @@ std::string FinalText(ServerContext& ctx, const store::RunRecord& run, const Run
 }
 
 Result<Json> Snapshot(ServerContext& ctx, const std::string& tenant, const Id& run_id,
-                      const ResponseExtras& x) {
+                      const Placement* placement) {
   LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, run_id));
   LLMSYNC_ASSIGN_OR_RETURN(RunOutcome o, ReadRunOutcome(ctx, tenant, run_id));
-  return ResponseJson(ctx, run, o, x, FinalText(ctx, run, o));
+  return ResponseJson(ctx, run, o, placement, FinalText(ctx, run, o));
 }
 
 std::string Event(std::int64_t seq, std::string_view type, Json body) {
@@ -180,25 +226,26 @@ std::string Event(std::int64_t seq, std::string_view type, Json body) {
 
 // Streams a response's events with sequence_number > after.
 HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const Id& run_id,
-                            std::int64_t after, ResponseExtras extras) {
-  return SseResponse([ctx, tenant, run_id, after, extras](std::shared_ptr<StreamSink> sink) {
+                            std::int64_t after) {
+  return SseResponse([ctx, tenant, run_id, after](std::shared_ptr<StreamSink> sink) {
     auto outcome = std::make_shared<RunOutcome>();
     outcome->run = run_id;
     ToolSupport tools = ToolSupportFor(*ctx);
     bool parse = false;
     if (auto stored = ctx->store->GetRun(tenant, run_id); stored.IsOk()) parse = ParsesOutput(tools, *stored);
     auto streamed = std::make_shared<std::size_t>(0);
-    auto on_event = [ctx, tenant, run_id, after, extras, sink, outcome, tools, parse,
-                     streamed](const store::RunEvent& e) {
+    auto next_seq = std::make_shared<std::int64_t>(0);  // events come one at a time, in order
+    auto on_event = [ctx, tenant, run_id, after, sink, outcome, tools, parse, streamed,
+                     next_seq](const store::RunEvent& e) {
       std::string delta = ApplyRunEvent(e, outcome.get());
       if (parse && !delta.empty()) {  // only content that no later markup can take back
         std::size_t n = StreamableContentBytes(tools.family, outcome->text);
         delta = n > *streamed ? outcome->text.substr(*streamed, n - *streamed) : std::string();
         *streamed = std::max(*streamed, n);
       }
-      auto seq = static_cast<std::int64_t>(e.event_id);
       std::string out;
-      auto emit = [&](std::int64_t s, std::string_view type, Json body) {
+      auto emit = [&](std::string_view type, Json body) {
+        std::int64_t s = (*next_seq)++;
         if (s > after) out += Event(s, type, std::move(body));
       };
       // The run as it was at this event: only immutable fields come from the store, so a replay
@@ -216,49 +263,45 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
       };
       Id msg = run_id;
       if (e.type == runs::kEventStarted) {
-        Json snap = ResponseJson(*ctx, record(store::RunStatus::kRunning), *outcome, extras, "");
-        emit(0, "response.created", {{"response", snap}});
-        emit(1, "response.in_progress", {{"response", snap}});
-        emit(2, "response.output_item.added",
+        Json snap = ResponseJson(*ctx, record(store::RunStatus::kRunning), *outcome, nullptr, "");
+        emit("response.created", {{"response", snap}});
+        emit("response.in_progress", {{"response", snap}});
+        emit("response.output_item.added",
              {{"output_index", 0}, {"item", MessageItem(msg, "", "in_progress", false)}});
-        emit(3, "response.content_part.added",
-             {{"item_id", MessageId(msg)},
-              {"output_index", 0},
-              {"content_index", 0},
-              {"part", ContentPart("")}});
+        emit("response.content_part.added", {{"item_id", MessageId(msg)},
+                                             {"output_index", 0},
+                                             {"content_index", 0},
+                                             {"part", ContentPart("")}});
       } else if (e.type == runs::kEventToken && !delta.empty()) {
-        emit(seq + 2, "response.output_text.delta",
-             {{"item_id", MessageId(msg)},
-              {"output_index", 0},
-              {"content_index", 0},
-              {"delta", delta},
-              {"logprobs", Json::array()}});
+        emit("response.output_text.delta", {{"item_id", MessageId(msg)},
+                                            {"output_index", 0},
+                                            {"content_index", 0},
+                                            {"delta", delta},
+                                            {"logprobs", Json::array()}});
       } else if (e.type == runs::kEventCompleted) {
         store::RunRecord r = record(store::RunStatus::kSucceeded);
         r.result_node = outcome->node;
         std::string raw = FinalText(*ctx, r, *outcome);
         std::string text = parse ? ParseModelOutput(tools.family, raw).content : raw;
-        emit(seq + 2, "response.output_text.done",
-             {{"item_id", MessageId(msg)},
-              {"output_index", 0},
-              {"content_index", 0},
-              {"text", text},
-              {"logprobs", Json::array()}});
-        emit(seq + 3, "response.content_part.done",
-             {{"item_id", MessageId(msg)},
-              {"output_index", 0},
-              {"content_index", 0},
-              {"part", ContentPart(text)}});
-        emit(seq + 4, "response.output_item.done",
-             {{"output_index", 0}, {"item", MessageItem(msg, text, "completed", true)}});
-        Json snap = ResponseJson(*ctx, r, *outcome, extras, raw);
-        std::string type = "response." + snap["status"].get<std::string>();
-        emit(seq + 5, type, {{"response", std::move(snap)}});
+        Json snap = ResponseJson(*ctx, r, *outcome, nullptr, raw);
+        std::string status = snap["status"].get<std::string>();
+        emit("response.output_text.done", {{"item_id", MessageId(msg)},
+                                           {"output_index", 0},
+                                           {"content_index", 0},
+                                           {"text", text},
+                                           {"logprobs", Json::array()}});
+        emit("response.content_part.done", {{"item_id", MessageId(msg)},
+                                            {"output_index", 0},
+                                            {"content_index", 0},
+                                            {"part", ContentPart(text)}});
+        emit("response.output_item.done",
+             {{"output_index", 0}, {"item", MessageItem(msg, text, ItemStatus(status), true)}});
+        emit("response." + status, {{"response", std::move(snap)}});
       } else if (e.type == runs::kEventCancelled || e.type == runs::kEventFailed) {
         bool cancelled = e.type == runs::kEventCancelled;
         store::RunRecord r = record(cancelled ? store::RunStatus::kCancelled : store::RunStatus::kFailed);
-        Json snap = ResponseJson(*ctx, r, *outcome, extras, outcome->text);
-        emit(seq + 2, cancelled ? "response.cancelled" : "response.failed", {{"response", std::move(snap)}});
+        Json snap = ResponseJson(*ctx, r, *outcome, nullptr, outcome->text);
+        emit(cancelled ? "response.cancelled" : "response.failed", {{"response", std::move(snap)}});
       }
       return out.empty() || sink->Write(std::move(out));
     };
@@ -283,8 +326,6 @@ struct CreateRequest {
 Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, const Json& body,
                                   std::string_view raw_body, std::optional<HttpResponse>* error) {
   CreateRequest c;
-  if (body.contains("model") && !body["model"].is_string())
-    return Status::InvalidArgument("model must be a string");
   if (!body.contains("input")) return Status::InvalidArgument("input is required");
   const Json* instructions = body.contains("instructions") ? &body["instructions"] : nullptr;
   LLMSYNC_ASSIGN_OR_RETURN(c.drafts, ResponseInputToDrafts(body["input"], instructions));
@@ -302,6 +343,12 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
   LLMSYNC_ASSIGN_OR_RETURN(c.stream, OptionalBool(body, "stream", false));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.background, OptionalBool(body, "background", false));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.store, OptionalBool(body, "store", true));
+  if (c.extras.background && !c.extras.store)
+    return Status::InvalidArgument("store must be true for a background response (it is retrieved later)");
+  if (body.contains("tools") && body["tools"].is_array()) c.extras.tools = body["tools"];
+  if (body.contains("tool_choice") && !body["tool_choice"].is_null())
+    c.extras.tool_choice = body["tool_choice"];
+  c.extras.parallel_tool_calls = c.tools.request.parallel_tool_calls;
   if (body.contains("previous_response_id") && !body["previous_response_id"].is_null()) {
     if (!body["previous_response_id"].is_string()) {
       return Status::InvalidArgument("previous_response_id must be a string");
@@ -309,6 +356,8 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
     std::string prev = body["previous_response_id"].get<std::string>();
     LLMSYNC_ASSIGN_OR_RETURN(Id prev_run, ParseResponseId(prev));
     LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, st.ctx->store->GetRun(tenant, prev_run));
+    if (!ExtrasOf(run).store)
+      return Status::NotFound("response '" + prev + "' not found (it was not stored)");
     if (run.result_node.IsZero()) {
       return Status::InvalidArgument("previous_response_id '" + prev +
                                      "' has no output to continue from (status " +
@@ -317,17 +366,20 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
     c.session = run.session;
     c.parent = run.result_node;
     c.extras.previous_response_id = prev;
+    c.extras.input_after = run.result_node;
   } else {
     LLMSYNC_ASSIGN_OR_RETURN(c.session, st.index.SessionFor(tenant, c.tools.session_tools));
   }
+  c.params.view_state = EncodeExtras(c.extras);
   return c;
 }
 
 HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
     LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    if (auto model_error = ModelError(ctx, body)) return std::move(*model_error);
     std::optional<HttpResponse> tool_error;
     auto parsed = ParseCreate(st, tenant, body, req.body, &tool_error);
     if (tool_error) return std::move(*tool_error);
@@ -338,30 +390,24 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
         st.index.Place(tenant, c.session, c.parent, std::move(c.drafts), c.tools.template_tools));
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs, SubmitRuns(ctx, tenant, c.session, placement.node,
                                                               c.params, 1, req.body.size()));
-    c.extras.placement = &placement;
     HttpResponse r;
     if (c.stream) {
-      c.extras.placement = nullptr;  // the stream outlives this handler
-      r = StreamResponse(&ctx, tenant, runs[0], -1, c.extras);
+      r = StreamResponse(&ctx, tenant, runs[0], -1);
     } else if (!c.extras.background) {
       // Answered once the run ends, without holding a server thread; the closure keeps its own
       // copy of the placement the extension object reports.
       ServerContext* cp = &ctx;
       auto kept = std::make_shared<Placement>(placement);
-      ResponseExtras extras = c.extras;
       Id run = runs[0];
-      r = RespondWhenRunsEnd(
-          ctx, tenant, runs,
-          [cp, tenant, run, extras, kept](const std::vector<RunOutcome>&) -> Result<HttpResponse> {
-            ResponseExtras x = extras;
-            x.placement = kept.get();
-            LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(*cp, tenant, run, x));
-            HttpResponse done = JsonResponse(200, DumpJson(snap));
-            SetPlacementHeaders(*kept, &done);
-            return done;
-          });
+      r = RespondWhenRunsEnd(ctx, tenant, runs,
+                             [cp, tenant, run, kept](const std::vector<RunOutcome>&) -> Result<HttpResponse> {
+                               LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(*cp, tenant, run, kept.get()));
+                               HttpResponse done = JsonResponse(200, DumpJson(snap));
+                               SetPlacementHeaders(*kept, &done);
+                               return done;
+                             });
     } else {
-      LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, runs[0], c.extras));
+      LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, runs[0], &placement));
       r = JsonResponse(200, DumpJson(snap));
     }
     SetPlacementHeaders(placement, &r);
@@ -369,17 +415,108 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
   });
 }
 
-// The run behind a response id that exists for this tenant (a deleted one does not).
+// The run behind a response id that exists for this tenant: a deleted one does not, nor one
+// created with store: false (its run and nodes exist, but the Responses view never shows it again).
 Result<Id> LiveResponse(OpenAiState& st, const std::string& tenant, const PathParams& p) {
   LLMSYNC_ASSIGN_OR_RETURN(Id run, ParseResponseId(p.at("id")));
-  if (!st.ctx->store->GetRun(tenant, run).IsOk())
+  auto record = st.ctx->store->GetRun(tenant, run);
+  if (!record.IsOk() || !ExtrasOf(*record).store)
     return Status::NotFound("response '" + p.at("id") + "' not found");
   return run;
 }
 
+// An input item for a node of a response's input.
+Json InputItemJson(const session::Node& node) {
+  const session::NodeContent& c = node.content;
+  std::string hex = node.id.ToHex();
+  switch (c.kind) {
+    case session::NodeKind::kToolCall:
+      return {{"id", "fc_" + hex},    {"type", "function_call"}, {"status", "completed"},
+              {"call_id", c.call_id}, {"name", c.tool_name},     {"arguments", c.text}};
+    case session::NodeKind::kToolResult:
+      return {{"id", "fco_" + hex},
+              {"type", "function_call_output"},
+              {"status", "completed"},
+              {"call_id", c.call_id},
+              {"output", c.text}};
+    default: break;
+  }
+  std::string role = c.kind == session::NodeKind::kUser        ? "user"
+                     : c.kind == session::NodeKind::kAssistant ? "assistant"
+                                                               : "system";
+  Json part = {{"type", role == "assistant" ? "output_text" : "input_text"}, {"text", c.text}};
+  return {{"id", "msg_" + hex},
+          {"type", "message"},
+          {"role", role},
+          {"status", "completed"},
+          {"content", Json::array({part})}};
+}
+
+Result<std::int64_t> QueryInteger(const HttpRequest& req, const char* name, std::int64_t fallback) {
+  auto q = req.Query(name);
+  if (!q || q->empty()) return fallback;
+  std::size_t used = 0;
+  std::int64_t v = 0;
+  try {
+    v = std::stoll(*q, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != q->size()) return Status::InvalidArgument(std::string(name) + " must be an integer");
+  return v;
+}
+
+// GET /v1/responses/{id}/input_items: the messages and tool items the response read after the
+// previous response's output (all of its context when it had none), as a list page.
+HttpResponse InputItems(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
+  ServerContext& ctx = *st.ctx;
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id run_id, LiveResponse(st, tenant, p));
+    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t limit, QueryInteger(req, "limit", 20));
+    if (limit < 1 || limit > 100) return Status::InvalidArgument("limit must be between 1 and 100");
+    std::string order = req.Query("order").value_or("desc");
+    if (order != "asc" && order != "desc") return Status::InvalidArgument("order must be asc or desc");
+    std::string after = req.Query("after").value_or("");
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, run_id));
+    ResponseExtras x = ExtrasOf(run);
+    std::vector<session::Node> path;
+    if (!run.from_node.IsZero()) {
+      LLMSYNC_ASSIGN_OR_RETURN(path, ctx.sessions->Path(tenant, run.session, run.from_node));
+    }
+    Json items = Json::array();
+    bool started = x.input_after.IsZero();
+    for (const session::Node& n : path) {
+      if (!started) {
+        started = n.id == x.input_after;
+        continue;
+      }
+      session::NodeKind k = n.content.kind;
+      bool hidden = n.content.visibility == session::Visibility::kHidden;
+      if (hidden || k == session::NodeKind::kTemplate || k == session::NodeKind::kReasoning) continue;
+      items.push_back(InputItemJson(n));
+    }
+    if (order == "desc") std::reverse(items.begin(), items.end());
+    std::size_t begin = 0;
+    if (!after.empty()) {
+      while (begin < items.size() && items[begin]["id"] != after) ++begin;
+      if (begin == items.size()) return Status::InvalidArgument("after: no input item '" + after + "'");
+      ++begin;
+    }
+    std::size_t end = std::min(items.size(), begin + static_cast<std::size_t>(limit));
+    Json data = Json::array();
+    for (std::size_t i = begin; i < end; ++i) data.push_back(items[i]);
+    Json out = {{"object", "list"},
+                {"data", data},
+                {"first_id", data.empty() ? Json(nullptr) : data.front()["id"]},
+                {"last_id", data.empty() ? Json(nullptr) : data.back()["id"]},
+                {"has_more", end < items.size()}};
+    return JsonResponse(200, DumpJson(out));
+  });
+}
+
 HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     if (req.Query("stream").value_or("") == "true") {
       std::int64_t after = -1;
@@ -392,26 +529,26 @@ HttpResponse Get(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
         }
         if (used != q->size()) return Status::InvalidArgument("starting_after must be an integer");
       }
-      return StreamResponse(&ctx, tenant, run, after, ResponseExtras{});
+      return StreamResponse(&ctx, tenant, run, after);
     }
-    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, ResponseExtras{}));
+    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, nullptr));
     return JsonResponse(200, DumpJson(snap));
   });
 }
 
 HttpResponse Cancel(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());
-    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, ResponseExtras{}));
+    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, run, nullptr));
     return JsonResponse(200, DumpJson(snap));
   });
 }
 
 HttpResponse Delete(OpenAiState& st, const HttpRequest& req, const PathParams& p) {
   ServerContext& ctx = *st.ctx;
-  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id run, LiveResponse(st, tenant, p));
     LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->Cancel(tenant, run).GetStatus());  // also checks the tenant
     // Durable: the run and its events are gone for every reader, across restarts. The nodes stay
@@ -429,6 +566,8 @@ void AddResponseRoutes(Router& router, const std::shared_ptr<OpenAiState>& state
              [state](const HttpRequest& r, const PathParams&) { return Create(*state, r); });
   router.Add("GET", "/v1/responses/{id}",
              [state](const HttpRequest& r, const PathParams& p) { return Get(*state, r, p); });
+  router.Add("GET", "/v1/responses/{id}/input_items",
+             [state](const HttpRequest& r, const PathParams& p) { return InputItems(*state, r, p); });
   router.Add("DELETE", "/v1/responses/{id}",
              [state](const HttpRequest& r, const PathParams& p) { return Delete(*state, r, p); });
   router.Add("POST", "/v1/responses/{id}/cancel",

@@ -1,5 +1,7 @@
 #include "api/openai/openai_schema.h"
 
+#include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -13,6 +15,8 @@ namespace {
 using runs::JsonSchema;
 
 constexpr int kMaxSchemaDepth = 16;
+constexpr int kMaxSchemaNodes = 4096;
+constexpr std::uint64_t kMaxCount = 4096;  // minLength, maxItems, ...
 
 Result<JsonSchema::Type> TypeNamed(const std::string& name) {
   if (name == "object") return JsonSchema::Type::kObject;
@@ -31,8 +35,108 @@ std::string EscapedName(const std::string& name) {
   return quoted.substr(1, quoted.size() - 2);
 }
 
-Result<JsonSchema> Parse(const Json& j, int depth) {
+// Parsing state: the document root ($ref targets live in its $defs / definitions) and a budget of
+// schema nodes, so shared $refs cannot blow a small document up into a huge automaton.
+struct ParseContext {
+  const Json* root = nullptr;
+  int nodes_left = kMaxSchemaNodes;
+};
+
+Result<JsonSchema> Parse(const Json& j, int depth, ParseContext& ctx);
+
+// A non-negative integer keyword (minLength, maxItems, ...); `fallback` when absent.
+Result<std::int64_t> Count(const Json& j, const char* key, std::int64_t fallback) {
+  if (!j.contains(key)) return fallback;
+  const Json& v = j[key];
+  if (!v.is_number_integer() ||
+      (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+    return Status::InvalidArgument(std::string(key) + " must be a non-negative integer");
+  std::uint64_t n = v.get<std::uint64_t>();
+  if (n > kMaxCount) return Status::InvalidArgument(std::string(key) + " is larger than 4096");
+  return static_cast<std::int64_t>(n);
+}
+
+// minimum / maximum / exclusiveMinimum / exclusiveMaximum (numbers; draft 4's boolean exclusives
+// too), enforced for integers. On a number they are a 400: the automaton cannot bound decimals
+// exactly. Other types ignore them, as JSON Schema says.
+Status ParseIntegerBounds(const Json& j, JsonSchema* s) {
+  static const char* const kKeys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+  bool any = false;
+  for (const char* key : kKeys) any = any || j.contains(key);
+  if (!any) return Status::Ok();
+  if (s->type == JsonSchema::Type::kNumber || s->type == JsonSchema::Type::kAny) {
+    return Status::InvalidArgument(
+        "minimum / maximum are enforced only for type integer (a number's bounds are not supported)");
+  }
+  if (s->type != JsonSchema::Type::kInteger) return Status::Ok();
+  constexpr double kLimit = static_cast<double>(runs::kMaxJsonInteger);
+  auto bound = [&](const char* key, bool lower, bool exclusive) -> Status {
+    const Json& v = j[key];
+    if (!v.is_number()) return Status::InvalidArgument(std::string(key) + " must be a number");
+    double d = v.get<double>();
+    // The tightest integer bound: ceil for a lower bound, floor for an upper; exclusive moves one.
+    double b = lower ? std::ceil(d) : std::floor(d);
+    if (exclusive && b == d) b += lower ? 1 : -1;
+    b = std::clamp(b, -kLimit - 1, kLimit + 1);
+    auto n = static_cast<std::int64_t>(b);
+    if (lower) s->minimum = std::max(s->minimum, n);
+    if (!lower) s->maximum = std::min(s->maximum, n);
+    return Status::Ok();
+  };
+  bool draft4_min = j.contains("exclusiveMinimum") && j["exclusiveMinimum"].is_boolean();
+  bool draft4_max = j.contains("exclusiveMaximum") && j["exclusiveMaximum"].is_boolean();
+  if (j.contains("minimum"))
+    LLMSYNC_RETURN_IF_ERROR(bound("minimum", true, draft4_min && j["exclusiveMinimum"].get<bool>()));
+  if (j.contains("maximum"))
+    LLMSYNC_RETURN_IF_ERROR(bound("maximum", false, draft4_max && j["exclusiveMaximum"].get<bool>()));
+  if (j.contains("exclusiveMinimum") && !draft4_min)
+    LLMSYNC_RETURN_IF_ERROR(bound("exclusiveMinimum", true, true));
+  if (j.contains("exclusiveMaximum") && !draft4_max)
+    LLMSYNC_RETURN_IF_ERROR(bound("exclusiveMaximum", false, true));
+  if (s->minimum > s->maximum || s->minimum > runs::kMaxJsonInteger || s->maximum < -runs::kMaxJsonInteger)
+    return Status::InvalidArgument("no integer of at most 15 digits satisfies minimum / maximum");
+  s->minimum = std::max(s->minimum, -runs::kMaxJsonInteger);
+  s->maximum = std::min(s->maximum, runs::kMaxJsonInteger);
+  return Status::Ok();
+}
+
+// "#/$defs/Name" or "#/definitions/Name" in the root document.
+Result<JsonSchema> ParseRef(const Json& ref, int depth, ParseContext& ctx) {
+  if (!ref.is_string()) return Status::InvalidArgument("$ref must be a string");
+  std::string text = ref.get<std::string>();
+  std::string holder;
+  for (const char* prefix : {"#/$defs/", "#/definitions/"}) {
+    if (text.rfind(prefix, 0) == 0) holder = std::string(prefix).substr(2, std::string(prefix).size() - 3);
+  }
+  if (holder.empty())
+    return Status::InvalidArgument("$ref '" + text +
+                                   "' is not supported (only #/$defs/... or #/definitions/...)");
+  std::string name = text.substr(holder.size() + 3);
+  if (name.find('/') != std::string::npos)
+    return Status::InvalidArgument("$ref '" + text + "' is not supported (one level under " + holder + ")");
+  std::string unescaped;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '~' && i + 1 < name.size() && (name[i + 1] == '0' || name[i + 1] == '1')) {
+      unescaped += name[i + 1] == '0' ? '~' : '/';
+      ++i;
+    } else {
+      unescaped += name[i];
+    }
+  }
+  const Json& root = *ctx.root;
+  if (!root.contains(holder) || !root[holder].is_object() || !root[holder].contains(unescaped))
+    return Status::InvalidArgument("$ref '" + text + "' names no schema");
+  // A recursive $ref expands until the depth limit, then is refused (the automaton is finite).
+  if (depth >= kMaxSchemaDepth)
+    return Status::InvalidArgument("$ref '" + text + "' recurses deeper than 16 levels");
+  return Parse(root[holder][unescaped], depth + 1, ctx);
+}
+
+Result<JsonSchema> Parse(const Json& j, int depth, ParseContext& ctx) {
   if (depth > kMaxSchemaDepth) return Status::InvalidArgument("the schema nests deeper than 16 levels");
+  if (--ctx.nodes_left < 0)
+    return Status::InvalidArgument(
+        "the schema expands to more than 4096 nodes (shared $refs count each use)");
   if (j.is_boolean() && j.get<bool>()) return JsonSchema{};
   if (!j.is_object()) return Status::InvalidArgument("a schema must be an object");
   static const std::set<std::string> kKnown = {"type",
@@ -40,7 +144,20 @@ Result<JsonSchema> Parse(const Json& j, int depth) {
                                                "required",
                                                "items",
                                                "enum",
+                                               "const",
                                                "anyOf",
+                                               "oneOf",
+                                               "$ref",
+                                               "$defs",
+                                               "definitions",
+                                               "minLength",
+                                               "maxLength",
+                                               "minItems",
+                                               "maxItems",
+                                               "minimum",
+                                               "maximum",
+                                               "exclusiveMinimum",
+                                               "exclusiveMaximum",
                                                "title",
                                                "description",
                                                "default",
@@ -55,15 +172,24 @@ Result<JsonSchema> Parse(const Json& j, int depth) {
     }
   }
   JsonSchema s;
-  if (j.contains("anyOf")) {
-    const Json& alts = j["anyOf"];
-    if (!alts.is_array() || alts.empty()) return Status::InvalidArgument("anyOf must be a non-empty array");
+  if (j.contains("$ref")) return ParseRef(j["$ref"], depth, ctx);
+  if (j.contains("const")) {
+    s.enum_literals.push_back(DumpJson(j["const"]));
+    return s;
+  }
+  // oneOf is taken as anyOf: the output matches at least one alternative (exclusivity between
+  // overlapping alternatives is not enforced; zod and pydantic emit disjoint ones).
+  const char* alternatives = j.contains("anyOf") ? "anyOf" : (j.contains("oneOf") ? "oneOf" : nullptr);
+  if (alternatives != nullptr) {
+    const Json& alts = j[alternatives];
+    if (!alts.is_array() || alts.empty())
+      return Status::InvalidArgument(std::string(alternatives) + " must be a non-empty array");
     for (const Json& a : alts) {
-      LLMSYNC_ASSIGN_OR_RETURN(JsonSchema alt, Parse(a, depth + 1));
+      LLMSYNC_ASSIGN_OR_RETURN(JsonSchema alt, Parse(a, depth + 1, ctx));
       s.any_of.push_back(std::move(alt));
     }
     if (s.any_of.size() > runs::kMaxSchemaAlternatives)
-      return Status::InvalidArgument("anyOf has too many entries");
+      return Status::InvalidArgument(std::string(alternatives) + " has too many entries");
     return s;
   }
   if (j.contains("enum")) {
@@ -82,7 +208,7 @@ Result<JsonSchema> Parse(const Json& j, int depth) {
       for (const Json& name : t) {
         Json one = j;
         one["type"] = name;
-        LLMSYNC_ASSIGN_OR_RETURN(JsonSchema alt, Parse(one, depth + 1));
+        LLMSYNC_ASSIGN_OR_RETURN(JsonSchema alt, Parse(one, depth + 1, ctx));
         s.any_of.push_back(std::move(alt));
       }
       return s;
@@ -97,7 +223,7 @@ Result<JsonSchema> Parse(const Json& j, int depth) {
       return Status::InvalidArgument("more than 64 properties");
     if (s.type == JsonSchema::Type::kAny) s.type = JsonSchema::Type::kObject;
     for (auto it = props.begin(); it != props.end(); ++it) {
-      LLMSYNC_ASSIGN_OR_RETURN(JsonSchema p, Parse(it.value(), depth + 1));
+      LLMSYNC_ASSIGN_OR_RETURN(JsonSchema p, Parse(it.value(), depth + 1, ctx));
       s.property_names.push_back(EscapedName(it.key()));
       s.property_schemas.push_back(std::move(p));
       s.required.push_back(false);
@@ -122,10 +248,20 @@ Result<JsonSchema> Parse(const Json& j, int depth) {
     }
   }
   if (j.contains("items")) {
-    LLMSYNC_ASSIGN_OR_RETURN(JsonSchema item, Parse(j["items"], depth + 1));
+    LLMSYNC_ASSIGN_OR_RETURN(JsonSchema item, Parse(j["items"], depth + 1, ctx));
     if (s.type == JsonSchema::Type::kAny) s.type = JsonSchema::Type::kArray;
     s.items.push_back(std::move(item));
   }
+  LLMSYNC_ASSIGN_OR_RETURN(s.min_length, Count(j, "minLength", 0));
+  LLMSYNC_ASSIGN_OR_RETURN(s.max_length, Count(j, "maxLength", -1));
+  LLMSYNC_ASSIGN_OR_RETURN(s.min_items, Count(j, "minItems", 0));
+  LLMSYNC_ASSIGN_OR_RETURN(s.max_items, Count(j, "maxItems", -1));
+  if (s.max_length >= 0 && s.min_length > s.max_length)
+    return Status::InvalidArgument("minLength is larger than maxLength");
+  if (s.max_items >= 0 && s.min_items > s.max_items)
+    return Status::InvalidArgument("minItems is larger than maxItems");
+  // As in JSON Schema, length bounds apply to strings and item bounds to arrays only.
+  LLMSYNC_RETURN_IF_ERROR(ParseIntegerBounds(j, &s));
   return s;
 }
 
@@ -142,7 +278,9 @@ bool RootIsObject(const JsonSchema& s) {
 }  // namespace
 
 Result<runs::JsonSchema> ParseJsonSchema(const Json& schema) {
-  LLMSYNC_ASSIGN_OR_RETURN(JsonSchema s, Parse(schema, 0));
+  ParseContext ctx;
+  ctx.root = &schema;
+  LLMSYNC_ASSIGN_OR_RETURN(JsonSchema s, Parse(schema, 0, ctx));
   if (!RootIsObject(s)) return Status::InvalidArgument("the schema's root must be an object (type: object)");
   return s;
 }

@@ -74,6 +74,44 @@ bool ContinuationOk(std::int32_t code, unsigned char c) {
   }
 }
 
+std::int64_t Pow10(std::int32_t n) {
+  std::int64_t p = 1;
+  for (std::int32_t i = 0; i < n; ++i) p *= 10;
+  return p;
+}
+
+std::int32_t Digits(std::int64_t v) {
+  std::int32_t d = 1;
+  while (v >= 10) {
+    v /= 10;
+    ++d;
+  }
+  return d;
+}
+
+// Integer bounds: the fewest further digits after `digits` digits of magnitude `v` (sign `neg`)
+// that reach a value in [lo, hi]; -1 when none does (at most kMaxIntDigits digits in all).
+std::int64_t DigitsToReach(bool neg, std::int64_t v, std::int32_t digits, std::int64_t lo, std::int64_t hi) {
+  for (std::int32_t m = 0; digits + m <= kMaxIntDigits; ++m) {
+    std::int64_t p = Pow10(m);
+    std::int64_t low = v * p;
+    std::int64_t high = v * p + p - 1;
+    std::int64_t a = neg ? -high : low;
+    std::int64_t b = neg ? -low : high;
+    if (a <= hi && b >= lo) return m;
+  }
+  return -1;
+}
+
+// The fewest bytes of an integer in [lo, hi] (after a '-' already written when `after_minus`).
+std::int64_t ShortestInteger(std::int64_t lo, std::int64_t hi, bool after_minus) {
+  if (lo <= 0 && hi >= 0) return 1;  // 0 (or -0)
+  if (lo > 0) return after_minus ? kInfinity : Digits(lo);
+  return (after_minus ? 0 : 1) + Digits(-hi);
+}
+
+bool Bounded(const JsonSchema& s) { return s.minimum > -kMaxJsonInteger || s.maximum < kMaxJsonInteger; }
+
 }  // namespace
 
 JsonAutomaton::JsonAutomaton(const JsonSchema* schema) { stacks_.push_back(Stack{ValueFrame(schema, 0)}); }
@@ -99,10 +137,14 @@ std::int64_t JsonAutomaton::MinLength(const JsonSchema& s) {
   }
   switch (s.type) {
     case JsonSchema::Type::kObject: return 2 + RestRequired(s, 0, false);
-    case JsonSchema::Type::kArray:
-    case JsonSchema::Type::kString: return 2;
+    case JsonSchema::Type::kArray: {
+      const JsonSchema& item = s.items.empty() ? kAnySchema : s.items[0];
+      return 2 + s.min_items * MinLength(item) + std::max<std::int64_t>(0, s.min_items - 1);
+    }
+    case JsonSchema::Type::kString: return 2 + s.min_length;
     case JsonSchema::Type::kBoolean:
     case JsonSchema::Type::kNull: return 4;
+    case JsonSchema::Type::kInteger: return ShortestInteger(s.minimum, s.maximum, false);
     default: return 1;  // a digit
   }
 }
@@ -224,6 +266,7 @@ JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
     }
     case FrameKind::kNumber: {
       bool integer = f.schema->type == JsonSchema::Type::kInteger;
+      if (integer && Bounded(*f.schema)) return FeedBoundedInteger(f, c);
       switch (f.stage) {
         case 0:
         case 1:
@@ -275,9 +318,13 @@ JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
         return Step::kConsumed;
       }
       if (c == '"') {
+        if (f.count < f.schema->min_length) return Step::kReject;
         stack.pop_back();
         return Step::kConsumed;
       }
+      // Every other byte here starts a character (`count` counts them as they start).
+      if (f.schema->max_length >= 0 && f.count >= f.schema->max_length) return Step::kReject;
+      ++f.count;
       if (c == '\\') {
         f.stage = 1;
       } else if (c < 0x20) {
@@ -375,10 +422,13 @@ JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
     }
     default: {  // kArray, kAnyArray
       const JsonSchema* item = f.kind == FrameKind::kArray ? &f.schema->items[0] : &kAnySchema;
+      bool full = f.schema->max_items >= 0 && f.count >= f.schema->max_items;
       if (f.stage != 2 && c == ']') {
+        if (f.count < f.schema->min_items) return Step::kReject;
         stack.pop_back();
         return Step::kConsumed;
       }
+      if (full) return Step::kReject;
       if (f.stage == 1) {
         if (c != ',') return Step::kReject;
         f.stage = 2;
@@ -393,6 +443,43 @@ JsonAutomaton::Step JsonAutomaton::FeedFrame(Stack& stack, unsigned char c) {
   }
 }
 
+// An integer with minimum / maximum: the plain integer grammar, refusing every byte after which no
+// completion lands in the bounds, and ending only on a value inside them.
+JsonAutomaton::Step JsonAutomaton::FeedBoundedInteger(Frame& f, unsigned char c) {
+  const JsonSchema& s = *f.schema;
+  bool neg = f.stage == 1 || f.pos == 1;
+  if (f.stage == 0 && c == '-') {
+    if (s.minimum > 0) return Step::kReject;
+    f.stage = 1;
+    f.pos = 1;  // negative
+    return Step::kConsumed;
+  }
+  if (f.stage == 0 || f.stage == 1) {
+    if (!IsDigit(c)) return Step::kReject;
+    std::int64_t v = c - '0';
+    if (v == 0) {
+      if (s.minimum > 0 || s.maximum < 0) return Step::kReject;
+      f.stage = 3;
+      return Step::kConsumed;
+    }
+    if (DigitsToReach(neg, v, 1, s.minimum, s.maximum) < 0) return Step::kReject;
+    f.stage = 2;
+    f.count = 1;
+    f.value = v;
+    return Step::kConsumed;
+  }
+  if (f.stage == 2 && IsDigit(c) && f.count < kMaxIntDigits) {
+    std::int64_t v = f.value * 10 + (c - '0');
+    if (DigitsToReach(neg, v, f.count + 1, s.minimum, s.maximum) < 0) return Step::kReject;
+    f.value = v;
+    ++f.count;
+    return Step::kConsumed;
+  }
+  std::int64_t value = neg ? -f.value : f.value;  // stage 3: 0
+  if (value < s.minimum || value > s.maximum) return Step::kReject;
+  return Step::kPopRefeed;
+}
+
 std::int64_t JsonAutomaton::FrameRemaining(const Frame& f) {
   switch (f.kind) {
     case FrameKind::kValue: return MinLength(*f.schema);
@@ -404,8 +491,18 @@ std::int64_t JsonAutomaton::FrameRemaining(const Frame& f) {
       }
       return best;
     }
-    case FrameKind::kNumber: return (f.stage == 0 || f.stage == 1 || f.stage == 4) ? 1 : 0;
-    case FrameKind::kString: return f.next + (f.stage == 1 ? 1 : 0) + 1;
+    case FrameKind::kNumber: {
+      const JsonSchema& s = *f.schema;
+      if (s.type == JsonSchema::Type::kInteger && Bounded(s)) {
+        if (f.stage == 0) return ShortestInteger(s.minimum, s.maximum, false);
+        if (f.stage == 1) return ShortestInteger(s.minimum, std::min<std::int64_t>(s.maximum, 0), true);
+        if (f.stage == 3) return 0;
+        return DigitsToReach(f.pos == 1, f.value, f.count, s.minimum, s.maximum);
+      }
+      return (f.stage == 0 || f.stage == 1 || f.stage == 4) ? 1 : 0;
+    }
+    case FrameKind::kString:
+      return f.next + (f.stage == 1 ? 1 : 0) + 1 + std::max<std::int64_t>(0, f.schema->min_length - f.count);
     case FrameKind::kObject: {
       const JsonSchema& s = *f.schema;
       if (f.stage == 0) return RestRequired(s, f.next, f.count > 0) + 1;
@@ -420,8 +517,13 @@ std::int64_t JsonAutomaton::FrameRemaining(const Frame& f) {
       return best + 1;
     }
     case FrameKind::kAnyObject: return f.stage == 0 ? 1 : (f.stage == 1 ? 5 : 3);
-    default:
-      return f.stage == 2 ? MinLength(f.kind == FrameKind::kArray ? f.schema->items[0] : kAnySchema) + 1 : 1;
+    default: {  // arrays: the items still owed to minItems, with their commas, then ']'
+      std::int64_t item = MinLength(f.kind == FrameKind::kArray ? f.schema->items[0] : kAnySchema);
+      std::int64_t owed = std::max<std::int64_t>(0, f.schema->min_items - f.count);
+      if (f.stage == 0) return owed * item + std::max<std::int64_t>(0, owed - 1) + 1;
+      if (f.stage == 1) return owed * (item + 1) + 1;
+      return item + std::max<std::int64_t>(0, owed - 1) * (item + 1) + 1;  // after a comma
+    }
   }
 }
 
@@ -434,7 +536,8 @@ std::int64_t JsonAutomaton::StackRemaining(const Stack& stack) {
 bool JsonAutomaton::InPlainString() const {
   if (stacks_.size() != 1 || stacks_[0].empty()) return false;
   const Frame& top = stacks_[0].back();
-  return top.kind == FrameKind::kString && top.next == 0 && top.stage == 0;
+  return top.kind == FrameKind::kString && top.next == 0 && top.stage == 0 && top.schema->min_length == 0 &&
+         top.schema->max_length < 0;
 }
 
 std::int64_t JsonAutomaton::MinRemaining() const {

@@ -1,7 +1,9 @@
 // JsonSchema and JsonAutomaton: structured output as a byte-level pushdown automaton.
 //
-// JsonSchema is a typed JSON Schema subset (object with properties / required, array items,
-// string, number, integer, boolean, null, enum, anyOf, and "any JSON value"); api/ parses schema
+// JsonSchema is a typed JSON Schema subset (object with properties / required, array items and
+// minItems / maxItems, string with minLength / maxLength, number, integer with minimum / maximum,
+// boolean, null, enum,
+// anyOf, and "any JSON value"); api/ parses schema
 // JSON into it, so this file knows no JSON library. JsonAutomaton accepts exactly the compact
 // JSON texts (no whitespace) that validate against the schema, in this canonical form:
 //   - objects list their properties in schema order; optional ones may be left out; no others
@@ -28,6 +30,8 @@
 
 namespace llmsync::runs {
 
+inline constexpr std::int64_t kMaxJsonInteger = 999'999'999'999'999;  // 15 digits
+
 struct JsonSchema {
   enum class Type { kAny, kObject, kArray, kString, kNumber, kInteger, kBoolean, kNull };
   Type type = Type::kAny;
@@ -37,6 +41,16 @@ struct JsonSchema {
   std::vector<JsonSchema> items;             // array: exactly one item schema (empty: any)
   std::vector<std::string> enum_literals;    // compact JSON texts of the allowed values
   std::vector<JsonSchema> any_of;            // non-empty: one of these (type is ignored)
+  // string: characters (code points; an escape is one); -1: unbounded.
+  std::int64_t min_length = 0;
+  std::int64_t max_length = -1;
+  // array: items; -1: unbounded.
+  std::int64_t min_items = 0;
+  std::int64_t max_items = -1;
+  // integer: inclusive bounds (exclusive ones are converted); the defaults are the automaton's
+  // 15-digit range.
+  std::int64_t minimum = -kMaxJsonInteger;
+  std::int64_t maximum = kMaxJsonInteger;
 };
 
 inline constexpr std::size_t kMaxSchemaAlternatives = 64;  // enum values, properties per object
@@ -50,9 +64,10 @@ class JsonAutomaton {
   // Feeds bytes; false (and the state is dead) when they cannot continue a valid document.
   bool Feed(std::string_view bytes);
   bool Dead() const { return stacks_.empty(); }
-  // The one live state is inside a string, between characters: any run of bytes without '"',
-  // '\\' or control characters that is complete, well-formed UTF-8 keeps it alive and leaves
-  // MinRemaining unchanged (structured-output masks use this to skip most per-token checks).
+  // The one live state is inside a string without length bounds, between characters: any run of
+  // bytes without '"', '\\' or control characters that is complete, well-formed UTF-8 keeps it
+  // alive and leaves MinRemaining unchanged (structured-output masks use this to skip most
+  // per-token checks; a string with minLength / maxLength takes the per-token path).
   bool InPlainString() const;
   bool Done() const;
   std::int64_t MinRemaining() const;
@@ -72,6 +87,7 @@ class JsonAutomaton {
     std::int32_t next = 0;   // object: first property index still allowed; string: utf8 bytes owed
     std::int32_t count = 0;  // digits, items, properties so far
     std::int32_t depth = 0;
+    std::int64_t value = 0;  // integer: the magnitude of the digits so far
   };
   using Stack = std::vector<Frame>;
   // A frame's answer to a byte: consumed it, rejects it, is complete and leaves the byte to its
@@ -82,6 +98,7 @@ class JsonAutomaton {
   // Feeds one byte to one stack; appends the resulting stacks to `out`.
   static void FeedByte(Stack stack, unsigned char c, std::vector<Stack>* out);
   static Step FeedFrame(Stack& stack, unsigned char c);
+  static Step FeedBoundedInteger(Frame& frame, unsigned char c);
   static std::int64_t FrameRemaining(const Frame& frame);
   static std::int64_t StackRemaining(const Stack& stack);
 

@@ -36,6 +36,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -53,6 +54,13 @@
 #include "store/store.h"
 
 namespace llmsync::runs {
+
+// How Submit's kResourceExhausted for a prompt that does not fit the context begins, so a view
+// that reports it differently (OpenAI's 400 context_length_exceeded) can tell it from a full queue.
+inline constexpr std::string_view kContextExceededPrefix = "the prompt has ";
+inline bool IsContextLengthExceeded(const Status& s) {
+  return s.Code() == StatusCode::kResourceExhausted && s.Message().rfind(kContextExceededPrefix, 0) == 0;
+}
 
 struct SchedulerOptions {
   int max_active_runs = 8;  // runs decoding side by side
