@@ -116,8 +116,8 @@ export class Client {
   // One HTTP exchange. JSON bodies always carry Content-Type: application/json. `retry` allows
   // retrying network errors and 503s (only for requests that are safe to repeat).
   async raw(method, path, { body, headers = {}, signal, retry = false } = {}) {
-    // no-store: a browser's HTTP cache would answer a session GET from a cached body whose
-    // running_run is stale (the ETag follows the nodes only); sync() sends its own If-None-Match.
+    // no-store: the replica keeps its own validator (sync() sends If-None-Match), so the browser's
+    // HTTP cache adds nothing but a second copy that could be out of date.
     const init = { method, headers: this.headers(headers), signal, cache: 'no-store' };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);

@@ -5,6 +5,7 @@
 #include "api/session_events.h"
 #include "api/sse.h"
 #include "base/base64url.h"
+#include "base/sha256.h"
 #include "session/bundle.h"
 
 namespace llmsync::api {
@@ -131,6 +132,17 @@ HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const Path
   });
 }
 
+// The session GET's validator: the last seq, the run in progress and the metadata, everything the
+// body reports that a client polls for. (Nodes alone would answer 304 while a run starts, or a
+// title changes, and a replica would keep a stale running_run.)
+std::string SessionEtag(const session::SessionInfo& info, const Id& running_run) {
+  Sha256 h;
+  h.Update(std::string_view(running_run.IsZero() ? std::string() : running_run.ToHex()));
+  h.Update(std::string_view("\n"));
+  h.Update(std::string_view(info.metadata));
+  return "\"" + std::to_string(info.last_seq) + "-" + Id(h.Finish()).ToHex().substr(0, 16) + "\"";
+}
+
 HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
@@ -142,7 +154,15 @@ HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathPa
       }
     }
     LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->GetSession(s.tenant, s.session));
-    std::string etag = "\"" + std::to_string(info.last_seq) + "\"";
+    // A run in progress (possibly on another process): a page that loads attaches to it.
+    store::RunFilter live;
+    live.tenant = s.tenant;
+    live.session = s.session;
+    live.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
+    live.limit = 1;
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> running, ctx.store->ListRuns(live));
+    const Id running_run = running.empty() ? Id() : running[0].id;
+    const std::string etag = SessionEtag(info, running_run);
     if (auto inm = req.Header("if-none-match"); inm && *inm == etag) {
       HttpResponse r;
       r.status = 304;
@@ -155,15 +175,8 @@ HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathPa
     bool tokens = req.Query("tokens").value_or("") == "1";
     Json nodes = Json::array();
     for (const session::Node& n : diff.nodes) nodes.push_back(NodeJson(session::PublicView(n), tokens));
-    // A run in progress (possibly on another process): a page that loads attaches to it.
-    store::RunFilter live;
-    live.tenant = s.tenant;
-    live.session = s.session;
-    live.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
-    live.limit = 1;
-    LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> running, ctx.store->ListRuns(live));
     Json out = {{"id", s.session.ToHex()},
-                {"running_run", running.empty() ? Json(nullptr) : Json(running[0].id.ToHex())},
+                {"running_run", running_run.IsZero() ? Json(nullptr) : Json(running_run.ToHex())},
                 {"seq", diff.session.last_seq},
                 {"head", diff.session.head.IsZero() ? Json(nullptr) : Json(diff.session.head.ToHex())},
                 {"head_seq", diff.session.head_seq},
@@ -172,7 +185,7 @@ HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathPa
                 {"more", diff.more},
                 {"metadata", MetadataJson(diff.session.metadata)}};
     HttpResponse r = JsonResponse(200, DumpJson(out));
-    r.SetHeader("ETag", "\"" + std::to_string(diff.session.last_seq) + "\"");
+    r.SetHeader("ETag", SessionEtag(diff.session, running_run));
     return r;
   });
 }
