@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runs/scheduler/scheduler.h"
+
 namespace llmsync::api {
 
 int HttpStatusFor(StatusCode code) {
@@ -41,6 +43,7 @@ HttpResponse ErrorResponse(int http_status, std::string code, std::string messag
 }
 
 HttpResponse ErrorResponse(const Status& status) {
+  if (runs::IsContextLengthExceeded(status)) return ErrorResponse(400, "context_length_exceeded", status.Message());
   return ErrorResponse(HttpStatusFor(status.Code()), std::string(StatusCodeName(status.Code())),
                        status.Message());
 }

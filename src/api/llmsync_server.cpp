@@ -227,6 +227,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ctx.kv = p->kv.get();
   ctx.hub = p->hub.get();
   ctx.scheduler = p->scheduler.get();
+  ctx.max_context = p->max_context;
   ctx.session_events = &p->session_events;
   AddSessionRoutes(p->router, ctx);
   AddRunRoutes(p->router, ctx);

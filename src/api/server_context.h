@@ -43,6 +43,7 @@ struct ServerContext {
   runs::EventHub* hub = nullptr;
   runs::RunScheduler* scheduler = nullptr;
   SessionEventBus* session_events = nullptr;
+  std::int64_t max_context = 0;  // in force: the config's, capped by the model's
 
   // Bytes clients sent per session since its last run: a turn's request_bytes is its appends plus
   // the run request.

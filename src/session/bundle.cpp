@@ -19,6 +19,8 @@ Status BadLine(std::size_t index, const std::string& what) {
 std::string Heading(const Node& n) {
   std::string h = "## " + std::string(NodeKindName(n.content.kind));
   if (n.IsHidden()) return h + " (hidden, " + std::to_string(n.token_count) + " tokens)";
+  // A summary node stands in for the turns a compaction folded (they stay on the original branch).
+  if (n.content.kind == NodeKind::kSummary) h += " (stands in for earlier turns, folded by compaction)";
   if (!n.content.tool_name.empty()) h += " `" + n.content.tool_name + "`";
   if (!n.content.call_id.empty()) h += " (call " + n.content.call_id + ")";
   return h;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "api/compaction.h"
 #include "api/session_events.h"
 #include "api/sse.h"
 #include "base/sha256.h"
@@ -118,6 +119,19 @@ std::optional<Json> CostOf(ServerContext& ctx, const std::string& tenant, const 
   return std::nullopt;
 }
 
+Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant, const runs::SubmitRequest& submit,
+                                      const std::string& key, const Json* compaction);
+
+// The policy of a run: the request's "context" object, else the session's.
+Result<runs::ContextPolicy> RunContextPolicy(ServerContext& ctx, const std::string& tenant, const Id& session,
+                                             const Json& body) {
+  if (body.contains("context") && !body["context"].is_null()) {
+    return ParseContextPolicy(body["context"], ctx.max_context);
+  }
+  LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->GetSession(tenant, session));
+  return SessionContextPolicy(info.metadata);
+}
+
 HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(Id session, ParseIdParam(p.at("id"), "session id"));
@@ -147,7 +161,31 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     Json params = body;
     params.erase("from");
     params.erase("idempotency_key");
+    params.erase("context");
     submit.stateless_equivalent_bytes = StatelessBytes(ctx, path, params);
+    LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy, RunContextPolicy(ctx, tenant, session, body));
+    LLMSYNC_ASSIGN_OR_RETURN(bool compact, NeedsCompaction(ctx, path, policy, submit.params.max_tokens));
+    if (compact && !key.empty() && ctx.store->GetRun(tenant, submit.id).IsOk()) compact = false;  // a replay
+    if (!compact) return SubmitAndRespond(ctx, tenant, submit, key, nullptr);
+    // Past the budget: compact onto a new branch first, then run there (docs/PROTOCOL.md).
+    CompactionJob job{tenant, session, std::move(path), policy, true, submit.params.sampling.seed};
+    ServerContext* c = &ctx;
+    return RespondAfterCompaction(ctx, std::move(job), false,
+                                  [c, tenant, submit, key](Result<CompactionReport> report) mutable {
+                                    if (!report.IsOk()) return ErrorResponse(report.GetStatus());
+                                    submit.from_node = report->compacted_tip;
+                                    Json compaction = CompactionJson(*report);
+                                    Result<HttpResponse> r = SubmitAndRespond(*c, tenant, submit, key, &compaction);
+                                    return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
+                                  });
+  });
+}
+
+// Submits the run and answers 202; a retried idempotency key replays the first answer.
+Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant, const runs::SubmitRequest& submit,
+                                      const std::string& key, const Json* compaction) {
+  {
+    const Id& session = submit.session;
     Result<store::RunRecord> submitted = ctx.scheduler->Submit(submit);
     if (!submitted.IsOk() && submitted.GetStatus().Code() == StatusCode::kAlreadyExists && !key.empty()) {
       return ReplayRun(ctx, tenant, submit);
@@ -163,7 +201,34 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     Json out = {
         {"id", run.id.ToHex()}, {"status", store::RunStatusName(run.status)}, {"session", session.ToHex()}};
     ctx.session_events->Publish(session, 0, "run.started", DumpJson(out));
+    if (compaction != nullptr) out["compaction"] = *compaction;
     return JsonResponse(202, DumpJson(out));
+  }
+}
+
+// POST /v1/sessions/{id}/compact {"from"?, "context"?}: compacts the branch ending at `from` (the
+// head by default) under the request's policy, else the session's, else auto.
+HttpResponse CompactSession(ServerContext& ctx, const HttpRequest& req, const PathParams& p) {
+  return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
+    LLMSYNC_ASSIGN_OR_RETURN(Id session, ParseIdParam(p.at("id"), "session id"));
+    Json body = Json::object();
+    if (!req.body.empty()) {
+      LLMSYNC_ASSIGN_OR_RETURN(body, ParseJsonObject(req.body));
+    }
+    LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy, RunContextPolicy(ctx, tenant, session, body));
+    if (policy.mode == runs::ContextMode::kNone) policy.mode = runs::ContextMode::kAuto;
+    LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> from, OptionalIdField(body, "from"));
+    LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->GetSession(tenant, session));
+    const Id tip = from.value_or(info.head);
+    if (tip.IsZero()) return Status::InvalidArgument("the session is empty: nothing to compact");
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path, ctx.sessions->Path(tenant, session, tip));
+    std::uint64_t seed = 0;
+    LLMSYNC_RETURN_IF_ERROR(ReadNumber(body, "seed", &seed));
+    CompactionJob job{tenant, session, std::move(path), policy, true, seed};
+    return RespondAfterCompaction(ctx, std::move(job), false, [](Result<CompactionReport> report) {
+      if (!report.IsOk()) return ErrorResponse(report.GetStatus());
+      return JsonResponse(200, DumpJson(CompactionJson(*report)));
+    });
   });
 }
 
@@ -242,6 +307,8 @@ void AddRunRoutes(Router& router, ServerContext& ctx) {
   ServerContext* c = &ctx;
   router.Add("POST", "/v1/sessions/{id}/runs",
              [c](const HttpRequest& r, const PathParams& p) { return StartRun(*c, r, p); });
+  router.Add("POST", "/v1/sessions/{id}/compact",
+             [c](const HttpRequest& r, const PathParams& p) { return CompactSession(*c, r, p); });
   router.Add("GET", "/v1/runs/{id}",
              [c](const HttpRequest& r, const PathParams& p) { return GetRun(*c, r, p); });
   router.Add("POST", "/v1/runs/{id}/cancel",

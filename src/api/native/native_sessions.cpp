@@ -1,6 +1,7 @@
 #include <charconv>
 
 #include "api/api_error.h"
+#include "api/compaction.h"
 #include "api/native/native_api.h"
 #include "api/session_events.h"
 #include "api/sse.h"
@@ -85,12 +86,21 @@ HttpResponse CreateSession(ServerContext& ctx, const HttpRequest& req) {
                                 ctx.model_name + "')");
       }
     }
+    std::optional<runs::ContextPolicy> policy;
+    if (body.contains("context") && !body["context"].is_null()) {
+      LLMSYNC_ASSIGN_OR_RETURN(policy, ParseContextPolicy(body["context"], ctx.max_context));
+    }
     LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info,
                              ctx.sessions->CreateSession(tenant, ctx.model_fingerprint));
+    if (policy) {
+      Json metadata = {{kContextMetadataKey, ContextPolicyJson(*policy)}};
+      LLMSYNC_ASSIGN_OR_RETURN(info, ctx.sessions->SetMetadata(tenant, info.id, DumpJson(metadata)));
+    }
     Json out = {{"id", info.id.ToHex()},
                 {"root", session::TenantRootId(tenant).ToHex()},
                 {"seq", info.last_seq},
-                {"model", ctx.model_name}};
+                {"model", ctx.model_name},
+                {"context", ContextPolicyJson(SessionContextPolicy(info.metadata))}};
     return JsonResponse(201, DumpJson(out));
   });
 }
@@ -118,10 +128,21 @@ HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const Path
   return Guarded(ctx, req, [&](const std::string& tenant) -> Result<HttpResponse> {
     LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
     LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
-    if (!body.contains("metadata") || !body["metadata"].is_object()) {
+    const bool has_context = body.contains("context");
+    if (!(has_context && !body.contains("metadata")) && (!body.contains("metadata") || !body["metadata"].is_object())) {
       return Status::InvalidArgument("metadata must be an object");
     }
-    std::string text = DumpJson(body["metadata"]);
+    // The context policy rides in the metadata under its own key; a metadata-only PATCH keeps it.
+    LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo current, ctx.sessions->GetSession(s.tenant, s.session));
+    Json old_metadata = MetadataJson(current.metadata);
+    Json metadata = body.contains("metadata") ? body["metadata"] : old_metadata;
+    if (has_context) {
+      LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy, ParseContextPolicy(body["context"], ctx.max_context));
+      metadata[kContextMetadataKey] = ContextPolicyJson(policy);
+    } else if (old_metadata.contains(kContextMetadataKey) && !metadata.contains(kContextMetadataKey)) {
+      metadata[kContextMetadataKey] = old_metadata[kContextMetadataKey];
+    }
+    std::string text = DumpJson(metadata);
     if (text.size() > store::kMaxSessionMetadataBytes) {
       return Status::InvalidArgument("metadata of " + std::to_string(text.size()) +
                                      " bytes exceeds the limit of " +

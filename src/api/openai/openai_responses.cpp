@@ -16,6 +16,7 @@
 //   run.cancelled / failed  -> response.cancelled | response.failed
 #include <algorithm>
 
+#include "api/compaction.h"
 #include "api/openai/openai_internal.h"
 #include "api/openai/openai_messages.h"
 #include "api/openai/openai_schema.h"
@@ -47,6 +48,7 @@ struct ResponseExtras {
   Json tool_choice = "auto";
   bool parallel_tool_calls = true;
   Id input_after;  // the node this request's input follows (previous response's output); zero: root
+  std::string truncation = "disabled";  // "auto": compact onto a branch past the context
 };
 
 std::string EncodeExtras(const ResponseExtras& x) {
@@ -57,7 +59,8 @@ std::string EncodeExtras(const ResponseExtras& x) {
                    {"tools", x.tools},
                    {"tool_choice", x.tool_choice},
                    {"parallel_tool_calls", x.parallel_tool_calls},
-                   {"input_after", x.input_after.IsZero() ? std::string() : x.input_after.ToHex()}});
+                   {"input_after", x.input_after.IsZero() ? std::string() : x.input_after.ToHex()},
+                   {"truncation", x.truncation}});
 }
 
 // The extras a run was created with (defaults for a run the Responses view did not start).
@@ -75,6 +78,7 @@ ResponseExtras ExtrasOf(const store::RunRecord& run) {
   x.tool_choice = j.value("tool_choice", Json("auto"));
   x.parallel_tool_calls = j.value("parallel_tool_calls", true);
   if (auto after = Id::FromHex(j.value("input_after", std::string())); after.IsOk()) x.input_after = *after;
+  x.truncation = j.value("truncation", std::string("disabled"));
   return x;
 }
 
@@ -187,7 +191,7 @@ Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutc
       {"text", {{"format", {{"type", "text"}}}}},
       {"tool_choice", x.tool_choice},
       {"tools", x.tools},
-      {"truncation", "disabled"},
+      {"truncation", x.truncation},
       {"usage", std::move(usage)},
       {"metadata", Json::object()}};
   Json ext = {{"run", run.id.ToHex()},
@@ -341,6 +345,12 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
   }
   LLMSYNC_ASSIGN_OR_RETURN(c.tools, PlanTools(st, body, raw_body, true, &c.drafts, &c.params, error));
   LLMSYNC_ASSIGN_OR_RETURN(c.stream, OptionalBool(body, "stream", false));
+  if (body.contains("truncation") && !body["truncation"].is_null()) {
+    const Json& t = body["truncation"];
+    if (!t.is_string() || (t != "auto" && t != "disabled"))
+      return Status::InvalidArgument("truncation must be \"auto\" or \"disabled\"");
+    c.extras.truncation = t.get<std::string>();
+  }
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.background, OptionalBool(body, "background", false));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.store, OptionalBool(body, "store", true));
   if (c.extras.background && !c.extras.store)
@@ -374,22 +384,13 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
   return c;
 }
 
-HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
+// Submits the response's run from `from` (the placement, or the tip of its compacted branch) and
+// answers: a stream, a deferred JSON body, or at once for a background response.
+Result<HttpResponse> SubmitResponse(OpenAiState& st, const std::string& tenant, const CreateRequest& c,
+                                    const Placement& placement, const Id& from, std::size_t body_bytes) {
   ServerContext& ctx = *st.ctx;
-  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
-    ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
-    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
-    if (auto model_error = ModelError(ctx, body)) return std::move(*model_error);
-    std::optional<HttpResponse> tool_error;
-    auto parsed = ParseCreate(st, tenant, body, req.body, &tool_error);
-    if (tool_error) return std::move(*tool_error);
-    if (!parsed.IsOk()) return parsed.GetStatus();
-    CreateRequest c = std::move(parsed).Value();
-    LLMSYNC_ASSIGN_OR_RETURN(
-        Placement placement,
-        st.index.Place(tenant, c.session, c.parent, std::move(c.drafts), c.tools.template_tools));
-    LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs, SubmitRuns(ctx, tenant, c.session, placement.node,
-                                                              c.params, 1, req.body.size()));
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs,
+                             SubmitRuns(ctx, tenant, c.session, from, c.params, 1, body_bytes));
     HttpResponse r;
     if (c.stream) {
       r = StreamResponse(&ctx, tenant, runs[0], -1);
@@ -412,6 +413,44 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
     }
     SetPlacementHeaders(placement, &r);
     return r;
+}
+
+HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
+  ServerContext& ctx = *st.ctx;
+  return OpenAiGuarded(ctx, req, "input", [&](const std::string& tenant) -> Result<HttpResponse> {
+    ctx.metrics->GetCounter("llmsync_openai_requests_total", "OpenAI-compatible requests")->Add();
+    LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
+    if (auto model_error = ModelError(ctx, body)) return std::move(*model_error);
+    std::optional<HttpResponse> tool_error;
+    auto parsed = ParseCreate(st, tenant, body, req.body, &tool_error);
+    if (tool_error) return std::move(*tool_error);
+    if (!parsed.IsOk()) return parsed.GetStatus();
+    CreateRequest c = std::move(parsed).Value();
+    LLMSYNC_ASSIGN_OR_RETURN(
+        Placement placement,
+        st.index.Place(tenant, c.session, c.parent, std::move(c.drafts), c.tools.template_tools));
+    if (c.extras.truncation == "auto") {
+      // OpenAI drops items from the conversation; llmsync compacts it onto a branch instead
+      // (api/compaction.h), so the prefix stays cached and the original stays readable.
+      LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path, ctx.sessions->Path(tenant, c.session, placement.node));
+      runs::ContextPolicy policy;
+      policy.mode = runs::ContextMode::kAuto;
+      LLMSYNC_ASSIGN_OR_RETURN(bool compact, NeedsCompaction(ctx, path, policy, c.params.max_tokens));
+      if (compact) {
+        CompactionJob job{tenant, c.session, std::move(path), policy, false, c.params.sampling.seed};
+        OpenAiState* sp = &st;
+        const bool stream = c.stream;
+        const std::size_t body_bytes = req.body.size();
+        return RespondAfterCompaction(
+            ctx, std::move(job), stream,
+            [sp, tenant, c, placement, body_bytes](Result<CompactionReport> report) {
+              if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "input");
+              Result<HttpResponse> r = SubmitResponse(*sp, tenant, c, placement, report->compacted_tip, body_bytes);
+              return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "input");
+            });
+      }
+    }
+    return SubmitResponse(st, tenant, c, placement, placement.node, req.body.size());
   });
 }
 

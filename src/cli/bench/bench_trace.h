@@ -21,6 +21,11 @@ struct TraceConfig {
   int message_tokens = 64;   // K: bytes of text per message (one token per byte on byte-vocab models)
   int generate_tokens = 16;  // G
   std::uint64_t seed = 1;
+  // Issue 19: the native sessions' context policy ("auto" | "truncate"; empty: none) and the
+  // server's context in tokens (0: the model's).
+  std::string context_policy;
+  std::int64_t context_target = 0;
+  std::int64_t max_context = 0;
 };
 
 // What a target did for one (session, turn).
@@ -33,6 +38,7 @@ struct TurnSample {
   double ttft_ms = 0;            // client side: from the turn's first request to the first token
   double server_ttft_ms = -1;    // llmsync's own: from the run's start to its first token (-1: unknown)
   std::uint64_t bytes_sent = 0;  // request bodies of the turn
+  bool compacted = false;        // the turn compacted its session first (its cost is in computed)
 };
 
 // The trace's text: the shared system prompt (with its tool list) and message `turn` of `session`.

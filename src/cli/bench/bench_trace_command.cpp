@@ -52,6 +52,7 @@ void AddCounts(const TurnSample& s, TurnSample* sum) {
   sum->generated_tokens += s.generated_tokens;
   sum->new_tokens += s.new_tokens;
   sum->bytes_sent += s.bytes_sent;
+  sum->compacted = sum->compacted || s.compacted;
 }
 
 Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
@@ -93,6 +94,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
                      {"computed_tokens", sum.computed_tokens},
                      {"cached_tokens", sum.cached_tokens},
                      {"generated_tokens", sum.generated_tokens},
+                     {"compacted", sum.compacted},
                      {"cache_hit_pct", Round(hit)},
                      {"ttft_ms_p50", Round(Percentile(ttft, 50))},
                      {"ttft_ms_p99", Round(Percentile(ttft, 99))},
@@ -172,6 +174,7 @@ int RunTrace(const TraceFlags& f) {
   }
   eo.kv_ram_mb = f.kv_ram_mb;
   eo.engine_threads = f.threads;
+  eo.max_context = f.trace.max_context;
   auto dir = f.data_dir.empty() ? MakeTempDir("bench-trace") : Result<std::string>(f.data_dir);
   if (!dir.IsOk()) {
     std::cerr << "llmsync bench trace: " << dir.GetStatus().ToString() << "\n";
@@ -194,6 +197,8 @@ int RunTrace(const TraceFlags& f) {
                    {"message_tokens", c.message_tokens},
                    {"generate_tokens", c.generate_tokens},
                    {"seed", c.seed},
+                   {"context_policy", c.context_policy},
+                   {"max_context", c.max_context},
                    {"kv_ram_mb", f.kv_ram_mb},
                    {"model", f.model.empty() ? "demo" : f.model}}},
                  {"targets", Json::object()}};
@@ -250,6 +255,10 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
   cmd->add_option("--generate", f->trace.generate_tokens, "Tokens generated per turn (G)")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--seed", f->trace.seed, "Trace seed");
+  cmd->add_option("--context-policy", f->trace.context_policy,
+                  "Native sessions' context policy past the context: auto | truncate (default: none)");
+  cmd->add_option("--context-target", f->trace.context_target, "Tokens a compaction aims for (default: half)");
+  cmd->add_option("--max-context", f->trace.max_context, "The server's context in tokens (default: the model's)");
   cmd->add_option("--model", f->model, "GGUF model for the embedded server (default: the demo model)");
   cmd->add_option("--data-dir", f->data_dir, "Server data directory (default: a fresh temp directory)");
   cmd->add_option("--kv-ram-mb", f->kv_ram_mb, "KV RAM budget: keep it below what all sessions need")

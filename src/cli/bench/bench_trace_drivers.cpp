@@ -28,6 +28,9 @@ void FillNewTokens(const std::vector<TurnSample>& history, TurnSample* s) {
   }
   const TurnSample& prev = history.back();
   s->new_tokens = std::max<std::int64_t>(0, s->prompt_tokens - prev.prompt_tokens - prev.generated_tokens);
+  // A compacted prompt is shorter than the last one: the trace's turns are all alike, so the
+  // turn's new tokens are taken to be the previous turn's.
+  if (s->prompt_tokens < prev.prompt_tokens) s->new_tokens = prev.new_tokens;
 }
 
 class NativeDriver : public TraceDriver {
@@ -40,7 +43,11 @@ class NativeDriver : public TraceDriver {
     if (!c) {
       c = std::make_unique<client::Client>(options_);
       LLMSYNC_RETURN_IF_ERROR(c->CreateSession());
+      if (!config_.context_policy.empty()) LLMSYNC_RETURN_IF_ERROR(SetPolicy(c->SessionId()));
     }
+    // Compaction runs (summaries) are the server's work for this turn too: count every token the
+    // engine computed meanwhile, from the server's own counters.
+    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t engine_before, EngineTokens());
     std::vector<client::NewNode> nodes;
     if (turn == 0) nodes.push_back({"system", TraceSystemPrompt()});
     nodes.push_back({"user", message});
@@ -70,6 +77,10 @@ class NativeDriver : public TraceDriver {
     s.generated_tokens = r.cost->generated;
     s.server_ttft_ms = r.cost->ttft_ms;
     if (first) s.ttft_ms = MsSince(start);
+    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t engine_after, EngineTokens());
+    // Everything prefilled or generated during the turn, except the turn's own answer.
+    s.computed_tokens = std::max<std::int64_t>(s.computed_tokens, engine_after - engine_before - s.generated_tokens);
+    s.compacted = r.cost->prompt_tokens < (history_[session].empty() ? 0 : history_[session].back().prompt_tokens);
     // The head is the new assistant node; the replica learns it without a full sync.
     LLMSYNC_RETURN_IF_ERROR(c->Sync());
     FillNewTokens(history_[session], &s);
@@ -78,6 +89,30 @@ class NativeDriver : public TraceDriver {
   }
 
  private:
+  Status SetPolicy(const std::string& session) {
+    client::HttpClient http(options_.host, options_.port, options_.timeout);
+    Json body = {{"context", {{"policy", config_.context_policy}}}};
+    if (config_.context_target > 0) body["context"]["target_tokens"] = config_.context_target;
+    client::HeaderList headers = {{"Content-Type", "application/json"}};
+    if (!options_.api_key.empty()) headers["Authorization"] = "Bearer " + options_.api_key;
+    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, http.Send("PATCH", "/v1/sessions/" + session, body.dump(), headers));
+    if (r.status != 200) return Status::InvalidArgument("setting the context policy: " + r.body);
+    return Status::Ok();
+  }
+  // llmsync_tokens_prefilled_total + llmsync_tokens_generated_total from /metrics.
+  Result<std::int64_t> EngineTokens() {
+    client::HttpClient http(options_.host, options_.port, options_.timeout);
+    client::HeaderList headers;
+    if (!options_.api_key.empty()) headers["Authorization"] = "Bearer " + options_.api_key;
+    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, http.Get("/metrics", headers));
+    std::int64_t total = 0;
+    for (std::string_view name : {"llmsync_tokens_prefilled_total ", "llmsync_tokens_generated_total "}) {
+      std::size_t at = r.body.find("\n" + std::string(name));
+      if (at != std::string::npos) total += std::atoll(r.body.c_str() + at + 1 + name.size());
+    }
+    return total;
+  }
+
   client::ClientOptions options_;
   TraceConfig config_;
   std::vector<std::unique_ptr<client::Client>> clients_;

@@ -51,8 +51,9 @@ Result<std::unique_ptr<RunScheduler::ActiveRun>> RunScheduler::Prepare(store::Ru
   if (run->prompt.empty()) return Status::InvalidArgument("the run has an empty prompt");
   auto context = static_cast<std::int64_t>(run->prompt.size());
   if (context >= options_.max_context) {
-    return Status::ResourceExhausted(std::string(kContextExceededPrefix) + std::to_string(context) +
-                                     " tokens; the context holds " + std::to_string(options_.max_context));
+    return Status::InvalidArgument(std::string(kContextExceededPrefix) + std::to_string(context) +
+                                   " tokens; the context holds " + std::to_string(options_.max_context) +
+                                   " (set a context policy to compact the session)");
   }
   run->max_tokens = static_cast<std::int32_t>(
       std::min<std::int64_t>(run->params.max_tokens, options_.max_context - context));

@@ -55,11 +55,11 @@
 
 namespace llmsync::runs {
 
-// How Submit's kResourceExhausted for a prompt that does not fit the context begins, so a view
-// that reports it differently (OpenAI's 400 context_length_exceeded) can tell it from a full queue.
+// How Submit's kInvalidArgument for a prompt that does not fit the context begins, so the API
+// can answer it as 400 context_length_exceeded (never 429: retrying cannot help).
 inline constexpr std::string_view kContextExceededPrefix = "the prompt has ";
 inline bool IsContextLengthExceeded(const Status& s) {
-  return s.Code() == StatusCode::kResourceExhausted && s.Message().rfind(kContextExceededPrefix, 0) == 0;
+  return s.Code() == StatusCode::kInvalidArgument && s.Message().rfind(kContextExceededPrefix, 0) == 0;
 }
 
 struct SchedulerOptions {

@@ -1,0 +1,225 @@
+#include "api/compaction.h"
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "api/openai/openai_runs.h"
+#include "api/session_events.h"
+#include "api/sse.h"
+#include "base/logging.h"
+
+namespace llmsync::api {
+namespace {
+
+constexpr std::int64_t kMaxSummaryTokens = 256;
+
+Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return std::int64_t{0};
+  if (!j[key].is_number_integer()) return Status::InvalidArgument(std::string("context.") + key + " must be an integer");
+  if (j[key].is_number_unsigned() && j[key].get<std::uint64_t>() > (1ULL << 40)) {
+    return Status::InvalidArgument(std::string("context.") + key + " is out of range");
+  }
+  return j[key].get<std::int64_t>();
+}
+
+// Writes the compacted branch: pinned nodes (reused), the summary (when `summary` is set) and
+// copies of the kept turns, in one append.
+Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& job, const runs::CompactionPlan& plan,
+                                     const std::optional<std::string>& summary) {
+  const std::vector<session::Node>& path = job.path;
+  std::vector<session::Node> pinned(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(plan.pinned));
+  std::vector<session::NodeDraft> drafts;
+  if (summary) {
+    session::NodeDraft d;
+    d.kind = session::NodeKind::kSummary;
+    d.text = *summary;
+    drafts.push_back(std::move(d));
+  }
+  for (std::size_t i = plan.kept_from; i < path.size(); ++i) {
+    if (path[i].purged) {
+      return Status::InvalidArgument("node " + path[i].id.ToHex() +
+                                     " is purged; rehydrate it before compacting the session");
+    }
+    drafts.push_back(path[i].content);  // text and frozen tokens as the model saw them
+  }
+  LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(pinned, &drafts));
+  session::AppendRequest append;
+  append.tenant = job.tenant;
+  append.session = job.session;
+  append.parent = pinned.empty() ? Id() : pinned.back().id;
+  append.nodes = std::move(drafts);
+  append.move_head = job.move_head;
+  LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx.sessions->Append(append));
+  CompactionReport report;
+  report.original_tip = path.back().id;
+  report.compacted_tip = appended.ids.back();
+  report.mode = summary ? runs::ContextMode::kAuto : runs::ContextMode::kTruncate;
+  for (std::size_t i = plan.pinned; i < plan.kept_from; ++i) report.folded.push_back(path[i].id);
+  report.tokens_before = plan.tokens_before;
+  report.tokens_after = plan.pinned_tokens + plan.kept_tokens + (summary ? append.nodes.front().tokens.size() : 0);
+  if (!appended.seqs.empty()) {
+    ctx.session_events->Publish(job.session, appended.seqs.back(), "session.compacted",
+                                DumpJson(CompactionJson(report)));
+  }
+  return report;
+}
+
+// Starts the summary run: the instruction after the folded turns, on a side branch.
+Result<Id> SubmitSummaryRun(ServerContext& ctx, const CompactionJob& job, const runs::CompactionPlan& plan) {
+  std::vector<session::Node> history(job.path.begin(), job.path.begin() + static_cast<std::ptrdiff_t>(plan.kept_from));
+  std::vector<session::NodeDraft> drafts(1);
+  drafts[0].kind = session::NodeKind::kUser;
+  drafts[0].text = std::string(runs::kSummaryInstruction);
+  LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(history, &drafts));
+  session::AppendRequest append;
+  append.tenant = job.tenant;
+  append.session = job.session;
+  append.parent = history.back().id;
+  append.nodes = std::move(drafts);
+  append.move_head = false;
+  LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx.sessions->Append(append));
+  runs::SubmitRequest submit;
+  submit.tenant = job.tenant;
+  submit.session = job.session;
+  submit.from_node = appended.ids.back();
+  const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
+  submit.params.max_tokens = static_cast<std::int32_t>(std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens));
+  submit.params.sampling.seed = job.seed;
+  LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
+  return run.id;
+}
+
+}  // namespace
+
+Result<runs::ContextPolicy> ParseContextPolicy(const Json& j, std::int64_t max_context) {
+  if (!j.is_object()) return Status::InvalidArgument("context must be an object");
+  runs::ContextPolicy p;
+  if (j.contains("policy")) {
+    if (!j["policy"].is_string()) return Status::InvalidArgument("context.policy must be a string");
+    LLMSYNC_ASSIGN_OR_RETURN(p.mode, runs::ParseContextMode(j["policy"].get<std::string>()));
+  }
+  LLMSYNC_ASSIGN_OR_RETURN(p.budget_tokens, PolicyNumber(j, "budget_tokens"));
+  LLMSYNC_ASSIGN_OR_RETURN(p.target_tokens, PolicyNumber(j, "target_tokens"));
+  LLMSYNC_RETURN_IF_ERROR(runs::ValidateContextPolicy(p, max_context));
+  return p;
+}
+
+Json ContextPolicyJson(const runs::ContextPolicy& policy) {
+  Json j = {{"policy", std::string(runs::ContextModeName(policy.mode))}};
+  if (policy.budget_tokens > 0) j["budget_tokens"] = policy.budget_tokens;
+  if (policy.target_tokens > 0) j["target_tokens"] = policy.target_tokens;
+  return j;
+}
+
+runs::ContextPolicy SessionContextPolicy(const std::string& metadata) {
+  if (metadata.empty()) return {};
+  Json m = Json::parse(metadata, nullptr, false);
+  if (!m.is_object() || !m.contains(kContextMetadataKey)) return {};
+  // Validated when it was stored; a context smaller since then caps the budget (EffectiveBudget).
+  auto p = ParseContextPolicy(m[kContextMetadataKey], std::int64_t{1} << 40);
+  return p.IsOk() ? *p : runs::ContextPolicy{};
+}
+
+Json CompactionJson(const CompactionReport& r) {
+  Json folded = Json::array();
+  for (const Id& id : r.folded) folded.push_back(id.ToHex());
+  return {{"policy", std::string(runs::ContextModeName(r.mode))},
+          {"original_tip", r.original_tip.ToHex()},
+          {"compacted_tip", r.compacted_tip.ToHex()},
+          {"folded", std::move(folded)},
+          {"tokens_before", r.tokens_before},
+          {"tokens_after", r.tokens_after},
+          {"summary_run", r.summary_run.IsZero() ? Json(nullptr) : Json(r.summary_run.ToHex())},
+          {"cost", r.summary_cost}};
+}
+
+Result<bool> NeedsCompaction(const ServerContext& ctx, const std::vector<session::Node>& path,
+                             const runs::ContextPolicy& policy, std::int64_t max_tokens) {
+  if (policy.mode == runs::ContextMode::kNone || path.empty()) return false;
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::TokenId> gen, ctx.conversation->GenerationPrompt(path));
+  const auto prompt = static_cast<std::int64_t>(runs::Conversation::PathTokens(path).size() + gen.size());
+  const std::int64_t budget = runs::EffectiveBudget(policy, ctx.max_context);
+  return runs::PassesBudget(prompt, runs::GenerationReserve(max_tokens, budget), budget);
+}
+
+void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done) {
+  const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
+  const bool summarise = job.policy.mode == runs::ContextMode::kAuto;
+  const std::int64_t reserve = summarise ? std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens) + 16 : 0;
+  Result<runs::CompactionPlan> plan = runs::PlanCompaction(job.path, target, reserve);
+  if (!plan.IsOk()) return done(plan.GetStatus());
+  if (!summarise) return done(WriteBranch(ctx, job, *plan, std::nullopt));
+  Result<Id> run = SubmitSummaryRun(ctx, job, *plan);
+  if (!run.IsOk() && runs::IsContextLengthExceeded(run.GetStatus())) {
+    // The folded history alone no longer fits beside a summary: drop it instead.
+    LLMSYNC_LOG(kWarning) << "compaction of session " << job.session.ShortHex()
+                          << ": the summary run does not fit the context; truncating";
+    return done(WriteBranch(ctx, job, *plan, std::nullopt));
+  }
+  if (!run.IsOk()) return done(run.GetStatus());
+  ServerContext* c = &ctx;
+  auto shared_job = std::make_shared<CompactionJob>(std::move(job));
+  auto shared_plan = std::make_shared<runs::CompactionPlan>(*plan);
+  Id run_id = *run;
+  auto on_end = [c, shared_job, shared_plan, run_id, done] {
+    auto finished = [&]() -> Result<CompactionReport> {
+      LLMSYNC_ASSIGN_OR_RETURN(RunOutcome outcome, ReadRunOutcome(*c, shared_job->tenant, run_id));
+      if (outcome.status != "completed") {
+        return Status::Unavailable("the summary run " + run_id.ToHex() + " ended " +
+                                   (outcome.status.empty() ? std::string("without an outcome") : outcome.status) +
+                                   (outcome.error.empty() ? "" : ": " + outcome.error));
+      }
+      LLMSYNC_ASSIGN_OR_RETURN(CompactionReport report,
+                               WriteBranch(*c, *shared_job, *shared_plan, outcome.text));
+      report.summary_run = run_id;
+      report.summary_cost = outcome.cost;
+      return report;
+    };
+    Result<CompactionReport> r = Status::Internal("compaction did not finish");
+    try {
+      r = finished();
+    } catch (const std::exception& e) {
+      r = Status::Internal(std::string("compaction: ") + e.what());
+    }
+    done(std::move(r));
+  };
+  auto sub = ctx.hub->Subscribe(
+      shared_job->tenant, run_id, 0, [](const store::RunEvent&) { return true; }, on_end);
+  if (!sub.IsOk()) done(sub.GetStatus());
+}
+
+HttpResponse RespondAfterCompaction(ServerContext& ctx, CompactionJob job, bool streaming,
+                                    std::function<HttpResponse(Result<CompactionReport>)> then) {
+  ServerContext* c = &ctx;
+  auto shared_job = std::make_shared<CompactionJob>(std::move(job));
+  if (streaming) {
+    return SseResponse([c, shared_job, then](std::shared_ptr<StreamSink> sink) {
+      StartCompaction(*c, std::move(*shared_job), [sink, then](Result<CompactionReport> report) {
+        HttpResponse r = then(std::move(report));
+        if (r.stream) {
+          r.stream(sink);
+          return;
+        }
+        Json err = Json::parse(r.body, nullptr, false);
+        sink->Write(FormatSseEvent(0, "error", err.is_discarded() ? r.body : DumpJson(err)));
+        sink->Close();
+      });
+    });
+  }
+  HttpResponse response;
+  response.deferred = [c, shared_job, then](std::function<void(HttpResponse)> finish) {
+    StartCompaction(*c, std::move(*shared_job), [finish, then](Result<CompactionReport> report) {
+      HttpResponse r = then(std::move(report));
+      if (r.deferred) {
+        r.deferred(finish);
+        return;
+      }
+      finish(std::move(r));
+    });
+  };
+  return response;
+}
+
+}  // namespace llmsync::api

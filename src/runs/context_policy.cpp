@@ -1,0 +1,110 @@
+#include "runs/context_policy.h"
+
+#include <algorithm>
+#include <string>
+
+namespace llmsync::runs {
+
+std::string_view ContextModeName(ContextMode mode) {
+  switch (mode) {
+    case ContextMode::kTruncate:
+      return "truncate";
+    case ContextMode::kAuto:
+      return "auto";
+    case ContextMode::kNone:
+      break;
+  }
+  return "none";
+}
+
+Result<ContextMode> ParseContextMode(std::string_view name) {
+  if (name == "none") return ContextMode::kNone;
+  if (name == "truncate") return ContextMode::kTruncate;
+  if (name == "auto") return ContextMode::kAuto;
+  return Status::InvalidArgument("context.policy must be \"auto\", \"truncate\" or \"none\", not \"" +
+                                 std::string(name.substr(0, 64)) + "\"");
+}
+
+std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_context) {
+  return policy.budget_tokens > 0 ? std::min(policy.budget_tokens, max_context) : max_context;
+}
+
+std::int64_t EffectiveTarget(const ContextPolicy& policy, std::int64_t max_context) {
+  const std::int64_t budget = EffectiveBudget(policy, max_context);
+  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 2;
+}
+
+Status ValidateContextPolicy(const ContextPolicy& policy, std::int64_t max_context) {
+  if (policy.budget_tokens < 0) return Status::InvalidArgument("context.budget_tokens must not be negative");
+  if (policy.target_tokens < 0) return Status::InvalidArgument("context.target_tokens must not be negative");
+  if (policy.budget_tokens > max_context) {
+    return Status::InvalidArgument("context.budget_tokens " + std::to_string(policy.budget_tokens) +
+                                   " exceeds the model's context of " + std::to_string(max_context) + " tokens");
+  }
+  if (policy.budget_tokens > 0 && policy.budget_tokens < 64) {
+    return Status::InvalidArgument("context.budget_tokens must be at least 64");
+  }
+  const std::int64_t budget = EffectiveBudget(policy, max_context);
+  if (policy.target_tokens >= budget) {
+    return Status::InvalidArgument("context.target_tokens " + std::to_string(policy.target_tokens) +
+                                   " must be under the budget of " + std::to_string(budget) + " tokens");
+  }
+  return Status::Ok();
+}
+
+std::int64_t GenerationReserve(std::int64_t max_tokens, std::int64_t budget) {
+  return std::clamp<std::int64_t>(max_tokens, 1, std::max<std::int64_t>(1, budget / 4));
+}
+
+bool PassesBudget(std::int64_t prompt_tokens, std::int64_t reserve, std::int64_t budget) {
+  return prompt_tokens + reserve > budget;
+}
+
+namespace {
+
+bool IsPinnedKind(session::NodeKind kind) {
+  return kind == session::NodeKind::kSystem || kind == session::NodeKind::kTemplate;
+}
+
+std::uint64_t TokensOf(const session::Node& n) {
+  return n.content.tokens.empty() ? n.token_count : n.content.tokens.size();
+}
+
+}  // namespace
+
+Result<CompactionPlan> PlanCompaction(const std::vector<session::Node>& path, std::int64_t target,
+                                      std::int64_t summary_reserve) {
+  CompactionPlan plan;
+  while (plan.pinned < path.size() && IsPinnedKind(path[plan.pinned].content.kind)) {
+    plan.pinned_tokens += TokensOf(path[plan.pinned]);
+    ++plan.pinned;
+  }
+  for (const session::Node& n : path) plan.tokens_before += TokensOf(n);
+  // Turn starts after the pinned layer, oldest first; summary nodes belong to no turn (folded).
+  std::vector<std::size_t> starts;
+  for (std::size_t i = plan.pinned; i < path.size(); ++i) {
+    if (path[i].content.kind == session::NodeKind::kUser) starts.push_back(i);
+  }
+  if (starts.empty()) return Status::InvalidArgument("the path has no user turn to keep");
+  const std::int64_t room = target - static_cast<std::int64_t>(plan.pinned_tokens) - summary_reserve;
+  // Suffix sums: the newest turn is kept whatever it costs, older ones while they fit.
+  std::size_t kept_from = starts.back();
+  std::uint64_t kept = 0;
+  for (std::size_t i = kept_from; i < path.size(); ++i) kept += TokensOf(path[i]);
+  for (std::size_t t = starts.size() - 1; t-- > 0;) {
+    std::uint64_t turn = 0;
+    for (std::size_t i = starts[t]; i < starts[t + 1]; ++i) turn += TokensOf(path[i]);
+    if (static_cast<std::int64_t>(kept + turn) > room) break;
+    kept += turn;
+    kept_from = starts[t];
+  }
+  if (kept_from == plan.pinned) {
+    return Status::InvalidArgument("nothing to fold: the session holds a single turn after its pinned layer");
+  }
+  plan.kept_from = kept_from;
+  plan.kept_tokens = kept;
+  plan.folded_tokens = plan.tokens_before - plan.pinned_tokens - kept;
+  return plan;
+}
+
+}  // namespace llmsync::runs

@@ -1,0 +1,83 @@
+// Context policy and compaction planning: what a long session does when its prompt outgrows the
+// model's context, and which nodes a compaction keeps, folds into a summary, or drops.
+//
+// A prompt is read in layers of fixed order: the pinned layer (the leading system and template
+// nodes: system prompt, tool definitions), the summary layer (summary nodes a compaction wrote),
+// then the recent turns. The stable layers come first, so a compacted branch keeps its prefix
+// token-identical across the turns that follow it and the KV cache reuses it.
+//
+// A compaction never rewrites a branch: it plans a new one whose nodes are the pinned nodes
+// themselves (same ids: same parent, same content), one summary node (policy auto) or nothing
+// (policy truncate), and copies of the most recent whole turns that fit the target. The target is
+// well under the budget (hysteresis: half of it unless set), so the turns after a compaction run
+// on the compacted prefix for a long while instead of compacting again at every turn.
+//
+// Thread safety: values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "llmsync/status.h"
+#include "session/node.h"
+
+namespace llmsync::runs {
+
+enum class ContextMode : std::uint8_t {
+  kNone = 0,      // a prompt past the context is refused (400 context_length_exceeded)
+  kTruncate = 1,  // the oldest turns are dropped, without a model call
+  kAuto = 2,      // the oldest turns are folded into a summary the model writes
+};
+std::string_view ContextModeName(ContextMode mode);
+// "none" | "truncate" | "auto"; kInvalidArgument otherwise.
+Result<ContextMode> ParseContextMode(std::string_view name);
+
+struct ContextPolicy {
+  ContextMode mode = ContextMode::kNone;
+  std::int64_t budget_tokens = 0;  // prompt + generation room; 0: the server's context
+  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: half the budget
+};
+
+// The budget and target in force on a server whose context holds `max_context` tokens.
+std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_context);
+std::int64_t EffectiveTarget(const ContextPolicy& policy, std::int64_t max_context);
+
+// kInvalidArgument (naming the field) for negative values, a budget beyond the context, or a
+// target not under the budget.
+Status ValidateContextPolicy(const ContextPolicy& policy, std::int64_t max_context);
+
+// The generation room a run reserves under a policy: its max_tokens, at most a quarter of the
+// budget (a run whose max_tokens is larger still runs; the scheduler caps it at the context).
+std::int64_t GenerationReserve(std::int64_t max_tokens, std::int64_t budget);
+
+// True when a run whose prompt has `prompt_tokens` tokens (generation prompt included) and
+// reserves `reserve` tokens for its answer passes the budget.
+bool PassesBudget(std::int64_t prompt_tokens, std::int64_t reserve, std::int64_t budget);
+
+struct CompactionPlan {
+  std::size_t pinned = 0;     // path[0, pinned) stays: the pinned layer
+  std::size_t kept_from = 0;  // path[kept_from, end) is copied after the summary; the rest is folded
+  std::uint64_t tokens_before = 0;  // tokens of the whole path
+  std::uint64_t pinned_tokens = 0;
+  std::uint64_t folded_tokens = 0;
+  std::uint64_t kept_tokens = 0;
+  std::size_t Folded() const { return kept_from - pinned; }
+};
+
+// Plans a compaction of `path` so that pinned + `summary_reserve` + kept turns fit in `target`
+// tokens. Turns begin at user nodes; only whole turns are kept, newest first, and the newest turn
+// is always kept (it holds the message being answered). Earlier summary nodes are folded into the
+// new summary. kInvalidArgument when nothing can be folded (the path is only pinned nodes and
+// one turn): the prompt cannot be made smaller at a turn boundary.
+Result<CompactionPlan> PlanCompaction(const std::vector<session::Node>& path, std::int64_t target,
+                                      std::int64_t summary_reserve);
+
+// The instruction of a summarisation run: appended as a user node after the folded turns (on a
+// side branch of the original), it asks the model for the summary that stands in for them.
+inline constexpr std::string_view kSummaryInstruction =
+    "Summarise the conversation above for your own later use: the user's goals, the facts, "
+    "decisions and open questions, and anything you promised. Write plain prose, at most a few "
+    "short paragraphs, and nothing else.";
+
+}  // namespace llmsync::runs

@@ -1,0 +1,121 @@
+// Issue 19 through the official `openai` npm client: a Responses conversation chained with
+// previous_response_id and `truncation: "auto"` on a model whose context holds 384 tokens, driven
+// about 3x past it. Every turn must succeed; past the budget llmsync compacts onto a new branch
+// (pinned system prompt, a model-written summary, the recent turns), the original branch keeps
+// every node, and the turns after a compaction reuse the compacted prefix (cached tokens > 0).
+//
+//   node openai_long_session_test.mjs --llmsync BIN --npm-dir DIR --work DIR
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+
+function Arg(name) {
+  const i = process.argv.indexOf(name);
+  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`missing ${name}`);
+  return process.argv[i + 1];
+}
+const llmsync = path.resolve(Arg('--llmsync'));
+const npmDir = path.resolve(Arg('--npm-dir'));
+const work = path.resolve(Arg('--work'));
+const require = createRequire(path.join(npmDir, 'package.json'));
+const { OpenAI } = require('openai');
+const kContext = 384;
+
+function FreePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function StartServer() {
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  const model = path.join(work, 'tiny.gguf');
+  execFileSync(llmsync, ['model', 'make-test', '--arch', 'llama', '--n-embd', '64', '--n-layer', '2',
+    '--n-head', '4', '--n-head-kv', '2', '--n-ff', '128', '--seed', '7', '--ctx', String(kContext), '--out', model]);
+  const port = await FreePort();
+  const log = fs.openSync(path.join(work, 'serve.log'), 'w');
+  const proc = spawn(llmsync, ['serve', '--listen', `127.0.0.1:${port}`, '--model', model,
+    '--data-dir', path.join(work, 'data'), '--threads', '1', '--kv-ram-mb', '16'],
+    { stdio: ['ignore', log, log] });
+  for (let i = 0; i < 500; ++i) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) return { proc, port };
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  proc.kill('SIGKILL');
+  throw new Error('llmsync serve did not come up; see ' + path.join(work, 'serve.log'));
+}
+
+async function LongConversation(client, port) {
+  const model = (await client.models.list()).data[0].id;
+  // Without truncation the conversation dies at the context: a 400 context_length_exceeded.
+  await assert.rejects(client.responses.create({ model, input: 'x'.repeat(kContext + 10), max_output_tokens: 4 }),
+    (e) => e.status === 400 && e.code === 'context_length_exceeded');
+
+  let previous = null;
+  const turns = [];
+  let newTokens = 0;
+  for (let t = 0; newTokens < 3 * kContext; ++t) {
+    const r = await client.responses.create({
+      model,
+      input: `turn ${t}: tell me more about the tree of nodes, please.`,
+      instructions: t === 0 ? 'You are a patient assistant.' : undefined,
+      previous_response_id: previous ?? undefined,
+      truncation: 'auto',
+      max_output_tokens: 8,
+      seed: t,
+    });
+    assert.ok(r.status === 'completed' || r.status === 'incomplete', `turn ${t}: ${r.status}`);
+    assert.equal(r.truncation, 'auto');
+    turns.push({ input: r.usage.input_tokens, cached: r.usage.input_tokens_details.cached_tokens,
+      node: r.llmsync.node, from: r.llmsync.from, session: r.llmsync.session });
+    newTokens += 20 + 8;
+    previous = r.id;
+  }
+  // Compactions show as a prompt that shrinks; the turn after each reuses the compacted prefix.
+  let compactions = 0;
+  for (let i = 1; i + 1 < turns.length; ++i) {
+    if (turns[i].input < turns[i - 1].input) {
+      ++compactions;
+      assert.ok(turns[i].input <= kContext / 2 + 64, `turn ${i} compacted to ${turns[i].input} tokens`);
+      assert.ok(turns[i + 1].cached > 0, `turn ${i + 1} after a compaction reused nothing`);
+    }
+  }
+  assert.ok(compactions >= 2, `only ${compactions} compactions in ${turns.length} turns`);
+  // The original branch keeps every node: every answer is still in the session, and the branch
+  // that reached the first compaction is whole from its root.
+  const session = turns[0].session;
+  const diff = await (await fetch(`http://127.0.0.1:${port}/v1/sessions/${session}?since=0`)).json();
+  const nodes = new Map(diff.nodes.map((n) => [n.id, n]));
+  for (const t of turns) assert.ok(nodes.has(t.node), `answer node ${t.node} is gone`);
+  assert.ok(diff.nodes.some((n) => n.kind === 'summary'), 'no summary node');
+  const first = turns.findIndex((t, i) => i > 0 && t.input < turns[i - 1].input);
+  let depth = 0;
+  for (let id = turns[first - 1].node; id; id = nodes.get(id).parent) ++depth;
+  assert.ok(depth >= 2 * first, `the original branch has ${depth} nodes for ${first} turns`);
+  console.log(`${turns.length} turns, ${compactions} compactions`);
+}
+
+const server = await StartServer();
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'local', maxRetries: 0 });
+try {
+  await LongConversation(client, server.port);
+} catch (e) {
+  server.proc.kill('SIGKILL');
+  console.error(e);
+  console.error('server log: ' + path.join(work, 'serve.log'));
+  process.exit(1);
+}
+server.proc.kill('SIGTERM');
+console.log('openai long session test passed');
