@@ -43,7 +43,8 @@ HttpResponse ErrorResponse(int http_status, std::string code, std::string messag
 }
 
 HttpResponse ErrorResponse(const Status& status) {
-  if (runs::IsContextLengthExceeded(status)) return ErrorResponse(400, "context_length_exceeded", status.Message());
+  if (runs::IsContextLengthExceeded(status))
+    return ErrorResponse(400, "context_length_exceeded", status.Message());
   return ErrorResponse(HttpStatusFor(status.Code()), std::string(StatusCodeName(status.Code())),
                        status.Message());
 }

@@ -17,7 +17,8 @@ constexpr std::int64_t kMaxSummaryTokens = 256;
 
 Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::int64_t{0};
-  if (!j[key].is_number_integer()) return Status::InvalidArgument(std::string("context.") + key + " must be an integer");
+  if (!j[key].is_number_integer())
+    return Status::InvalidArgument(std::string("context.") + key + " must be an integer");
   if (j[key].is_number_unsigned() && j[key].get<std::uint64_t>() > (1ULL << 40)) {
     return Status::InvalidArgument(std::string("context.") + key + " is out of range");
   }
@@ -26,7 +27,8 @@ Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
 
 // Writes the compacted branch: pinned nodes (reused), the summary (when `summary` is set) and
 // copies of the kept turns, in one append.
-Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& job, const runs::CompactionPlan& plan,
+Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& job,
+                                     const runs::CompactionPlan& plan,
                                      const std::optional<std::string>& summary) {
   const std::vector<session::Node>& path = job.path;
   std::vector<session::Node> pinned(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(plan.pinned));
@@ -58,7 +60,8 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
   report.mode = summary ? runs::ContextMode::kAuto : runs::ContextMode::kTruncate;
   for (std::size_t i = plan.pinned; i < plan.kept_from; ++i) report.folded.push_back(path[i].id);
   report.tokens_before = plan.tokens_before;
-  report.tokens_after = plan.pinned_tokens + plan.kept_tokens + (summary ? append.nodes.front().tokens.size() : 0);
+  report.tokens_after =
+      plan.pinned_tokens + plan.kept_tokens + (summary ? append.nodes.front().tokens.size() : 0);
   if (!appended.seqs.empty()) {
     ctx.session_events->Publish(job.session, appended.seqs.back(), "session.compacted",
                                 DumpJson(CompactionJson(report)));
@@ -68,7 +71,8 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
 
 // Starts the summary run: the instruction after the folded turns, on a side branch.
 Result<Id> SubmitSummaryRun(ServerContext& ctx, const CompactionJob& job, const runs::CompactionPlan& plan) {
-  std::vector<session::Node> history(job.path.begin(), job.path.begin() + static_cast<std::ptrdiff_t>(plan.kept_from));
+  std::vector<session::Node> history(job.path.begin(),
+                                     job.path.begin() + static_cast<std::ptrdiff_t>(plan.kept_from));
   std::vector<session::NodeDraft> drafts(1);
   drafts[0].kind = session::NodeKind::kUser;
   drafts[0].text = std::string(runs::kSummaryInstruction);
@@ -85,7 +89,8 @@ Result<Id> SubmitSummaryRun(ServerContext& ctx, const CompactionJob& job, const 
   submit.session = job.session;
   submit.from_node = appended.ids.back();
   const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
-  submit.params.max_tokens = static_cast<std::int32_t>(std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens));
+  submit.params.max_tokens =
+      static_cast<std::int32_t>(std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens));
   submit.params.sampling.seed = job.seed;
   LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
   return run.id;
@@ -147,7 +152,8 @@ Result<bool> NeedsCompaction(const ServerContext& ctx, const std::vector<session
 void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done) {
   const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
   const bool summarise = job.policy.mode == runs::ContextMode::kAuto;
-  const std::int64_t reserve = summarise ? std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens) + 16 : 0;
+  const std::int64_t reserve =
+      summarise ? std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens) + 16 : 0;
   Result<runs::CompactionPlan> plan = runs::PlanCompaction(job.path, target, reserve);
   if (!plan.IsOk()) return done(plan.GetStatus());
   if (!summarise) return done(WriteBranch(ctx, job, *plan, std::nullopt));
@@ -167,9 +173,10 @@ void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done)
     auto finished = [&]() -> Result<CompactionReport> {
       LLMSYNC_ASSIGN_OR_RETURN(RunOutcome outcome, ReadRunOutcome(*c, shared_job->tenant, run_id));
       if (outcome.status != "completed") {
-        return Status::Unavailable("the summary run " + run_id.ToHex() + " ended " +
-                                   (outcome.status.empty() ? std::string("without an outcome") : outcome.status) +
-                                   (outcome.error.empty() ? "" : ": " + outcome.error));
+        return Status::Unavailable(
+            "the summary run " + run_id.ToHex() + " ended " +
+            (outcome.status.empty() ? std::string("without an outcome") : outcome.status) +
+            (outcome.error.empty() ? "" : ": " + outcome.error));
       }
       LLMSYNC_ASSIGN_OR_RETURN(CompactionReport report,
                                WriteBranch(*c, *shared_job, *shared_plan, outcome.text));

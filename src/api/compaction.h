@@ -42,7 +42,7 @@ struct CompactionReport {
   runs::ContextMode mode = runs::ContextMode::kNone;
   std::uint64_t tokens_before = 0;
   std::uint64_t tokens_after = 0;
-  Id summary_run;  // zero under truncate
+  Id summary_run;     // zero under truncate
   Json summary_cost;  // the summary run's run.usage payload (null under truncate)
 };
 Json CompactionJson(const CompactionReport& report);

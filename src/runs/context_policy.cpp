@@ -7,12 +7,9 @@ namespace llmsync::runs {
 
 std::string_view ContextModeName(ContextMode mode) {
   switch (mode) {
-    case ContextMode::kTruncate:
-      return "truncate";
-    case ContextMode::kAuto:
-      return "auto";
-    case ContextMode::kNone:
-      break;
+    case ContextMode::kTruncate: return "truncate";
+    case ContextMode::kAuto: return "auto";
+    case ContextMode::kNone: break;
   }
   return "none";
 }
@@ -39,7 +36,8 @@ Status ValidateContextPolicy(const ContextPolicy& policy, std::int64_t max_conte
   if (policy.target_tokens < 0) return Status::InvalidArgument("context.target_tokens must not be negative");
   if (policy.budget_tokens > max_context) {
     return Status::InvalidArgument("context.budget_tokens " + std::to_string(policy.budget_tokens) +
-                                   " exceeds the model's context of " + std::to_string(max_context) + " tokens");
+                                   " exceeds the model's context of " + std::to_string(max_context) +
+                                   " tokens");
   }
   if (policy.budget_tokens > 0 && policy.budget_tokens < 64) {
     return Status::InvalidArgument("context.budget_tokens must be at least 64");

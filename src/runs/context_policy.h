@@ -56,8 +56,8 @@ std::int64_t GenerationReserve(std::int64_t max_tokens, std::int64_t budget);
 bool PassesBudget(std::int64_t prompt_tokens, std::int64_t reserve, std::int64_t budget);
 
 struct CompactionPlan {
-  std::size_t pinned = 0;     // path[0, pinned) stays: the pinned layer
-  std::size_t kept_from = 0;  // path[kept_from, end) is copied after the summary; the rest is folded
+  std::size_t pinned = 0;           // path[0, pinned) stays: the pinned layer
+  std::size_t kept_from = 0;        // path[kept_from, end) is copied after the summary; the rest is folded
   std::uint64_t tokens_before = 0;  // tokens of the whole path
   std::uint64_t pinned_tokens = 0;
   std::uint64_t folded_tokens = 0;

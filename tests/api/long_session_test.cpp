@@ -53,8 +53,8 @@ class LongSessionTest : public ::testing::Test {
     bool watch_next = false;
     for (int t = 0; t < turns; ++t) {
       std::string text = "turn " + std::to_string(t) + ": tell me more about the tree of nodes, please.";
-      auto [as, appended] = env_->Post("/v1/sessions/" + session + "/nodes",
-                                       {{"nodes", {{{"kind", "user"}, {"text", text}}}}});
+      auto [as, appended] =
+          env_->Post("/v1/sessions/" + session + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", text}}}}});
       EXPECT_EQ(as, 201) << appended;
       d.appended.push_back(appended["ids"][0].get<std::string>());
       auto [rs, started] = env_->Post("/v1/sessions/" + session + "/runs", {{"max_tokens", 8}, {"seed", t}});
@@ -103,8 +103,9 @@ class LongSessionTest : public ::testing::Test {
 std::string NewSession(ServerTestEnv& env, const Json& context) {
   auto [status, body] = env.Post("/v1/sessions", {{"context", context}});
   EXPECT_EQ(status, 201) << body;
-  auto [as, appended] = env.Post("/v1/sessions/" + body["id"].get<std::string>() + "/nodes",
-                                 {{"nodes", {{{"kind", "system"}, {"text", "You are a patient assistant."}}}}});
+  auto [as, appended] =
+      env.Post("/v1/sessions/" + body["id"].get<std::string>() + "/nodes",
+               {{"nodes", {{{"kind", "system"}, {"text", "You are a patient assistant."}}}}});
   EXPECT_EQ(as, 201) << appended;
   return body.value("id", "");
 }
@@ -152,7 +153,8 @@ TEST_F(LongSessionTest, WithoutAPolicyThePromptPastTheContextIs400AndCompactOnRe
   ASSERT_EQ(cs, 201);
   std::string s = created["id"];
   std::string long_text(kContext + 10, 'x');
-  auto [as, appended] = env_->Post("/v1/sessions/" + s + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", long_text}}}}});
+  auto [as, appended] =
+      env_->Post("/v1/sessions/" + s + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", long_text}}}}});
   ASSERT_EQ(as, 201) << appended;
   auto [rs, refused] = env_->Post("/v1/sessions/" + s + "/runs", {{"max_tokens", 4}});
   EXPECT_EQ(rs, 400) << refused;
@@ -163,7 +165,8 @@ TEST_F(LongSessionTest, WithoutAPolicyThePromptPastTheContextIs400AndCompactOnRe
   // A bad policy is a 400 naming the field.
   auto [bs, bad] = env_->Post("/v1/sessions", {{"context", {{"policy", "sometimes"}}}});
   EXPECT_EQ(bs, 400) << bad;
-  auto [bb, big] = env_->Post("/v1/sessions", {{"context", {{"policy", "auto"}, {"budget_tokens", 1 << 20}}}});
+  auto [bb, big] =
+      env_->Post("/v1/sessions", {{"context", {{"policy", "auto"}, {"budget_tokens", 1 << 20}}}});
   EXPECT_EQ(bb, 400) << big;
   EXPECT_NE(big["error"]["message"].get<std::string>().find("budget_tokens"), std::string::npos);
 

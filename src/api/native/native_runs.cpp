@@ -119,8 +119,9 @@ std::optional<Json> CostOf(ServerContext& ctx, const std::string& tenant, const 
   return std::nullopt;
 }
 
-Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant, const runs::SubmitRequest& submit,
-                                      const std::string& key, const Json* compaction);
+Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant,
+                                      const runs::SubmitRequest& submit, const std::string& key,
+                                      const Json* compaction);
 
 // The policy of a run: the request's "context" object, else the session's.
 Result<runs::ContextPolicy> RunContextPolicy(ServerContext& ctx, const std::string& tenant, const Id& session,
@@ -170,20 +171,21 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     // Past the budget: compact onto a new branch first, then run there (docs/PROTOCOL.md).
     CompactionJob job{tenant, session, std::move(path), policy, true, submit.params.sampling.seed};
     ServerContext* c = &ctx;
-    return RespondAfterCompaction(ctx, std::move(job), false,
-                                  [c, tenant, submit, key](Result<CompactionReport> report) mutable {
-                                    if (!report.IsOk()) return ErrorResponse(report.GetStatus());
-                                    submit.from_node = report->compacted_tip;
-                                    Json compaction = CompactionJson(*report);
-                                    Result<HttpResponse> r = SubmitAndRespond(*c, tenant, submit, key, &compaction);
-                                    return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
-                                  });
+    return RespondAfterCompaction(
+        ctx, std::move(job), false, [c, tenant, submit, key](Result<CompactionReport> report) mutable {
+          if (!report.IsOk()) return ErrorResponse(report.GetStatus());
+          submit.from_node = report->compacted_tip;
+          Json compaction = CompactionJson(*report);
+          Result<HttpResponse> r = SubmitAndRespond(*c, tenant, submit, key, &compaction);
+          return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
+        });
   });
 }
 
 // Submits the run and answers 202; a retried idempotency key replays the first answer.
-Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant, const runs::SubmitRequest& submit,
-                                      const std::string& key, const Json* compaction) {
+Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant,
+                                      const runs::SubmitRequest& submit, const std::string& key,
+                                      const Json* compaction) {
   {
     const Id& session = submit.session;
     Result<store::RunRecord> submitted = ctx.scheduler->Submit(submit);

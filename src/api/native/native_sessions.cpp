@@ -129,7 +129,8 @@ HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const Path
     LLMSYNC_ASSIGN_OR_RETURN(SessionRequest s, ResolveSession(tenant, p));
     LLMSYNC_ASSIGN_OR_RETURN(Json body, ParseJsonObject(req.body));
     const bool has_context = body.contains("context");
-    if (!(has_context && !body.contains("metadata")) && (!body.contains("metadata") || !body["metadata"].is_object())) {
+    if (!(has_context && !body.contains("metadata")) &&
+        (!body.contains("metadata") || !body["metadata"].is_object())) {
       return Status::InvalidArgument("metadata must be an object");
     }
     // The context policy rides in the metadata under its own key; a metadata-only PATCH keeps it.
@@ -137,7 +138,8 @@ HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const Path
     Json old_metadata = MetadataJson(current.metadata);
     Json metadata = body.contains("metadata") ? body["metadata"] : old_metadata;
     if (has_context) {
-      LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy, ParseContextPolicy(body["context"], ctx.max_context));
+      LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy,
+                               ParseContextPolicy(body["context"], ctx.max_context));
       metadata[kContextMetadataKey] = ContextPolicyJson(policy);
     } else if (old_metadata.contains(kContextMetadataKey) && !metadata.contains(kContextMetadataKey)) {
       metadata[kContextMetadataKey] = old_metadata[kContextMetadataKey];

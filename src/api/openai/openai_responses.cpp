@@ -390,29 +390,29 @@ Result<HttpResponse> SubmitResponse(OpenAiState& st, const std::string& tenant, 
                                     const Placement& placement, const Id& from, std::size_t body_bytes) {
   ServerContext& ctx = *st.ctx;
   LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs,
-                             SubmitRuns(ctx, tenant, c.session, from, c.params, 1, body_bytes));
-    HttpResponse r;
-    if (c.stream) {
-      r = StreamResponse(&ctx, tenant, runs[0], -1);
-    } else if (!c.extras.background) {
-      // Answered once the run ends, without holding a server thread; the closure keeps its own
-      // copy of the placement the extension object reports.
-      ServerContext* cp = &ctx;
-      auto kept = std::make_shared<Placement>(placement);
-      Id run = runs[0];
-      r = RespondWhenRunsEnd(ctx, tenant, runs,
-                             [cp, tenant, run, kept](const std::vector<RunOutcome>&) -> Result<HttpResponse> {
-                               LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(*cp, tenant, run, kept.get()));
-                               HttpResponse done = JsonResponse(200, DumpJson(snap));
-                               SetPlacementHeaders(*kept, &done);
-                               return done;
-                             });
-    } else {
-      LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, runs[0], &placement));
-      r = JsonResponse(200, DumpJson(snap));
-    }
-    SetPlacementHeaders(placement, &r);
-    return r;
+                           SubmitRuns(ctx, tenant, c.session, from, c.params, 1, body_bytes));
+  HttpResponse r;
+  if (c.stream) {
+    r = StreamResponse(&ctx, tenant, runs[0], -1);
+  } else if (!c.extras.background) {
+    // Answered once the run ends, without holding a server thread; the closure keeps its own
+    // copy of the placement the extension object reports.
+    ServerContext* cp = &ctx;
+    auto kept = std::make_shared<Placement>(placement);
+    Id run = runs[0];
+    r = RespondWhenRunsEnd(ctx, tenant, runs,
+                           [cp, tenant, run, kept](const std::vector<RunOutcome>&) -> Result<HttpResponse> {
+                             LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(*cp, tenant, run, kept.get()));
+                             HttpResponse done = JsonResponse(200, DumpJson(snap));
+                             SetPlacementHeaders(*kept, &done);
+                             return done;
+                           });
+  } else {
+    LLMSYNC_ASSIGN_OR_RETURN(Json snap, Snapshot(ctx, tenant, runs[0], &placement));
+    r = JsonResponse(200, DumpJson(snap));
+  }
+  SetPlacementHeaders(placement, &r);
+  return r;
 }
 
 HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
@@ -432,7 +432,8 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
     if (c.extras.truncation == "auto") {
       // OpenAI drops items from the conversation; llmsync compacts it onto a branch instead
       // (api/compaction.h), so the prefix stays cached and the original stays readable.
-      LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path, ctx.sessions->Path(tenant, c.session, placement.node));
+      LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path,
+                               ctx.sessions->Path(tenant, c.session, placement.node));
       runs::ContextPolicy policy;
       policy.mode = runs::ContextMode::kAuto;
       LLMSYNC_ASSIGN_OR_RETURN(bool compact, NeedsCompaction(ctx, path, policy, c.params.max_tokens));
@@ -445,7 +446,8 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
             ctx, std::move(job), stream,
             [sp, tenant, c, placement, body_bytes](Result<CompactionReport> report) {
               if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "input");
-              Result<HttpResponse> r = SubmitResponse(*sp, tenant, c, placement, report->compacted_tip, body_bytes);
+              Result<HttpResponse> r =
+                  SubmitResponse(*sp, tenant, c, placement, report->compacted_tip, body_bytes);
               return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "input");
             });
       }

@@ -257,8 +257,10 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
   cmd->add_option("--seed", f->trace.seed, "Trace seed");
   cmd->add_option("--context-policy", f->trace.context_policy,
                   "Native sessions' context policy past the context: auto | truncate (default: none)");
-  cmd->add_option("--context-target", f->trace.context_target, "Tokens a compaction aims for (default: half)");
-  cmd->add_option("--max-context", f->trace.max_context, "The server's context in tokens (default: the model's)");
+  cmd->add_option("--context-target", f->trace.context_target,
+                  "Tokens a compaction aims for (default: half)");
+  cmd->add_option("--max-context", f->trace.max_context,
+                  "The server's context in tokens (default: the model's)");
   cmd->add_option("--model", f->model, "GGUF model for the embedded server (default: the demo model)");
   cmd->add_option("--data-dir", f->data_dir, "Server data directory (default: a fresh temp directory)");
   cmd->add_option("--kv-ram-mb", f->kv_ram_mb, "KV RAM budget: keep it below what all sessions need")

@@ -79,8 +79,10 @@ class NativeDriver : public TraceDriver {
     if (first) s.ttft_ms = MsSince(start);
     LLMSYNC_ASSIGN_OR_RETURN(std::int64_t engine_after, EngineTokens());
     // Everything prefilled or generated during the turn, except the turn's own answer.
-    s.computed_tokens = std::max<std::int64_t>(s.computed_tokens, engine_after - engine_before - s.generated_tokens);
-    s.compacted = r.cost->prompt_tokens < (history_[session].empty() ? 0 : history_[session].back().prompt_tokens);
+    s.computed_tokens =
+        std::max<std::int64_t>(s.computed_tokens, engine_after - engine_before - s.generated_tokens);
+    s.compacted =
+        r.cost->prompt_tokens < (history_[session].empty() ? 0 : history_[session].back().prompt_tokens);
     // The head is the new assistant node; the replica learns it without a full sync.
     LLMSYNC_RETURN_IF_ERROR(c->Sync());
     FillNewTokens(history_[session], &s);
@@ -95,7 +97,8 @@ class NativeDriver : public TraceDriver {
     if (config_.context_target > 0) body["context"]["target_tokens"] = config_.context_target;
     client::HeaderList headers = {{"Content-Type", "application/json"}};
     if (!options_.api_key.empty()) headers["Authorization"] = "Bearer " + options_.api_key;
-    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, http.Send("PATCH", "/v1/sessions/" + session, body.dump(), headers));
+    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r,
+                             http.Send("PATCH", "/v1/sessions/" + session, body.dump(), headers));
     if (r.status != 200) return Status::InvalidArgument("setting the context policy: " + r.body);
     return Status::Ok();
   }
