@@ -36,7 +36,7 @@ class LongSessionTest : public ::testing::Test {
     return Json();
   }
   static std::uint64_t Cached(const Json& run) {
-    const Json& c = run["cost"]["cached_tokens"];
+    const Json& c = run["usage"]["cached_tokens"];
     return c.value("ram", std::uint64_t{0}) + c.value("disk", std::uint64_t{0});
   }
 
@@ -51,19 +51,23 @@ class LongSessionTest : public ::testing::Test {
   Drive Run(const std::string& session, int turns) {
     Drive d;
     bool watch_next = false;
+    auto [gs, info] = env_->Get("/v1/sessions/" + session);
+    EXPECT_EQ(gs, 200) << info;
+    Json head = info["head"];
     for (int t = 0; t < turns; ++t) {
       std::string text = "turn " + std::to_string(t) + ": tell me more about the tree of nodes, please.";
-      auto [as, appended] =
-          env_->Post("/v1/sessions/" + session + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", text}}}}});
+      auto [as, appended] = env_->Post("/v1/sessions/" + session + "/nodes",
+                                       {{"parent", head}, {"nodes", {{{"kind", "user"}, {"text", text}}}}});
       EXPECT_EQ(as, 201) << appended;
-      d.appended.push_back(appended["ids"][0].get<std::string>());
+      d.appended.push_back(appended["nodes"][0]["id"].get<std::string>());
       auto [rs, started] = env_->Post("/v1/sessions/" + session + "/runs", {{"max_tokens", 8}, {"seed", t}});
       EXPECT_EQ(rs, 202) << "turn " << t << ": " << started;
       if (rs != 202) break;
       Json done = WaitRun(started["id"].get<std::string>());
       EXPECT_EQ(done["status"], "succeeded") << "turn " << t << ": " << done;
-      d.appended.push_back(done["result_node"].get<std::string>());
-      d.new_tokens += done["cost"].value("prompt_tokens", std::uint64_t{0});
+      d.appended.push_back(done["node_id"].get<std::string>());
+      head = done["node_id"];
+      d.new_tokens += done["usage"].value("prompt_tokens", std::uint64_t{0});
       if (watch_next) d.cached_after_compaction.push_back(Cached(done));
       watch_next = started.contains("compaction");
       if (watch_next) d.compactions.push_back(started["compaction"]);
