@@ -161,7 +161,8 @@ void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done)
   if (!run.IsOk() && runs::IsContextLengthExceeded(run.GetStatus())) {
     // The folded history alone no longer fits beside a summary: drop it instead.
     LLMSYNC_LOG(kWarning) << "compaction of session " << job.session.ShortHex()
-                          << ": the summary run does not fit the context; truncating";
+                          << ": the summary run does not fit the context (" << run.GetStatus().ToString()
+                          << "); truncating";
     return done(WriteBranch(ctx, job, *plan, std::nullopt));
   }
   if (!run.IsOk()) return done(run.GetStatus());
