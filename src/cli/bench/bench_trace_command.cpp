@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -57,6 +58,7 @@ void AddCounts(const TurnSample& s, TurnSample* sum) {
 Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<TurnSample>> by_turn(config.turns);
+  std::set<std::string> cached_fields;  // where the cache figures came from
   for (int t = 0; t < config.turns; ++t) {
     for (int s = 0; s < config.sessions; ++s) {
       auto sample = driver.Turn(s, t, TraceMessage(config, s, t));
@@ -65,6 +67,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
                 {"reason", "turn " + std::to_string(t) + " of session " + std::to_string(s) + ": " +
                                sample.GetStatus().ToString()}};
       }
+      cached_fields.insert(sample->cached_field.empty() ? "none reported" : sample->cached_field);
       by_turn[t].push_back(*sample);
     }
   }
@@ -117,7 +120,10 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
                                               static_cast<double>(new_after_first) * 1000.0) /
                                             1000.0
                                       : 0.0},
-                 {"wall_s", Round(wall_s)}};
+                 {"wall_s", Round(wall_s)},
+                 // The response fields cached_tokens was read from ("none reported": computed =
+                 // prompt for those turns).
+                 {"cached_tokens_from", Json(std::vector<std::string>(cached_fields.begin(), cached_fields.end()))}};
   return {{"available", true}, {"per_turn", turns}, {"totals", totals}};
 }
 
