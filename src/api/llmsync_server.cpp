@@ -198,7 +198,8 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   deps.constraint_factory = MakeConstraintFactory(*p->tokenizer);  // structured output
   if (!cfg.engine_urls.empty()) {
     // Generation on remote engines: the tree, runs and events stay here (runs/scheduler/remote_engine.h).
-    if (!remote) return Status::InvalidArgument("engine URLs given, but this server has no remote engine adapter");
+    if (!remote)
+      return Status::InvalidArgument("engine URLs given, but this server has no remote engine adapter");
     LLMSYNC_ASSIGN_OR_RETURN(p->remote, remote(*p->tokenizer));
     LLMSYNC_LOG(kInfo) << "generation runs on remote engines: " << p->remote->Describe();
     deps.remote = p->remote.get();

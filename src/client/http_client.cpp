@@ -1,9 +1,9 @@
 #include "client/http_client.h"
 
+#include <sys/socket.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <sys/socket.h>
 
 #include <limits>
 #include <mutex>

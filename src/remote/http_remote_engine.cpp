@@ -41,7 +41,9 @@ class Generation final : public runs::RemoteGeneration {
     client_.Abort();
     thread_.join();
   }
-  void Launch() { thread_ = std::thread([this] { Run(); }); }
+  void Launch() {
+    thread_ = std::thread([this] { Run(); });
+  }
 
   runs::RemoteProgress Take() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -67,7 +69,8 @@ class Generation final : public runs::RemoteGeneration {
   void Run();
   // One POST; `refused` is set when the upstream answered 400/422 to a token-id prompt.
   Status StreamOnce(bool text_prompt, bool* refused);
-  void Push(std::vector<TokenId> tokens, std::optional<std::string> finish, const std::optional<CacheReport>& report);
+  void Push(std::vector<TokenId> tokens, std::optional<std::string> finish,
+            const std::optional<CacheReport>& report);
 
   HttpRemoteEngine* const engine_;
   const std::size_t upstream_;
@@ -81,13 +84,13 @@ class Generation final : public runs::RemoteGeneration {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  runs::RemoteProgress pending_;   // GUARDED_BY(mu_)
-  runs::UpstreamEvent placement_;  // GUARDED_BY(mu_)
-  runs::UpstreamCost cost_;        // GUARDED_BY(mu_)
+  runs::RemoteProgress pending_;                   // GUARDED_BY(mu_)
+  runs::UpstreamEvent placement_;                  // GUARDED_BY(mu_)
+  runs::UpstreamCost cost_;                        // GUARDED_BY(mu_)
   std::optional<std::string> finish_reason_seen_;  // GUARDED_BY(mu_)
-  bool ended_ = false;             // GUARDED_BY(mu_)
-  Status end_status_;              // GUARDED_BY(mu_)
-  std::string finish_reason_;      // GUARDED_BY(mu_)
+  bool ended_ = false;                             // GUARDED_BY(mu_)
+  Status end_status_;                              // GUARDED_BY(mu_)
+  std::string finish_reason_;                      // GUARDED_BY(mu_)
 };
 
 class HttpRemoteEngine final : public runs::RemoteEngine {
@@ -146,8 +149,8 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
     id.known = true;
     id.kind = "openai-compatible";
     Json j = Json::parse(r.body, nullptr, false);
-    if (r.status == 200 && j.is_object() && j.contains("data") && j["data"].is_array() && !j["data"].empty() &&
-        j["data"][0].is_object()) {
+    if (r.status == 200 && j.is_object() && j.contains("data") && j["data"].is_array() &&
+        !j["data"].empty() && j["data"][0].is_object()) {
       const Json& m = j["data"][0];
       id.model = m.value("id", std::string());
       id.kind = KindFromOwner(m.value("owned_by", std::string()));
@@ -167,7 +170,8 @@ Generation::Generation(HttpRemoteEngine* engine, std::size_t upstream, UpstreamI
       request_(std::move(request)),
       wake_(std::move(wake)),
       identity_(std::move(identity)),
-      client_(engine->Pool().At(upstream).host, engine->Pool().At(upstream).port, engine->Options().read_timeout) {
+      client_(engine->Pool().At(upstream).host, engine->Pool().At(upstream).port,
+              engine->Options().read_timeout) {
   placement_.upstream = engine->Pool().At(upstream).url;
   placement_.kind = identity_.kind;
   // llmsync keys sampling by (seed, position): a seeded continuation on another llmsync equals
@@ -256,8 +260,9 @@ Status Generation::StreamOnce(bool text_prompt, bool* refused) {
     }
     for (TokenId t : tokens) {
       if (t < 0 || t >= tok.VocabSize()) {
-        parse_error = Status::Unavailable("the upstream returned token id " + std::to_string(t) +
-                                          ", outside this model's vocabulary (is it serving the same model?)");
+        parse_error =
+            Status::Unavailable("the upstream returned token id " + std::to_string(t) +
+                                ", outside this model's vocabulary (is it serving the same model?)");
         return false;
       }
     }
@@ -267,13 +272,15 @@ Status Generation::StreamOnce(bool text_prompt, bool* refused) {
   };
   int status = 0;
   std::string error_body;
-  Status sent = client_.StreamRequest("POST", "/v1/completions", body.dump(-1, ' ', false, Json::error_handler_t::replace),
-                                      {}, on_event, &status, &error_body);
+  Status sent = client_.StreamRequest("POST", "/v1/completions",
+                                      body.dump(-1, ' ', false, Json::error_handler_t::replace), {}, on_event,
+                                      &status, &error_body);
   LLMSYNC_RETURN_IF_ERROR(sent);
   LLMSYNC_RETURN_IF_ERROR(parse_error);
   if (status < 200 || status >= 300) {
     *refused = !text_prompt && (status == 400 || status == 422) && identity_.kind != "llmsync";
-    return Status::Unavailable("the upstream answered HTTP " + std::to_string(status) + ": " + Clip(error_body));
+    return Status::Unavailable("the upstream answered HTTP " + std::to_string(status) + ": " +
+                               Clip(error_body));
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!done && !finish_reason_seen_) {

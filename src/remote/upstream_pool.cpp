@@ -25,7 +25,8 @@ Result<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
   }
   UpstreamAddress a;
   a.host = std::string(hostport.substr(0, colon));
-  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']')
+    a.host = a.host.substr(1, a.host.size() - 2);
   std::string_view port = hostport.substr(colon + 1);
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
@@ -64,9 +65,11 @@ std::vector<std::size_t> UpstreamPool::Candidates(const std::string& session_key
     (state_[i].down_until_ms <= now_ms ? up : down).push_back(i);
   }
   next_ = (next_ + 1) % upstreams_.size();
-  std::stable_sort(up.begin(), up.end(), [&](std::size_t a, std::size_t b) { return state_[a].active < state_[b].active; });
-  std::stable_sort(down.begin(), down.end(),
-                   [&](std::size_t a, std::size_t b) { return state_[a].down_until_ms < state_[b].down_until_ms; });
+  std::stable_sort(up.begin(), up.end(),
+                   [&](std::size_t a, std::size_t b) { return state_[a].active < state_[b].active; });
+  std::stable_sort(down.begin(), down.end(), [&](std::size_t a, std::size_t b) {
+    return state_[a].down_until_ms < state_[b].down_until_ms;
+  });
   auto it = by_key_.find(session_key);
   if (it != by_key_.end()) {
     std::size_t sticky = it->second->upstream;
@@ -95,8 +98,8 @@ void UpstreamPool::Begin(const std::string& session_key, std::size_t i, std::vec
   e.tokens = std::move(tokens);
 }
 
-void UpstreamPool::End(const std::string& session_key, std::size_t i, bool ok, std::vector<text::TokenId> held,
-                       std::int64_t now_ms) {
+void UpstreamPool::End(const std::string& session_key, std::size_t i, bool ok,
+                       std::vector<text::TokenId> held, std::int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   --state_[i].active;
   if (!ok) {

@@ -37,8 +37,8 @@ Result<UpstreamAddress> ParseUpstreamUrl(std::string_view url);
 // What an upstream said about itself (GET /v1/models), learned on first use.
 struct UpstreamIdentity {
   bool known = false;
-  std::string kind;   // "llmsync", "llama.cpp", "vllm", "sglang", "openai-compatible"
-  std::string model;  // the id to send as `model`
+  std::string kind;           // "llmsync", "llama.cpp", "vllm", "sglang", "openai-compatible"
+  std::string model;          // the id to send as `model`
   bool text_prompts = false;  // refused token-id prompts: send the template-rendered text
 };
 
@@ -87,10 +87,10 @@ class UpstreamPool {
   const std::vector<UpstreamAddress> upstreams_;
   const std::int64_t down_ms_;
   mutable std::mutex mu_;
-  std::vector<State> state_;                  // GUARDED_BY(mu_)
-  std::list<SessionEntry> sessions_;          // GUARDED_BY(mu_): most recent first
+  std::vector<State> state_;          // GUARDED_BY(mu_)
+  std::list<SessionEntry> sessions_;  // GUARDED_BY(mu_): most recent first
   std::unordered_map<std::string, std::list<SessionEntry>::iterator> by_key_;  // GUARDED_BY(mu_)
-  std::size_t next_ = 0;                      // GUARDED_BY(mu_): round robin among equals
+  std::size_t next_ = 0;  // GUARDED_BY(mu_): round robin among equals
 };
 
 }  // namespace llmsync::remote

@@ -9,7 +9,8 @@ std::optional<std::uint64_t> Count(const Json& obj, const char* key) {
   if (!obj.is_object() || !obj.contains(key)) return std::nullopt;
   const Json& v = obj[key];
   if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0)
+    return static_cast<std::uint64_t>(v.get<std::int64_t>());
   return std::nullopt;
 }
 

@@ -38,11 +38,11 @@ struct Divergence {
 // Cost feedback: what this run cost and what the cache saved.
 // What a remote engine said about its own prompt cache, beside llmsync's expectation.
 struct UpstreamCost {
-  std::string upstream;  // base URL of the engine that finished the run
-  std::string kind;      // "llmsync", "llama.cpp", "vllm", "openai-compatible"
+  std::string upstream;                        // base URL of the engine that finished the run
+  std::string kind;                            // "llmsync", "llama.cpp", "vllm", "openai-compatible"
   std::optional<std::uint64_t> prompt_tokens;  // as the upstream counted them
   std::optional<std::uint64_t> cached_tokens;  // prompt tokens it did not compute; nullopt: not reported
-  std::string cached_field;  // the response field the figure came from (empty: none)
+  std::string cached_field;                    // the response field the figure came from (empty: none)
   // llmsync's own figure: tokens of this prompt it had already sent to the same upstream for the
   // same session (what that upstream's prefix cache can hold).
   std::uint64_t expected_cached_tokens = 0;
@@ -91,12 +91,12 @@ struct UpstreamEvent {
   std::uint64_t from_token = 0;
   std::string previous_error;  // why the previous upstream was left; empty on the first attempt
   bool exact = true;
-  bool token_ids = true;  // false: the upstream streams text, re-tokenized here
+  bool token_ids = true;     // false: the upstream streams text, re-tokenized here
   bool text_prompt = false;  // the upstream takes text prompts: the template-rendered text went up
 };
 
-using EventBody =
-    std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent, CancelledEvent, UpstreamEvent>;
+using EventBody = std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent,
+                               CancelledEvent, UpstreamEvent>;
 
 std::string_view EventType(const EventBody& body);
 // The status a run ends with when its stream ends with an event of this type; nullopt when the type

@@ -88,9 +88,10 @@ TEST(RemoteEngineTest, SessionSticksToItsUpstreamWhoseCacheReportReachesTheUsage
   std::vector<Json> costs;
   Json parent = nullptr;
   for (int turn = 0; turn < 3; ++turn) {
-    Json appended = PostJson(
-        c, "/v1/sessions/" + s + "/nodes",
-        {{"parent", parent}, {"nodes", {{{"kind", "user"}, {"text", "Turn " + std::to_string(turn) + ": more."}}}}});
+    Json appended =
+        PostJson(c, "/v1/sessions/" + s + "/nodes",
+                 {{"parent", parent},
+                  {"nodes", {{{"kind", "user"}, {"text", "Turn " + std::to_string(turn) + ": more."}}}}});
     ASSERT_TRUE(appended.contains("nodes")) << appended.dump();
     std::string run = PostJson(c, "/v1/sessions/" + s + "/runs", {{"max_tokens", 12}, {"seed", turn}})["id"];
     Streamed events = ReadRun(front.Port(), run);
@@ -136,14 +137,15 @@ TEST(RemoteEngineTest, CompletionsTakeTokenIdPromptsAndReturnTokenIds) {
   std::vector<std::int32_t> streamed;
   int status = 0;
   client::HttpClient s("127.0.0.1", up.Port());
-  ASSERT_TRUE(s.StreamRequest("POST", "/v1/completions", body.dump(), {},
-                              [&](const client::SseEvent& e) {
-                                if (e.data == "[DONE]") return true;
-                                Json j = Json::parse(e.data);
-                                for (const Json& t : j["choices"][0]["token_ids"]) streamed.push_back(t);
-                                return true;
-                              },
-                              &status)
+  ASSERT_TRUE(s.StreamRequest(
+                   "POST", "/v1/completions", body.dump(), {},
+                   [&](const client::SseEvent& e) {
+                     if (e.data == "[DONE]") return true;
+                     Json j = Json::parse(e.data);
+                     for (const Json& t : j["choices"][0]["token_ids"]) streamed.push_back(t);
+                     return true;
+                   },
+                   &status)
                   .IsOk());
   EXPECT_EQ(status, 200);
   EXPECT_EQ(Json(streamed), first["choices"][0]["token_ids"]);
@@ -161,20 +163,23 @@ TEST(RemoteEngineTest, BadOrUnreachableUpstreamsGiveClearErrors) {
   auto https = RunLlmsync("serve --engine-url https://127.0.0.1:1 --listen 127.0.0.1:0 --data-dir /tmp/x16a");
   EXPECT_EQ(https.exit_code, 2);
   EXPECT_NE(https.out.find("https is not supported"), std::string::npos) << https.out;
-  auto port = RunLlmsync("serve --engine-url http://127.0.0.1:99999 --listen 127.0.0.1:0 --data-dir /tmp/x16b");
+  auto port =
+      RunLlmsync("serve --engine-url http://127.0.0.1:99999 --listen 127.0.0.1:0 --data-dir /tmp/x16b");
   EXPECT_EQ(port.exit_code, 2);
   EXPECT_NE(port.out.find("bad port"), std::string::npos) << port.out;
 
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);
-  ServeProcess front(model, dir.File("front"), {"--engine-url", "http://127.0.0.1:" + std::to_string(FreePort())});
+  ServeProcess front(model, dir.File("front"),
+                     {"--engine-url", "http://127.0.0.1:" + std::to_string(FreePort())});
   front.Start();
   std::string run = StartLongRun(front.Client());
   Streamed events = ReadRun(front.Port(), run);
   EXPECT_EQ(events.last_type, "run.failed");
   std::vector<Json> failed = EventsOf(events, "run.failed");
   ASSERT_EQ(failed.size(), 1u);
-  EXPECT_NE(failed[0]["message"].get<std::string>().find("no upstream engine is reachable"), std::string::npos)
+  EXPECT_NE(failed[0]["message"].get<std::string>().find("no upstream engine is reachable"),
+            std::string::npos)
       << failed[0].dump();
   auto health = front.Client().Get("/healthz");
   ASSERT_TRUE(health.IsOk());
@@ -183,12 +188,13 @@ TEST(RemoteEngineTest, BadOrUnreachableUpstreamsGiveClearErrors) {
 
 TEST(UpstreamReportTest, ReadsEachServersCacheFieldAndNamesIt) {
   // llama-server: timings.prompt_n is the prefill it ran; the rest of the prompt was cached.
-  auto llama = remote::ReadCacheReport(Json::parse(
-      R"({"usage":{"prompt_tokens":1000},"timings":{"prompt_n":120},"tokens_cached":1010})"));
+  auto llama = remote::ReadCacheReport(
+      Json::parse(R"({"usage":{"prompt_tokens":1000},"timings":{"prompt_n":120},"tokens_cached":1010})"));
   ASSERT_TRUE(llama);
   EXPECT_EQ(llama->field, "timings.prompt_n");
   EXPECT_EQ(*llama->cached_tokens, 880u);
-  auto llama_native = remote::ReadCacheReport(Json::parse(R"({"timings":{"prompt_n":20},"tokens_cached":80})"));
+  auto llama_native =
+      remote::ReadCacheReport(Json::parse(R"({"timings":{"prompt_n":20},"tokens_cached":80})"));
   ASSERT_TRUE(llama_native);
   EXPECT_EQ(*llama_native->prompt_tokens, 100u);
   EXPECT_EQ(*llama_native->cached_tokens, 80u);
@@ -209,11 +215,12 @@ TEST(UpstreamReportTest, ReadsEachServersCacheFieldAndNamesIt) {
       Json::parse(R"({"choices":[{"text":"hi","token_ids":[5,6],"finish_reason":null}]})"));
   EXPECT_TRUE(vllm.has_token_ids);
   EXPECT_EQ(vllm.token_ids, (std::vector<std::int32_t>{5, 6}));
-  remote::CompletionPiece llama_piece =
-      remote::ReadCompletionPiece(Json::parse(R"({"choices":[{"text":"x","finish_reason":"stop"}],"tokens":[9]})"));
+  remote::CompletionPiece llama_piece = remote::ReadCompletionPiece(
+      Json::parse(R"({"choices":[{"text":"x","finish_reason":"stop"}],"tokens":[9]})"));
   EXPECT_EQ(llama_piece.token_ids, (std::vector<std::int32_t>{9}));
   EXPECT_EQ(*llama_piece.finish_reason, "stop");
-  remote::CompletionPiece text_only = remote::ReadCompletionPiece(Json::parse(R"({"choices":[{"text":"x"}]})"));
+  remote::CompletionPiece text_only =
+      remote::ReadCompletionPiece(Json::parse(R"({"choices":[{"text":"x"}]})"));
   EXPECT_FALSE(text_only.has_token_ids);
 }
 

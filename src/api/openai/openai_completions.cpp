@@ -224,7 +224,8 @@ HttpResponse Completions(OpenAiState& st, const HttpRequest& req) {
     c.placement.node = appended.ids.back();
     c.placement.reused_nodes = appended.created.back() ? 0 : 1;
     c.placement.appended_nodes = appended.created.back() ? 1 : 0;
-    LLMSYNC_ASSIGN_OR_RETURN(c.runs, SubmitRuns(ctx, tenant, session, c.placement.node, params, n, req.body.size()));
+    LLMSYNC_ASSIGN_OR_RETURN(c.runs,
+                             SubmitRuns(ctx, tenant, session, c.placement.node, params, n, req.body.size()));
     c.id = "cmpl-" + c.runs[0].ToHex();
     c.created = UnixSeconds(ctx);
     if (stream) return StreamCompletion(st.ctx, std::move(c));

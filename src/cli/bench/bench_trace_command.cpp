@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/env.h"
 #include "base/logging.h"
@@ -109,21 +109,22 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
       computed_after_first += sum.computed_tokens;
     }
   }
-  Json totals = {{"prompt_tokens", total.prompt_tokens},
-                 {"new_tokens", total.new_tokens},
-                 {"computed_tokens", total.computed_tokens},
-                 {"cached_tokens", total.cached_tokens},
-                 {"generated_tokens", total.generated_tokens},
-                 {"bytes_sent", total.bytes_sent},
-                 {"computed_over_new_after_turn_0",
-                  new_after_first > 0 ? Round(static_cast<double>(computed_after_first) /
-                                              static_cast<double>(new_after_first) * 1000.0) /
-                                            1000.0
-                                      : 0.0},
-                 {"wall_s", Round(wall_s)},
-                 // The response fields cached_tokens was read from ("none reported": computed =
-                 // prompt for those turns).
-                 {"cached_tokens_from", Json(std::vector<std::string>(cached_fields.begin(), cached_fields.end()))}};
+  Json totals = {
+      {"prompt_tokens", total.prompt_tokens},
+      {"new_tokens", total.new_tokens},
+      {"computed_tokens", total.computed_tokens},
+      {"cached_tokens", total.cached_tokens},
+      {"generated_tokens", total.generated_tokens},
+      {"bytes_sent", total.bytes_sent},
+      {"computed_over_new_after_turn_0", new_after_first > 0
+                                             ? Round(static_cast<double>(computed_after_first) /
+                                                     static_cast<double>(new_after_first) * 1000.0) /
+                                                   1000.0
+                                             : 0.0},
+      {"wall_s", Round(wall_s)},
+      // The response fields cached_tokens was read from ("none reported": computed =
+      // prompt for those turns).
+      {"cached_tokens_from", Json(std::vector<std::string>(cached_fields.begin(), cached_fields.end()))}};
   return {{"available", true}, {"per_turn", turns}, {"totals", totals}};
 }
 
