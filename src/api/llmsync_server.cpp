@@ -36,6 +36,7 @@ struct LlmsyncServer::Parts {
   std::unique_ptr<session::SessionService> sessions;
   std::unique_ptr<kvcache::KvManager> kv;
   std::unique_ptr<runs::EventHub> hub;
+  std::unique_ptr<runs::RemoteEngine> remote;  // --engine-url; outlives the scheduler (reset first)
   std::unique_ptr<runs::RunScheduler> scheduler;
   SessionEventBus session_events;
   ServerContext ctx;
@@ -122,7 +123,8 @@ AccessInfo DescribeRequest(const Router& router, const ServerConfig& config, con
 
 }  // namespace
 
-Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, Env* env) {
+Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, Env* env,
+                                                           const RemoteEngineFactory& remote) {
   LLMSYNC_RETURN_IF_ERROR(FinalizeConfig(&config));
   auto p = std::make_unique<Parts>();
   p->config = std::move(config);
@@ -194,6 +196,14 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   deps.env = env;
   deps.metrics = &p->metrics;
   deps.constraint_factory = MakeConstraintFactory(*p->tokenizer);  // structured output
+  if (!cfg.engine_urls.empty()) {
+    // Generation on remote engines: the tree, runs and events stay here (runs/scheduler/remote_engine.h).
+    if (!remote)
+      return Status::InvalidArgument("engine URLs given, but this server has no remote engine adapter");
+    LLMSYNC_ASSIGN_OR_RETURN(p->remote, remote(*p->tokenizer));
+    LLMSYNC_LOG(kInfo) << "generation runs on remote engines: " << p->remote->Describe();
+    deps.remote = p->remote.get();
+  }
   runs::SchedulerOptions sched;
   sched.max_active_runs = cfg.max_active_runs;
   sched.max_queued_runs = static_cast<std::size_t>(cfg.max_queued_runs);

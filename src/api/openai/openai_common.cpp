@@ -151,6 +151,7 @@ void AddOpenAiRoutes(Router& router, ServerContext& ctx) {
                      << (state->tools.thinks ? "; <think> reasoning is split off" : "");
   AddChatRoutes(router, state);
   AddResponseRoutes(router, state);
+  AddCompletionRoutes(router, state);
 }
 
 }  // namespace llmsync::api

@@ -106,5 +106,7 @@ std::int64_t UnixSeconds(ServerContext& ctx);
 // Registers the chat and model routes (openai_chat.cpp) and the Responses routes.
 void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
 void AddResponseRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
+// POST /v1/completions (openai_completions.cpp): string or token-id prompts, token ids out.
+void AddCompletionRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
 
 }  // namespace llmsync::api

@@ -414,7 +414,7 @@ void RunScheduler::Loop() {
     HandleCancels();
     Admit();
     if (active_.empty()) continue;
-    Status s = Step();
+    Status s = deps_.remote != nullptr ? StepRemote() : Step();
     if (!s.IsOk()) {
       LLMSYNC_LOG(kError) << "inference step failed: " << s.ToString();
       for (auto& run : active_) Finish(*run, store::RunStatus::kFailed, "", s);

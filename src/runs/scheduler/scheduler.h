@@ -48,6 +48,7 @@
 #include "runs/event_hub.h"
 #include "runs/run_events.h"
 #include "runs/run_params.h"
+#include "runs/scheduler/remote_engine.h"
 #include "runs/scheduler/run_metrics.h"
 #include "runs/token_constraint.h"
 #include "session/session_service.h"
@@ -90,6 +91,8 @@ struct SchedulerDeps {
   // Builds the token constraint of a run with a RunParams::constraint spec (structured output);
   // when null, such runs are refused.
   ConstraintFactory constraint_factory;
+  // Non-null: runs are computed by remote engines (scheduler_remote.cpp) instead of `engine`.
+  RemoteEngine* remote = nullptr;
 };
 
 struct SubmitRequest {
@@ -163,6 +166,14 @@ class RunScheduler {
   Status Resume(store::RunRecord record);
   bool MultiProcess() const { return !options_.worker_id.empty(); }
   void CoordinatorLoop();
+  // The step with a remote engine (scheduler_remote.cpp): starts, feeds and fails over the runs'
+  // upstream streams, then waits for one of them to have news.
+  Status StepRemote();
+  // Starts the run on an upstream (emitting run.upstream); false when the run ended instead.
+  bool StartRemote(ActiveRun& run, const std::string& previous_error);
+  void AnnounceUpstream(ActiveRun& run);  // emits run.upstream for the run's current stream
+  // Ends a run whose upstream finished it without a token that ends it locally.
+  void FinishFromUpstream(ActiveRun& run, const std::string& upstream_reason);
   void RenewAndClaim();
 
   SchedulerDeps deps_;
@@ -178,6 +189,7 @@ class RunScheduler {
   std::atomic<std::size_t> active_count_{0};
   std::uint64_t step_generation_ = 0;  // GUARDED_BY(mu_): steps completed
   bool stopping_ = false;              // GUARDED_BY(mu_)
+  std::uint64_t remote_wakeups_ = 0;   // GUARDED_BY(mu_): news from remote generations
   std::thread thread_;
   std::thread coordinator_;
   std::condition_variable coordinator_cv_;

@@ -284,6 +284,8 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
       run.account.reason == kvcache::DivergeReason::kRestoreFailed) {
     cost.divergence = Divergence{run.account.diverged_at, NodeAtPosition(run.path, run.account.diverged_at)};
   }
+  run.remote.reset();  // a remote stream still going is aborted
+  if (run.remote_attempts > 0) ApplyUpstreamCost(run, &cost);
 
   store::RunUpdate update;
   update.status = status;
