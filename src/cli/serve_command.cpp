@@ -145,7 +145,7 @@ void AddServeCommands(CLI::App& app, CliState& state) {
   serve->add_option("--engine-url", flags->engine_urls,
                     "Run generation on an OpenAI-compatible upstream (llama-server, vLLM, SGLang, another "
                     "llmsync) at http://HOST:PORT; repeat for several. --model names the same model file "
-                    "(its tokenizer and template stay here)");
+                    "(its tokenizer and template stay here); default none: the local engine generates");
   serve->add_option("--log-level", flags->log_level, "debug, info, warning or error (default info)");
   serve->add_flag("--no-access-log", flags->no_access_log,
                   "Do not log a line per request (default: logged at info; config key access_log)");
