@@ -4,6 +4,8 @@
 // Thread safety: owned by the loop thread once admitted (before that, by the queue under mu_).
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +42,10 @@ struct RunScheduler::ActiveRun {
   Id after_prefill_of;  // see SubmitRequest
   std::int64_t first_token_micros = 0;
   std::int64_t last_token_micros = 0;
+  // Many processes: the fencing token every write of this run carries (0: unfenced), and whether
+  // the store refused one because another worker took the run over (set from the writer thread).
+  std::uint64_t lease_epoch = 0;
+  std::shared_ptr<std::atomic<bool>> lease_lost = std::make_shared<std::atomic<bool>>(false);
 
   std::vector<TokenId> SequenceTokens() const {
     std::vector<TokenId> all = prompt;
