@@ -171,12 +171,13 @@ class Store {
   // (ascending per run; empty on timeout). Events written by another process arrive too.
   virtual Result<std::vector<RunEvent>> WaitRunEvents(const std::vector<RunCursor>& cursors, int timeout_ms);
   // Claims the run for `worker` for ttl_ms (epoch 0), or renews the claim of that epoch. Returns the
-  // lease epoch `worker` holds now, a fencing token that grows with every claim by a new holder;
-  // 0 when another worker's claim is live or, for a renewal, when anyone claimed the run since that
-  // epoch (the lease was lost). The claim also records the worker on the run (RunWorker). Appends
+  // lease epoch `worker` holds now, a fencing token that grows with every claim; 0 when a claim is
+  // live (a claim succeeds only on a run nobody holds, so one worker cannot claim a run twice)
+  // or, for a renewal, when anyone claimed the run since that epoch (the lease was lost). The claim also records the worker on the run (RunWorker). Appends
   // and updates that carry an epoch (RunEventDraft::lease_epoch, RunUpdate::lease_epoch) are refused
-  // once the run's epoch moved past it, with a Status for which IsLeaseLost() holds, so an engine
-  // that was paused past its lease cannot write after the engine that took the run over.
+  // once the run's epoch moved past it, or once the run is finished (another process cancelled
+  // it), with a Status for which IsLeaseLost() holds: an engine that was paused past its lease
+  // cannot write after the engine that took the run over, nor after a cancel made elsewhere.
   virtual Result<std::uint64_t> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms,
                                          std::uint64_t epoch);
   // The worker that last claimed the run; empty when none did.

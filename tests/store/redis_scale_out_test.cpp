@@ -51,6 +51,7 @@ TEST_F(RedisScaleOutTest, LeaseEpochsFenceAStaleHolder) {
   ASSERT_TRUE(first.IsOk()) << first.GetStatus().ToString();
   EXPECT_EQ(*first, 1u);
   EXPECT_EQ(*b_->LeaseRun(run.id, "b", 150, 0), 0u) << "A's lease is live";
+  EXPECT_EQ(*a_->LeaseRun(run.id, "a", 150, 0), 0u) << "a run is claimed once, even by its holder";
   EXPECT_EQ(*a_->LeaseRun(run.id, "a", 150, 1), 1u) << "A renews at its epoch";
   ASSERT_TRUE(a_->AppendRunEvents({{"acme", run.id, "token", "a1", 1}}).IsOk());
 
@@ -83,6 +84,11 @@ TEST_F(RedisScaleOutTest, LeaseEpochsFenceAStaleHolder) {
   auto done = b_->UpdateRun("acme", run.id, finish);
   ASSERT_TRUE(done.IsOk()) << done.GetStatus().ToString();
   EXPECT_EQ(done->last_event_id, 3u);
+  // A finished run takes no more fenced writes (a cancel made elsewhere ends the engine's run);
+  // unfenced ones (the startup repair) still go through.
+  auto late = b_->AppendRunEvents({{"acme", run.id, "token", "late", 2}});
+  ASSERT_FALSE(late.IsOk());
+  EXPECT_TRUE(IsLeaseLost(late.GetStatus())) << late.GetStatus().ToString();
   auto events = a_->ReadRunEvents("acme", run.id, 0, 10);
   ASSERT_TRUE(events.IsOk());
   ASSERT_EQ(events->size(), 3u);

@@ -412,8 +412,9 @@ bool RunScheduler::LeaseLost(ActiveRun& run) {
 }
 
 void RunScheduler::DropQuietly(ActiveRun& run) {
-  LLMSYNC_LOG(kWarning) << "run " << run.record.id.ShortHex() << ": another worker took it over (lease epoch "
-                        << run.lease_epoch << " lost); stopped here without writing more";
+  LLMSYNC_LOG(kWarning) << "run " << run.record.id.ShortHex()
+                        << ": another worker took it over or another process finished it (lease epoch "
+                        << run.lease_epoch << "); stopped here without writing more";
   run.seq.Release();
   deps_.hub->Close(run.record.id);  // subscribers here reconnect and follow the new owner
   std::lock_guard<std::mutex> lock(mu_);

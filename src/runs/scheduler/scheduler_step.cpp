@@ -108,7 +108,8 @@ void RunScheduler::CommitFinal(ActiveRun& run, store::RunUpdate update,
   CrashPoint(crash_prefix + ".after_commit");
   if (!updated.IsOk() && store::IsLeaseLost(updated.GetStatus())) {
     LLMSYNC_LOG(kWarning) << "run " << run.record.id.ShortHex()
-                          << ": another worker took it over; its final status is not recorded from here";
+                          << ": another worker took it over or another process finished it; its final "
+                             "status is not recorded from here";
   } else if (!updated.IsOk()) {
     LLMSYNC_LOG(kError) << "run " << run.record.id.ShortHex()
                         << ": final status and events not recorded: " << updated.GetStatus().ToString();

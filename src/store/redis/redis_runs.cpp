@@ -252,7 +252,8 @@ Result<std::vector<RunEvent>> RedisStore::WaitRunEvents(const std::vector<RunCur
 
 Result<std::uint64_t> RedisStore::LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms,
                                            std::uint64_t epoch) {
-  // Idempotent for the pool's retry: a repeated claim by the holder returns the same epoch.
+  // Retried by the pool after a lost reply: a claim that was applied then reads as refused, and the
+  // run is claimed again once that lease lapses (a delay, never two holders).
   LLMSYNC_ASSIGN_OR_RETURN(Reply r, client_->Eval(Script::kLeaseRun,
                                                   {run.ToHex(), worker, Num(std::max<std::int64_t>(1, ttl_ms)),
                                                    Num(epoch)},
@@ -331,7 +332,8 @@ void RedisStore::Flush(std::vector<Submission>& batch) {
     const std::string& out = r->elements[i].str;
     if (out.rfind("fenced:", 0) == 0) {
       sub.done(Status::Conflict(std::string(kLeaseLostPrefix) + "run " + out.substr(7, 64) +
-                                " was claimed by another worker (lease epoch " + out.substr(72) + ")"));
+                                " was claimed by another worker or finished elsewhere (lease epoch " +
+                                out.substr(72) + ")"));
       continue;
     }
     if (out.rfind("nf:", 0) == 0) {

@@ -394,6 +394,9 @@ if fence > 0 and fence ~= tonumber(v[6] or '0') then
   return fail('FENCED', 'run ' .. rid .. ' was claimed by another worker (lease epoch ' .. (v[6] or '0') ..
               ', this writer holds ' .. ARGV[19] .. ')')
 end
+if fence > 0 and not is_live(v[2]) then
+  return fail('FENCED', 'run ' .. rid .. ' was finished by another process (' .. STATUS_NAMES[tonumber(v[2])] .. ')')
+end
 if ARGV[3] == '1' and ARGV[4] ~= v[2] then
   return fail('CONFLICT', 'run ' .. rid .. ' is ' .. STATUS_NAMES[tonumber(v[2])] .. ', not ' ..
               STATUS_NAMES[tonumber(ARGV[4])])
@@ -460,8 +463,9 @@ return out
 
 // ARGV: now nsub, then per submission: count, then per event: rid tenant type payload epoch.
 // Every submission whose runs all exist for its tenant, and whose fenced events (epoch > 0) carry
-// their run's current lease epoch, gets the next ids ("ok:1,2"); the others fail alone before
-// anything is written ("nf:<rid>", or "fenced:<rid>:<epoch now>" when the lease was taken over).
+// their run's current lease epoch on a run still queued or running, gets the next ids ("ok:1,2");
+// the others fail alone before anything is written ("nf:<rid>", or "fenced:<rid>:<epoch now>"
+// when the lease was taken over or another process finished the run, e.g. a cancel).
 constexpr const char* kAppendEvents = R"lua(
 local now, nsub = ARGV[1], tonumber(ARGV[2])
 local runs, subs, at = {}, {}, 3
@@ -486,7 +490,7 @@ for s = 1, nsub do
     if not sub.bad then
       if not r or r.tenant ~= tenant then
         sub.bad = 'nf:' .. rid
-      elseif epoch > 0 and epoch ~= r.epoch then
+      elseif epoch > 0 and (epoch ~= r.epoch or not is_live(r.status)) then
         sub.bad = 'fenced:' .. rid .. ':' .. I(r.epoch)
       end
     end
@@ -547,19 +551,20 @@ return count
 )lua";
 
 // ARGV: rid worker ttl_ms epoch. Claims (epoch 0) or renews (the epoch of the claim) the run's
-// lease. A claim by a worker that does not hold the lease increments the run's lease_epoch, the
-// fencing token that append_events and update_run check; a renewal fails (0) once the epoch moved.
-// Records the worker on the run. Returns the epoch held, or 0.
+// lease. A claim succeeds only while nobody holds the lease, the claiming worker included (so a
+// run submitted here and seen by this worker's own scan is claimed once), and increments the
+// run's lease_epoch, the fencing token that append_events and update_run check; a renewal fails
+// (0) once the epoch moved. Records the worker on the run. Returns the epoch held, or 0.
 constexpr const char* kLeaseRun = R"lua(
 local rid, worker, want = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local k = P .. 'lease:' .. rid
 local cur = redis.call('GET', k)
-if cur and cur ~= worker then return 0 end
+if cur and (cur ~= worker or want == 0) then return 0 end
 local exists = redis.call('EXISTS', rkey(rid)) == 1
 local epoch = tonumber(redis.call('HGET', rkey(rid), 'lease_epoch') or '0')
 if want > 0 then
   if want ~= epoch then return 0 end
-elseif not cur then
+else
   epoch = epoch + 1
 end
 redis.call('SET', k, worker, 'PX', ARGV[3])
