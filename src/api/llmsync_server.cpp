@@ -155,7 +155,8 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   if (specials.eos) to.eos_token = std::string(p->tokenizer->TokenText(*specials.eos).ValueOr(""));
   LLMSYNC_ASSIGN_OR_RETURN(text::ChatTemplate tmpl, text::ChatTemplate::ForModel(template_source, to));
   p->conversation = std::make_unique<runs::Conversation>(p->tokenizer.get(), std::move(tmpl));
-  Id fingerprint = engine::ModelFingerprint(p->model->File(), cfg.engine_threads, /*release_pages=*/!computes);
+  Id fingerprint =
+      engine::ModelFingerprint(p->model->File(), cfg.engine_threads, /*release_pages=*/!computes);
 
   LLMSYNC_ASSIGN_OR_RETURN(store::StoreLocation where, store::ParseStoreLocation(cfg.store));
   LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenStore(where, env, &p->metrics));

@@ -58,12 +58,14 @@ Status SessionEventBus::Subscribe(const Id& session, std::shared_ptr<StreamSink>
   return Status::Ok();
 }
 
-void SessionEventBus::DeliverLocked(Feed& feed, std::uint64_t seq, std::string_view type, std::string_view json) {
+void SessionEventBus::DeliverLocked(Feed& feed, std::uint64_t seq, std::string_view type,
+                                    std::string_view json) {
   feed.seq = std::max(feed.seq, seq);
   std::string frame = FormatSseEvent(feed.seq, type, json);
   auto& sinks = feed.sinks;
-  sinks.erase(std::remove_if(sinks.begin(), sinks.end(), [&](const auto& sink) { return !sink->Write(frame); }),
-              sinks.end());
+  sinks.erase(
+      std::remove_if(sinks.begin(), sinks.end(), [&](const auto& sink) { return !sink->Write(frame); }),
+      sinks.end());
 }
 
 void SessionEventBus::Publish(const Id& session, std::uint64_t seq, std::string_view type,
@@ -107,8 +109,9 @@ void SessionEventBus::FollowOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = feeds_.begin(); it != feeds_.end();) {
       auto& sinks = it->second.sinks;
-      sinks.erase(std::remove_if(sinks.begin(), sinks.end(), [](const auto& sink) { return !sink->IsOpen(); }),
-                  sinks.end());
+      sinks.erase(
+          std::remove_if(sinks.begin(), sinks.end(), [](const auto& sink) { return !sink->IsOpen(); }),
+          sinks.end());
       if (sinks.empty()) {  // nobody listens any more
         it = feeds_.erase(it);
         continue;

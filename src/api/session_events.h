@@ -50,8 +50,8 @@ class SessionEventBus {
 
  private:
   struct Feed {
-    std::string after;         // shared store: the feed position delivered up to
-    std::uint64_t seq = 0;     // the highest seq delivered
+    std::string after;      // shared store: the feed position delivered up to
+    std::uint64_t seq = 0;  // the highest seq delivered
     std::vector<std::shared_ptr<StreamSink>> sinks;
   };
   // Writes one event to the feed's sinks and drops the closed ones. REQUIRES: mu_ held.

@@ -26,7 +26,8 @@ Result<std::uint64_t> Store::LeaseRun(const Id&, const std::string&, std::int64_
 
 Result<std::string> Store::RunWorker(const Id&) { return std::string(); }
 
-Result<SessionFeedEvent> Store::PublishSessionEvent(const Id&, std::uint64_t, std::string_view, std::string_view) {
+Result<SessionFeedEvent> Store::PublishSessionEvent(const Id&, std::uint64_t, std::string_view,
+                                                    std::string_view) {
   return Status::Unimplemented("this store does not share session events between processes");
 }
 

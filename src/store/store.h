@@ -173,11 +173,12 @@ class Store {
   // Claims the run for `worker` for ttl_ms (epoch 0), or renews the claim of that epoch. Returns the
   // lease epoch `worker` holds now, a fencing token that grows with every claim; 0 when a claim is
   // live (a claim succeeds only on a run nobody holds, so one worker cannot claim a run twice)
-  // or, for a renewal, when anyone claimed the run since that epoch (the lease was lost). The claim also records the worker on the run (RunWorker). Appends
-  // and updates that carry an epoch (RunEventDraft::lease_epoch, RunUpdate::lease_epoch) are refused
-  // once the run's epoch moved past it, or once the run is finished (another process cancelled
-  // it), with a Status for which IsLeaseLost() holds: an engine that was paused past its lease
-  // cannot write after the engine that took the run over, nor after a cancel made elsewhere.
+  // or, for a renewal, when anyone claimed the run since that epoch (the lease was lost). The claim also
+  // records the worker on the run (RunWorker). Appends and updates that carry an epoch
+  // (RunEventDraft::lease_epoch, RunUpdate::lease_epoch) are refused once the run's epoch moved past it, or
+  // once the run is finished (another process cancelled it), with a Status for which IsLeaseLost() holds: an
+  // engine that was paused past its lease cannot write after the engine that took the run over, nor after a
+  // cancel made elsewhere.
   virtual Result<std::uint64_t> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms,
                                          std::uint64_t epoch);
   // The worker that last claimed the run; empty when none did.
@@ -191,14 +192,14 @@ class Store {
   virtual bool SharesSessionEvents() const { return false; }
   // Adds an event to the session's feed. Its seq is max(seq, the feed's last seq), so the feed's
   // seqs never go down. kUnimplemented unless SharesSessionEvents().
-  virtual Result<SessionFeedEvent> PublishSessionEvent(const Id& session, std::uint64_t seq, std::string_view type,
-                                                       std::string_view payload);
+  virtual Result<SessionFeedEvent> PublishSessionEvent(const Id& session, std::uint64_t seq,
+                                                       std::string_view type, std::string_view payload);
   // The position of the feed's newest event ("0-0" when empty): a new follower starts after it.
   virtual Result<std::string> SessionFeedEnd(const Id& session);
   // Waits up to timeout_ms for events after any of the cursors and returns those that arrived
   // (ascending per session; empty on timeout). kUnimplemented unless SharesSessionEvents().
-  virtual Result<std::vector<SessionFeedEvent>> WaitSessionEvents(const std::vector<SessionFeedCursor>& cursors,
-                                                                  int timeout_ms);
+  virtual Result<std::vector<SessionFeedEvent>> WaitSessionEvents(
+      const std::vector<SessionFeedCursor>& cursors, int timeout_ms);
 };
 
 }  // namespace llmsync::store

@@ -341,8 +341,9 @@ void RunCampaign(RedisServer* redis) {
   }
   verify(true);
   std::size_t events = events_checked;
-  std::cout << "[CrashCampaign" << (redis != nullptr ? " on Redis" : "") << "] kills " << kills << ", acknowledged nodes " << acked.nodes.size() << ", runs "
-            << acked.runs.size() << ", acknowledged events checked " << events
+  std::cout << "[CrashCampaign" << (redis != nullptr ? " on Redis" : "") << "] kills " << kills
+            << ", acknowledged nodes " << acked.nodes.size() << ", runs " << acked.runs.size()
+            << ", acknowledged events checked " << events
             << (::testing::Test::HasFailure() ? ", FAILURES (see above)"
                                               : ", lost 0, duplicated 0, runs without "
                                                 "a terminal event 0")

@@ -136,8 +136,8 @@ TEST(SessionFeedTest, ASubscriberOnOneProcessSeesWhatAnotherProcessAndAnEngineDi
   Json head = PostJson(a.Client(), "/v1/sessions/" + s + "/head", {{"node", user_node}});
   std::vector<FeedEvent> events = feed.Join();
 
-  EXPECT_EQ(Types(events), (std::vector<std::string>{"sync", "node.appended", "metadata.changed", "run.started",
-                                                     "run.finished", "head.moved"}));
+  EXPECT_EQ(Types(events), (std::vector<std::string>{"sync", "node.appended", "metadata.changed",
+                                                     "run.started", "run.finished", "head.moved"}));
   ASSERT_EQ(events.size(), 6u);
   EXPECT_EQ(events[1].data["nodes"][0]["id"], user_node);
   EXPECT_EQ(events[1].id, appended["nodes"][0]["seq"].get<std::uint64_t>());

@@ -152,7 +152,8 @@ TEST(SqliteScaleOutTest, ASingleProcessStoreSharesNoFeedAndFencesNothing) {
   auto store = OpenOrDie(dir.File("db"));
   ASSERT_NE(store, nullptr);
   EXPECT_FALSE(store->SharesSessionEvents());
-  EXPECT_EQ(store->PublishSessionEvent(NamedId("s"), 1, "x", "{}").GetStatus().Code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(store->PublishSessionEvent(NamedId("s"), 1, "x", "{}").GetStatus().Code(),
+            StatusCode::kUnimplemented);
   EXPECT_EQ(*store->LeaseRun(NamedId("r"), "w", 100, 0), 1u);
 }
 

@@ -114,7 +114,8 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
   RunLease lease{record.tenant};
   if (MultiProcess()) {
     // Claim it before any other engine's scan can; if one was faster, it runs there.
-    Result<std::uint64_t> claimed = deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
+    Result<std::uint64_t> claimed =
+        deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
     if (!claimed.IsOk() || *claimed == 0) return record;
     lease.epoch = *claimed;
     run->lease_epoch = lease.epoch;
@@ -218,7 +219,8 @@ void RunScheduler::RenewAndClaim() {
   // Renew this process's leases at their epochs; a run cancelled through another process is
   // cancelled here too.
   for (const auto& [id, lease] : owned) {
-    Result<std::uint64_t> held = deps_.store->LeaseRun(id, options_.worker_id, options_.lease_ms, lease.epoch);
+    Result<std::uint64_t> held =
+        deps_.store->LeaseRun(id, options_.worker_id, options_.lease_ms, lease.epoch);
     if (held.IsOk() && *held == 0) {
       // Another worker claimed it while this process did not renew (paused past the lease): the
       // store refuses this process's writes from now on, and the loop drops the run.
@@ -249,7 +251,8 @@ void RunScheduler::RenewAndClaim() {
   for (store::RunRecord& record : *live) {
     if (static_cast<int>(load) >= options_.max_active_runs) break;
     if (owned.count(record.id) != 0) continue;
-    Result<std::uint64_t> claimed = deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
+    Result<std::uint64_t> claimed =
+        deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
     if (!claimed.IsOk() || *claimed == 0) continue;
     Id id = record.id;
     RunLease lease{record.tenant, *claimed};
@@ -401,7 +404,8 @@ bool RunScheduler::LeaseLost(ActiveRun& run) {
   if (!MultiProcess()) return false;
   // Every event emitted so far is answered first: a refusal sets the flag.
   std::promise<void> drained;
-  deps_.store->AppendRunEventsAsync({}, [&drained](const Result<std::vector<std::uint64_t>>&) { drained.set_value(); });
+  deps_.store->AppendRunEventsAsync(
+      {}, [&drained](const Result<std::vector<std::uint64_t>>&) { drained.set_value(); });
   drained.get_future().wait();
   if (run.lease_lost->load()) return true;
   Result<std::uint64_t> held =

@@ -97,8 +97,8 @@ void RunScheduler::CommitFinal(ActiveRun& run, store::RunUpdate update,
                                const std::vector<EventBody>& bodies) {
   const std::string crash_prefix(store::RunStatusName(update.status.value_or(run.record.status)));
   for (const EventBody& b : bodies) {
-    update.events.push_back(
-        {run.record.tenant, run.record.id, std::string(EventType(b)), deps_.codec.encode(b), run.lease_epoch});
+    update.events.push_back({run.record.tenant, run.record.id, std::string(EventType(b)),
+                             deps_.codec.encode(b), run.lease_epoch});
   }
   update.lease_epoch = run.lease_epoch;
   CrashPoint(crash_prefix + ".before_commit");

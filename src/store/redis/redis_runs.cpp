@@ -254,10 +254,10 @@ Result<std::uint64_t> RedisStore::LeaseRun(const Id& run, const std::string& wor
                                            std::uint64_t epoch) {
   // Retried by the pool after a lost reply: a claim that was applied then reads as refused, and the
   // run is claimed again once that lease lapses (a delay, never two holders).
-  LLMSYNC_ASSIGN_OR_RETURN(Reply r, client_->Eval(Script::kLeaseRun,
-                                                  {run.ToHex(), worker, Num(std::max<std::int64_t>(1, ttl_ms)),
-                                                   Num(epoch)},
-                                                  true));
+  LLMSYNC_ASSIGN_OR_RETURN(
+      Reply r,
+      client_->Eval(Script::kLeaseRun,
+                    {run.ToHex(), worker, Num(std::max<std::int64_t>(1, ttl_ms)), Num(epoch)}, true));
   if (r.type != Reply::Type::kInteger || r.integer < 0) return Corrupt("lease_run reply");
   return static_cast<std::uint64_t>(r.integer);
 }

@@ -15,13 +15,16 @@ namespace {
 constexpr std::string_view kFeedPrefix = "llmsync:session:";
 constexpr std::string_view kFeedSuffix = ":feed";
 
-std::string FeedKey(const Id& session) { return std::string(kFeedPrefix) + session.ToHex() + std::string(kFeedSuffix); }
+std::string FeedKey(const Id& session) {
+  return std::string(kFeedPrefix) + session.ToHex() + std::string(kFeedSuffix);
+}
 
 Status Corrupt(const std::string& what) { return Status::DataLoss("redis holds a corrupt " + what); }
 
 // A feed entry ["<seq>-<n>", ["t", type, "p", payload, "c", created_ms]].
 Result<SessionFeedEvent> ParseFeedEntry(const Reply& entry, const Id& session) {
-  if (entry.elements.size() != 2 || entry.elements[1].elements.size() != 6) return Corrupt("session feed entry");
+  if (entry.elements.size() != 2 || entry.elements[1].elements.size() != 6)
+    return Corrupt("session feed entry");
   SessionFeedEvent e;
   e.session = session;
   e.position = entry.elements[0].str;
@@ -51,14 +54,15 @@ Result<SessionFeedEvent> RedisStore::PublishSessionEvent(const Id& session, std:
 }
 
 Result<std::string> RedisStore::SessionFeedEnd(const Id& session) {
-  LLMSYNC_ASSIGN_OR_RETURN(Reply r, client_->Command({"XREVRANGE", FeedKey(session), "+", "-", "COUNT", "1"}, true));
+  LLMSYNC_ASSIGN_OR_RETURN(Reply r,
+                           client_->Command({"XREVRANGE", FeedKey(session), "+", "-", "COUNT", "1"}, true));
   if (r.elements.empty()) return std::string("0-0");
   if (r.elements[0].elements.empty()) return Corrupt("session feed entry");
   return r.elements[0].elements[0].str;
 }
 
-Result<std::vector<SessionFeedEvent>> RedisStore::WaitSessionEvents(const std::vector<SessionFeedCursor>& cursors,
-                                                                    int timeout_ms) {
+Result<std::vector<SessionFeedEvent>> RedisStore::WaitSessionEvents(
+    const std::vector<SessionFeedCursor>& cursors, int timeout_ms) {
   std::vector<SessionFeedEvent> events;
   if (cursors.empty()) return events;
   std::vector<std::string> cmd = {"XREAD",  "COUNT", "1000", "BLOCK", std::to_string(std::max(1, timeout_ms)),
