@@ -5,6 +5,7 @@
 #include "api/edge_policy.h"
 #include "api/http/access_log.h"
 #include "api/http/http_server.h"
+#include "api/json_codec.h"
 #include "api/native/native_api.h"
 #include "api/openai/openai_api.h"
 #include "api/openai/openai_schema.h"
@@ -38,7 +39,7 @@ struct LlmsyncServer::Parts {
   std::unique_ptr<runs::EventHub> hub;
   std::unique_ptr<runs::RemoteEngine> remote;  // --engine-url; outlives the scheduler (reset first)
   std::unique_ptr<runs::RunScheduler> scheduler;
-  SessionEventBus session_events;
+  std::unique_ptr<SessionEventBus> session_events;  // after store and scheduler: runs publish to it
   ServerContext ctx;
   Router router;
   std::unique_ptr<EdgePolicy> edge;  // before http: the handler points at it
@@ -137,10 +138,15 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
     LLMSYNC_RETURN_IF_ERROR(EnsureDemoModel(env, cfg.model_path));
   }
 
+  // The api role never computes: it needs the tokenizer, the template and the fingerprint, not an
+  // engine, and it keeps the weights out of memory (they stay mapped, never resident).
+  const bool computes = cfg.role != "api";
   LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path));
-  engine::EngineOptions eo;
-  eo.n_threads = cfg.engine_threads;
-  LLMSYNC_ASSIGN_OR_RETURN(p->engine, engine::Engine::Create(*p->model, eo));
+  if (computes) {
+    engine::EngineOptions eo;
+    eo.n_threads = cfg.engine_threads;
+    LLMSYNC_ASSIGN_OR_RETURN(p->engine, engine::Engine::Create(*p->model, eo));
+  }
   LLMSYNC_ASSIGN_OR_RETURN(p->tokenizer, text::LoadTokenizer(p->model->File()));
   std::optional<std::string> template_source;
   if (auto t = p->model->File().GetString("tokenizer.chat_template"); t.IsOk())
@@ -151,7 +157,8 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   if (specials.eos) to.eos_token = std::string(p->tokenizer->TokenText(*specials.eos).ValueOr(""));
   LLMSYNC_ASSIGN_OR_RETURN(text::ChatTemplate tmpl, text::ChatTemplate::ForModel(template_source, to));
   p->conversation = std::make_unique<runs::Conversation>(p->tokenizer.get(), std::move(tmpl));
-  Id fingerprint = engine::ModelFingerprint(*p->model, cfg.engine_threads);
+  Id fingerprint =
+      engine::ModelFingerprint(p->model->File(), cfg.engine_threads, /*release_pages=*/!computes);
 
   LLMSYNC_ASSIGN_OR_RETURN(store::StoreLocation where, store::ParseStoreLocation(cfg.store));
   LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenStore(where, env, &p->metrics));
@@ -185,6 +192,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   // With a shared store other processes write runs too: follow them, and claim runs under leases.
   const bool shared = where.kind == store::StoreKind::kRedis;
   p->hub = std::make_unique<runs::EventHub>(p->store.get(), /*follow_remote=*/shared);
+  p->session_events = std::make_unique<SessionEventBus>(p->store.get());
   runs::SchedulerDeps deps;
   deps.engine = p->engine.get();
   deps.kv = p->kv.get();
@@ -204,6 +212,13 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
     LLMSYNC_LOG(kInfo) << "generation runs on remote engines: " << p->remote->Describe();
     deps.remote = p->remote.get();
   }
+  deps.on_run_end = [bus = p->session_events.get()](const store::RunRecord& run) {
+    Json out = {{"id", run.id.ToHex()},
+                {"status", store::RunStatusName(run.status)},
+                {"session", run.session.ToHex()},
+                {"result_node", run.result_node.IsZero() ? Json(nullptr) : Json(run.result_node.ToHex())}};
+    bus->Publish(run.session, 0, "run.finished", DumpJson(out));
+  };
   runs::SchedulerOptions sched;
   sched.max_active_runs = cfg.max_active_runs;
   sched.max_queued_runs = static_cast<std::size_t>(cfg.max_queued_runs);
@@ -237,7 +252,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ctx.kv = p->kv.get();
   ctx.hub = p->hub.get();
   ctx.scheduler = p->scheduler.get();
-  ctx.session_events = &p->session_events;
+  ctx.session_events = p->session_events.get();
   AddSessionRoutes(p->router, ctx);
   AddRunRoutes(p->router, ctx);
   AddAdminRoutes(p->router, ctx);
@@ -281,6 +296,7 @@ LlmsyncServer::~LlmsyncServer() {
   p.scheduler.reset();
   if (p.janitor) p.janitor->Stop();
   p.hub.reset();
+  p.session_events.reset();  // its follower thread reads the store
   p.janitor.reset();
   p.kv.reset();
   p.sessions.reset();

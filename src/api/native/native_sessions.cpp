@@ -138,6 +138,8 @@ HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const Path
                                      std::to_string(store::kMaxSessionMetadataBytes));
     }
     LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->SetMetadata(s.tenant, s.session, text));
+    ctx.session_events->Publish(s.session, info.last_seq, "metadata.changed",
+                                DumpJson({{"metadata", body["metadata"]}}));
     return JsonResponse(200, DumpJson(SessionSummaryJson(info)));
   });
 }
@@ -297,7 +299,10 @@ HttpResponse SessionEvents(ServerContext& ctx, const HttpRequest& req, const Pat
     (void)info;
     ServerContext* c = &ctx;
     return SseResponse([c, s, since](std::shared_ptr<StreamSink> sink) {
-      c->session_events->Subscribe(s.session, sink);
+      if (!c->session_events->Subscribe(s.session, sink).IsOk()) {
+        sink->Close();  // the shared store is unreachable: the client reconnects with Last-Event-ID
+        return;
+      }
       // What the client missed, after subscribing so nothing falls between the two.
       auto diff = c->sessions->DiffSince(s.tenant, s.session, since, 10000);
       if (!diff.IsOk()) return;

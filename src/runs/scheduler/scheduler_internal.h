@@ -4,6 +4,7 @@
 // Thread safety: owned by the loop thread once admitted (before that, by the queue under mu_).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,10 @@ struct RunScheduler::ActiveRun {
   bool upstream_announced = false;  // run.upstream emitted for the current stream
   std::string upstream_previous_error;
   std::optional<UpstreamCost> upstream_cost;
+  // Many processes: the fencing token every write of this run carries (0: unfenced), and whether
+  // the store refused one because another worker took the run over (set from the writer thread).
+  std::uint64_t lease_epoch = 0;
+  std::shared_ptr<std::atomic<bool>> lease_lost = std::make_shared<std::atomic<bool>>(false);
 
   std::vector<TokenId> SequenceTokens() const {
     std::vector<TokenId> all = prompt;
