@@ -67,6 +67,16 @@ Json CostJson(const runs::CostReport& c) {
   j["divergence"] = c.divergence
                         ? Json{{"position", c.divergence->position}, {"node", IdOrNull(c.divergence->node)}}
                         : Json(nullptr);
+  if (c.upstream) {
+    const runs::UpstreamCost& u = *c.upstream;
+    j["upstream"] = {{"url", u.upstream},
+                     {"kind", u.kind},
+                     {"prompt_tokens", u.prompt_tokens ? Json(*u.prompt_tokens) : Json(nullptr)},
+                     {"cached_tokens", u.cached_tokens ? Json(*u.cached_tokens) : Json(nullptr)},
+                     {"cached_field", u.cached_field.empty() ? Json(nullptr) : Json(u.cached_field)},
+                     {"expected_cached_tokens", u.expected_cached_tokens},
+                     {"attempts", u.attempts}};
+  }
   return j;
 }
 
@@ -103,6 +113,16 @@ runs::EventCodec MakeEventCodec() {
       }
       Json operator()(const runs::FailedEvent& e) const { return {{"code", e.code}, {"message", e.message}}; }
       Json operator()(const runs::CancelledEvent&) const { return Json::object(); }
+      Json operator()(const runs::UpstreamEvent& e) const {
+        return {{"upstream", e.upstream},
+                {"kind", e.kind},
+                {"attempt", e.attempt},
+                {"from_token", e.from_token},
+                {"previous_error", e.previous_error.empty() ? Json(nullptr) : Json(e.previous_error)},
+                {"continuation", e.exact ? "exact" : "may_differ"},
+                {"token_ids", e.token_ids ? "upstream" : "retokenized"},
+                {"prompt", e.text_prompt ? "text" : "token_ids"}};
+      }
     };
     return DumpJson(std::visit(Visitor{}, body));
   };

@@ -5,6 +5,7 @@
 #include "api/edge_policy.h"
 #include "api/http/access_log.h"
 #include "api/http/http_server.h"
+#include "api/json_codec.h"
 #include "api/native/native_api.h"
 #include "api/openai/openai_api.h"
 #include "api/openai/openai_schema.h"
@@ -36,8 +37,9 @@ struct LlmsyncServer::Parts {
   std::unique_ptr<session::SessionService> sessions;
   std::unique_ptr<kvcache::KvManager> kv;
   std::unique_ptr<runs::EventHub> hub;
+  std::unique_ptr<runs::RemoteEngine> remote;  // --engine-url; outlives the scheduler (reset first)
   std::unique_ptr<runs::RunScheduler> scheduler;
-  SessionEventBus session_events;
+  std::unique_ptr<SessionEventBus> session_events;  // after store and scheduler: runs publish to it
   ServerContext ctx;
   Router router;
   std::unique_ptr<EdgePolicy> edge;  // before http: the handler points at it
@@ -122,7 +124,8 @@ AccessInfo DescribeRequest(const Router& router, const ServerConfig& config, con
 
 }  // namespace
 
-Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, Env* env) {
+Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, Env* env,
+                                                           const RemoteEngineFactory& remote) {
   LLMSYNC_RETURN_IF_ERROR(FinalizeConfig(&config));
   auto p = std::make_unique<Parts>();
   p->config = std::move(config);
@@ -135,10 +138,15 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
     LLMSYNC_RETURN_IF_ERROR(EnsureDemoModel(env, cfg.model_path));
   }
 
+  // The api role never computes: it needs the tokenizer, the template and the fingerprint, not an
+  // engine, and it keeps the weights out of memory (they stay mapped, never resident).
+  const bool computes = cfg.role != "api";
   LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path));
-  engine::EngineOptions eo;
-  eo.n_threads = cfg.engine_threads;
-  LLMSYNC_ASSIGN_OR_RETURN(p->engine, engine::Engine::Create(*p->model, eo));
+  if (computes) {
+    engine::EngineOptions eo;
+    eo.n_threads = cfg.engine_threads;
+    LLMSYNC_ASSIGN_OR_RETURN(p->engine, engine::Engine::Create(*p->model, eo));
+  }
   LLMSYNC_ASSIGN_OR_RETURN(p->tokenizer, text::LoadTokenizer(p->model->File()));
   std::optional<std::string> template_source;
   if (auto t = p->model->File().GetString("tokenizer.chat_template"); t.IsOk())
@@ -149,7 +157,8 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   if (specials.eos) to.eos_token = std::string(p->tokenizer->TokenText(*specials.eos).ValueOr(""));
   LLMSYNC_ASSIGN_OR_RETURN(text::ChatTemplate tmpl, text::ChatTemplate::ForModel(template_source, to));
   p->conversation = std::make_unique<runs::Conversation>(p->tokenizer.get(), std::move(tmpl));
-  Id fingerprint = engine::ModelFingerprint(*p->model, cfg.engine_threads);
+  Id fingerprint =
+      engine::ModelFingerprint(p->model->File(), cfg.engine_threads, /*release_pages=*/!computes);
 
   LLMSYNC_ASSIGN_OR_RETURN(store::StoreLocation where, store::ParseStoreLocation(cfg.store));
   LLMSYNC_ASSIGN_OR_RETURN(p->store, store::OpenStore(where, env, &p->metrics));
@@ -183,6 +192,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   // With a shared store other processes write runs too: follow them, and claim runs under leases.
   const bool shared = where.kind == store::StoreKind::kRedis;
   p->hub = std::make_unique<runs::EventHub>(p->store.get(), /*follow_remote=*/shared);
+  p->session_events = std::make_unique<SessionEventBus>(p->store.get());
   runs::SchedulerDeps deps;
   deps.engine = p->engine.get();
   deps.kv = p->kv.get();
@@ -194,6 +204,21 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   deps.env = env;
   deps.metrics = &p->metrics;
   deps.constraint_factory = MakeConstraintFactory(*p->tokenizer);  // structured output
+  if (!cfg.engine_urls.empty()) {
+    // Generation on remote engines: the tree, runs and events stay here (runs/scheduler/remote_engine.h).
+    if (!remote)
+      return Status::InvalidArgument("engine URLs given, but this server has no remote engine adapter");
+    LLMSYNC_ASSIGN_OR_RETURN(p->remote, remote(*p->tokenizer));
+    LLMSYNC_LOG(kInfo) << "generation runs on remote engines: " << p->remote->Describe();
+    deps.remote = p->remote.get();
+  }
+  deps.on_run_end = [bus = p->session_events.get()](const store::RunRecord& run) {
+    Json out = {{"id", run.id.ToHex()},
+                {"status", store::RunStatusName(run.status)},
+                {"session", run.session.ToHex()},
+                {"result_node", run.result_node.IsZero() ? Json(nullptr) : Json(run.result_node.ToHex())}};
+    bus->Publish(run.session, 0, "run.finished", DumpJson(out));
+  };
   runs::SchedulerOptions sched;
   sched.max_active_runs = cfg.max_active_runs;
   sched.max_queued_runs = static_cast<std::size_t>(cfg.max_queued_runs);
@@ -228,7 +253,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ctx.hub = p->hub.get();
   ctx.scheduler = p->scheduler.get();
   ctx.max_context = p->max_context;
-  ctx.session_events = &p->session_events;
+  ctx.session_events = p->session_events.get();
   AddSessionRoutes(p->router, ctx);
   AddRunRoutes(p->router, ctx);
   AddAdminRoutes(p->router, ctx);
@@ -272,6 +297,7 @@ LlmsyncServer::~LlmsyncServer() {
   p.scheduler.reset();
   if (p.janitor) p.janitor->Stop();
   p.hub.reset();
+  p.session_events.reset();  // its follower thread reads the store
   p.janitor.reset();
   p.kv.reset();
   p.sessions.reset();

@@ -14,16 +14,24 @@
 // Thread safety: Open/Start/Stop from one controlling thread; Port() from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "api/server_config.h"
 #include "llmsync/status.h"
+#include "runs/scheduler/remote_engine.h"
 
 namespace llmsync::api {
 
+// Builds the remote engine for config.engine_urls from the model's tokenizer. The adapter lives
+// above api/ (module remote/), so the command line hands it in.
+using RemoteEngineFactory =
+    std::function<Result<std::unique_ptr<runs::RemoteEngine>>(const text::Tokenizer& tokenizer)>;
+
 class LlmsyncServer {
  public:
-  static Result<std::unique_ptr<LlmsyncServer>> Open(ServerConfig config, Env* env);
+  static Result<std::unique_ptr<LlmsyncServer>> Open(ServerConfig config, Env* env,
+                                                     const RemoteEngineFactory& remote = {});
   ~LlmsyncServer();
 
   Status Start();

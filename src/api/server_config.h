@@ -85,6 +85,9 @@ struct ServerConfig {
   std::int64_t header_timeout_ms = 10000;  // to receive a request's headers once it has begun
   std::int64_t idle_timeout_ms = 60000;    // a keep-alive connection with no request, a body read
   std::int64_t max_queued_runs = 256;      // runs waiting for a slot; beyond it 429 (0: unbounded)
+  // `--engine-url` (command line only): generation runs on these OpenAI-compatible upstreams
+  // (runs/scheduler/remote_engine.h); empty: the local engine.
+  std::vector<std::string> engine_urls;
 
   std::string Host() const;
   std::uint16_t Port() const;

@@ -5,6 +5,8 @@
 #include "api/llmsync_server.h"
 #include "base/logging.h"
 #include "cli/commands.h"
+#include "remote/http_remote_engine.h"
+#include "remote/upstream_pool.h"
 
 namespace llmsync::cli {
 namespace {
@@ -25,6 +27,7 @@ struct ServeFlags {
   int threads = 0;
   std::string log_level = "info";
   bool no_access_log = false;
+  std::vector<std::string> engine_urls;
 };
 
 int RunServe(const ServeFlags& f) {
@@ -57,6 +60,19 @@ int RunServe(const ServeFlags& f) {
   if (f.threads > 0) config.engine_threads = f.threads;
   if (f.no_access_log) config.access_log = false;
   if (config.model_path.empty()) std::cerr << api::kDemoModelNotice << "\n";
+  for (const std::string& url : f.engine_urls) {
+    auto parsed = remote::ParseUpstreamUrl(url);
+    if (!parsed.IsOk()) {
+      std::cerr << "llmsync serve: --engine-url: " << parsed.GetStatus().Message() << "\n";
+      return 2;
+    }
+  }
+  config.engine_urls = f.engine_urls;
+  api::RemoteEngineFactory remote_engine = [urls = f.engine_urls](const text::Tokenizer& tokenizer) {
+    remote::HttpRemoteOptions options;
+    options.urls = urls;
+    return remote::MakeHttpRemoteEngine(options, &tokenizer);
+  };
 
   // Block the signals in every thread; the main thread waits for them below.
   sigset_t signals;
@@ -65,7 +81,7 @@ int RunServe(const ServeFlags& f) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = api::LlmsyncServer::Open(config, env);
+  auto server = api::LlmsyncServer::Open(config, env, remote_engine);
   if (!server.IsOk()) {
     std::cerr << "llmsync serve: " << server.GetStatus().ToString() << "\n";
     return 1;
@@ -126,6 +142,10 @@ void AddServeCommands(CLI::App& app, CliState& state) {
   serve->add_option("--config", flags->config,
                     "JSON config file: API keys, limits and every other setting; flags override it "
                     "(default: none; `llmsync config example` prints one with every default)");
+  serve->add_option("--engine-url", flags->engine_urls,
+                    "Run generation on an OpenAI-compatible upstream (llama-server, vLLM, SGLang, another "
+                    "llmsync) at http://HOST:PORT; repeat for several. --model names the same model file "
+                    "(its tokenizer and template stay here); default none: the local engine generates");
   serve->add_option("--log-level", flags->log_level, "debug, info, warning or error (default info)");
   serve->add_flag("--no-access-log", flags->no_access_log,
                   "Do not log a line per request (default: logged at info; config key access_log)");

@@ -1,9 +1,12 @@
 #include "client/http_client.h"
 
+#include <sys/socket.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
 #include <limits>
+#include <mutex>
 #include <optional>
 
 namespace llmsync::client {
@@ -33,6 +36,9 @@ struct HttpClient::Impl {
   net::io_context ioc;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
+  std::mutex abort_mu;
+  int streaming_fd = -1;  // GUARDED_BY(abort_mu): the socket of a StreamRequest in progress
+  bool aborted = false;   // GUARDED_BY(abort_mu)
 
   Status Connect(beast::tcp_stream& s) {
     beast::error_code ec;
@@ -133,6 +139,18 @@ Status HttpClient::StreamRequest(const std::string& method, const std::string& t
                                  const SseParser::Callback& on_event, int* status, std::string* error_body) {
   beast::tcp_stream s(impl_->ioc);
   LLMSYNC_RETURN_IF_ERROR(impl_->Connect(s));
+  {
+    std::lock_guard<std::mutex> lock(impl_->abort_mu);
+    if (impl_->aborted) return Status::Unavailable("the request was aborted");
+    impl_->streaming_fd = s.socket().native_handle();
+  }
+  struct Unregister {
+    Impl* impl;
+    ~Unregister() {
+      std::lock_guard<std::mutex> lock(impl->abort_mu);
+      impl->streaming_fd = -1;
+    }
+  } unregister{impl_.get()};
   HeaderList with_accept = headers;
   with_accept.emplace("Accept", "text/event-stream");
   auto req = impl_->MakeRequest(method, target, body, with_accept);
@@ -177,6 +195,14 @@ Status HttpClient::StreamRequest(const std::string& method, const std::string& t
     }
   }
   return Status::Ok();
+}
+
+void HttpClient::Abort() {
+  std::lock_guard<std::mutex> lock(impl_->abort_mu);
+  impl_->aborted = true;
+  // shutdown, not close: the socket stays owned by the streaming thread, whose blocked read
+  // returns at once. The descriptor cannot be reused meanwhile: it is unregistered before closing.
+  if (impl_->streaming_fd >= 0) ::shutdown(impl_->streaming_fd, SHUT_RDWR);
 }
 
 }  // namespace llmsync::client

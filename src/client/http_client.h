@@ -2,7 +2,8 @@
 // event streaming. It keeps one connection alive between requests and reconnects when the server
 // closed it. Used by `llmsync chat`, the demo, the benchmarks, and the tests' real client.
 //
-// Thread safety: one HttpClient per thread; it is not safe for concurrent use.
+// Thread safety: one HttpClient per thread; it is not safe for concurrent use, except Abort, which
+// any thread may call at any time.
 #pragma once
 
 #include <chrono>
@@ -51,6 +52,10 @@ class HttpClient {
   Status StreamRequest(const std::string& method, const std::string& target, const std::string& body,
                        const HeaderList& headers, const SseParser::Callback& on_event, int* status,
                        std::string* error_body = nullptr);
+
+  // Ends a StreamRequest in progress on another thread (it returns kUnavailable promptly, even
+  // when the server sends nothing) and makes every later one fail at once.
+  void Abort();
 
  private:
   struct Impl;

@@ -1,5 +1,8 @@
 #include "engine/model_fingerprint.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <string_view>
@@ -47,9 +50,18 @@ struct ChunkJob {
   std::span<const std::uint8_t> bytes;
 };
 
+// Drops the whole pages inside `bytes` (a read-only file mapping) from the process; a later read
+// faults them in again from the page cache. Advice only: a failure changes nothing but memory use.
+void ReleasePages(std::span<const std::uint8_t> bytes) {
+  static const std::uintptr_t kPage = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(bytes.data()) + kPage - 1) / kPage * kPage;
+  std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size()) / kPage * kPage;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace
 
-Id ModelFingerprint(const GgufFile& file, int n_threads) {
+Id ModelFingerprint(const GgufFile& file, int n_threads, bool release_pages) {
   Sha256 h;
   h.Update(kFingerprintTag);
 
@@ -86,6 +98,7 @@ Id ModelFingerprint(const GgufFile& file, int n_threads) {
   ThreadPool pool(std::max(1, n_threads));
   pool.ParallelFor(static_cast<std::int64_t>(jobs.size()), [&](std::int64_t j, int /*thread*/) {
     digests[static_cast<std::size_t>(j)] = Sha256::Hash(jobs[static_cast<std::size_t>(j)].bytes);
+    if (release_pages) ReleasePages(jobs[static_cast<std::size_t>(j)].bytes);
   });
 
   h.UpdateU64(tensors.size());

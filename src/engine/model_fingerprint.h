@@ -23,7 +23,12 @@
 namespace llmsync::engine {
 
 // The fingerprint of `file`. REQUIRES: n_threads >= 1 (values below are treated as 1).
-Id ModelFingerprint(const GgufFile& file, int n_threads = 2);
+// With release_pages, each chunk's pages are dropped from the process (MADV_DONTNEED) once hashed,
+// so a process that never computes with the weights (the api role) keeps its resident memory at a
+// few chunks rather than the model's size. The result is the same.
+// REQUIRES for release_pages: `file` maps a file (GgufFile::Open, a read-only private mapping, which
+// refaults dropped pages from the file); over caller-owned bytes (GgufFile::Parse) it would discard them.
+Id ModelFingerprint(const GgufFile& file, int n_threads = 2, bool release_pages = false);
 
 inline Id ModelFingerprint(const Model& model, int n_threads = 2) {
   return ModelFingerprint(model.File(), n_threads);

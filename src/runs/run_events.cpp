@@ -10,6 +10,7 @@ std::string_view EventType(const EventBody& body) {
     std::string_view operator()(const CompletedEvent&) const { return kEventCompleted; }
     std::string_view operator()(const FailedEvent&) const { return kEventFailed; }
     std::string_view operator()(const CancelledEvent&) const { return kEventCancelled; }
+    std::string_view operator()(const UpstreamEvent&) const { return kEventUpstream; }
   };
   return std::visit(Visitor{}, body);
 }

@@ -26,6 +26,8 @@ inline constexpr std::string_view kEventUsage = "run.usage";
 inline constexpr std::string_view kEventCompleted = "run.completed";
 inline constexpr std::string_view kEventFailed = "run.failed";
 inline constexpr std::string_view kEventCancelled = "run.cancelled";
+// A remote engine (runs/scheduler/remote_engine.h) took the run, first or after another failed.
+inline constexpr std::string_view kEventUpstream = "run.upstream";
 
 // Where the cached prefix stopped matching the request, when it did.
 struct Divergence {
@@ -34,6 +36,19 @@ struct Divergence {
 };
 
 // Cost feedback: what this run cost and what the cache saved.
+// What a remote engine said about its own prompt cache, beside llmsync's expectation.
+struct UpstreamCost {
+  std::string upstream;                        // base URL of the engine that finished the run
+  std::string kind;                            // "llmsync", "llama.cpp", "vllm", "openai-compatible"
+  std::optional<std::uint64_t> prompt_tokens;  // as the upstream counted them
+  std::optional<std::uint64_t> cached_tokens;  // prompt tokens it did not compute; nullopt: not reported
+  std::string cached_field;                    // the response field the figure came from (empty: none)
+  // llmsync's own figure: tokens of this prompt it had already sent to the same upstream for the
+  // same session (what that upstream's prefix cache can hold).
+  std::uint64_t expected_cached_tokens = 0;
+  int attempts = 1;  // upstreams the run started on
+};
+
 struct CostReport {
   store::RunUsage usage;                         // prompt tokens by source, generated tokens
   std::uint64_t request_bytes = 0;               // what the client sent for this turn
@@ -41,6 +56,7 @@ struct CostReport {
   double ttft_ms = 0;
   double decode_tokens_per_s = 0;
   std::optional<Divergence> divergence;
+  std::optional<UpstreamCost> upstream;  // set when a remote engine computed the run
 };
 
 struct StartedEvent {
@@ -65,9 +81,22 @@ struct FailedEvent {
   std::string message;
 };
 struct CancelledEvent {};
+// The run (re)started on a remote engine. `from_token` generated tokens were already durable; the
+// continuation equals the uninterrupted run's only when `exact` (greedy, or an upstream whose
+// sampling is keyed by seed and position, such as llmsync); otherwise it may differ.
+struct UpstreamEvent {
+  std::string upstream;
+  std::string kind;
+  int attempt = 1;
+  std::uint64_t from_token = 0;
+  std::string previous_error;  // why the previous upstream was left; empty on the first attempt
+  bool exact = true;
+  bool token_ids = true;     // false: the upstream streams text, re-tokenized here
+  bool text_prompt = false;  // the upstream takes text prompts: the template-rendered text went up
+};
 
-using EventBody =
-    std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent, CancelledEvent>;
+using EventBody = std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent,
+                               CancelledEvent, UpstreamEvent>;
 
 std::string_view EventType(const EventBody& body);
 // The status a run ends with when its stream ends with an event of this type; nullopt when the type

@@ -127,6 +127,9 @@ struct RunEventDraft {
   Id run;
   std::string type;
   std::string payload;
+  // The fencing token of the writer's lease on the run (Store::LeaseRun); 0: unfenced. A store
+  // shared by many processes refuses the append when another worker has claimed the run since.
+  std::uint64_t lease_epoch = 0;
 };
 
 // A change to a run's mutable fields, applied only while the run is in `expect_status` (when set).
@@ -141,6 +144,8 @@ struct RunUpdate {
   // appended (including asynchronous appends queued before this call): a run's terminal events
   // and its finished status become durable together. Each must name this run and tenant.
   std::vector<RunEventDraft> events;
+  // As RunEventDraft::lease_epoch: the update is refused once the writer's lease was taken over.
+  std::uint64_t lease_epoch = 0;
 };
 
 struct RunFilter {

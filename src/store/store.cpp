@@ -20,8 +20,23 @@ Result<std::vector<RunEvent>> Store::WaitRunEvents(const std::vector<RunCursor>&
   }
 }
 
-Result<bool> Store::LeaseRun(const Id&, const std::string&, std::int64_t) { return true; }
+Result<std::uint64_t> Store::LeaseRun(const Id&, const std::string&, std::int64_t, std::uint64_t epoch) {
+  return epoch == 0 ? std::uint64_t{1} : epoch;
+}
 
 Result<std::string> Store::RunWorker(const Id&) { return std::string(); }
+
+Result<SessionFeedEvent> Store::PublishSessionEvent(const Id&, std::uint64_t, std::string_view,
+                                                    std::string_view) {
+  return Status::Unimplemented("this store does not share session events between processes");
+}
+
+Result<std::string> Store::SessionFeedEnd(const Id&) {
+  return Status::Unimplemented("this store does not share session events between processes");
+}
+
+Result<std::vector<SessionFeedEvent>> Store::WaitSessionEvents(const std::vector<SessionFeedCursor>&, int) {
+  return Status::Unimplemented("this store does not share session events between processes");
+}
 
 }  // namespace llmsync::store

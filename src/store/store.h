@@ -42,6 +42,29 @@ struct RunCursor {
   std::uint64_t after_event_id = 0;
 };
 
+// One live notification of a session's feed (node.appended, head.moved, run.started,
+// run.finished, metadata.changed). The payload is opaque to the store.
+struct SessionFeedEvent {
+  Id session;
+  // Where the event sits in the session's shared feed ("<seq>-<n>"), for the next WaitSessionEvents.
+  std::string position;
+  std::uint64_t seq = 0;  // the session seq it reflects: never below an earlier event's
+  std::string type;
+  std::string payload;
+};
+
+// Where a follower of a session's feed stands: it has every event up to `after` (a position).
+struct SessionFeedCursor {
+  Id session;
+  std::string after;
+};
+
+// How the refusal of a fenced write (a lease taken over by another worker) begins: kConflict.
+inline constexpr std::string_view kLeaseLostPrefix = "lease lost: ";
+inline bool IsLeaseLost(const Status& s) {
+  return s.Code() == StatusCode::kConflict && s.Message().rfind(kLeaseLostPrefix, 0) == 0;
+}
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -140,17 +163,43 @@ class Store {
                                                       std::uint64_t after_event_id, std::size_t limit) = 0;
 
   // ---- Many processes on one store (docs/ARCHITECTURE.md, "Scale-out"). The defaults suit a store
-  // that one process owns: leases always succeed and name nobody, and waiting polls.
+  // that one process owns (SQLite: the data directory's lock keeps out a second process, so there
+  // is nobody to fence): leases always succeed with epoch 1 and name nobody, epochs on writes are
+  // ignored, and waiting polls.
 
   // Waits up to timeout_ms for events after any of the cursors and returns those that arrived
   // (ascending per run; empty on timeout). Events written by another process arrive too.
   virtual Result<std::vector<RunEvent>> WaitRunEvents(const std::vector<RunCursor>& cursors, int timeout_ms);
-  // Claims the run for `worker` for ttl_ms, or renews the claim `worker` already holds. True when
-  // `worker` holds it now; false when another worker's claim is live. The claim also records the
-  // worker on the run (RunWorker).
-  virtual Result<bool> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms);
+  // Claims the run for `worker` for ttl_ms (epoch 0), or renews the claim of that epoch. Returns the
+  // lease epoch `worker` holds now, a fencing token that grows with every claim; 0 when a claim is
+  // live (a claim succeeds only on a run nobody holds, so one worker cannot claim a run twice)
+  // or, for a renewal, when anyone claimed the run since that epoch (the lease was lost). The claim also
+  // records the worker on the run (RunWorker). Appends and updates that carry an epoch
+  // (RunEventDraft::lease_epoch, RunUpdate::lease_epoch) are refused once the run's epoch moved past it, or
+  // once the run is finished (another process cancelled it), with a Status for which IsLeaseLost() holds: an
+  // engine that was paused past its lease cannot write after the engine that took the run over, nor after a
+  // cancel made elsewhere.
+  virtual Result<std::uint64_t> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms,
+                                         std::uint64_t epoch);
   // The worker that last claimed the run; empty when none did.
   virtual Result<std::string> RunWorker(const Id& run);
+
+  // ---- The session event feed across processes. Live notifications, not the log (the node tree
+  // is the log): a store shared by many processes carries them so that a subscriber on any process
+  // sees what any other process did. A store one process owns does not (SharesSessionEvents() is
+  // false, the defaults below): the caller delivers them in-process.
+
+  virtual bool SharesSessionEvents() const { return false; }
+  // Adds an event to the session's feed. Its seq is max(seq, the feed's last seq), so the feed's
+  // seqs never go down. kUnimplemented unless SharesSessionEvents().
+  virtual Result<SessionFeedEvent> PublishSessionEvent(const Id& session, std::uint64_t seq,
+                                                       std::string_view type, std::string_view payload);
+  // The position of the feed's newest event ("0-0" when empty): a new follower starts after it.
+  virtual Result<std::string> SessionFeedEnd(const Id& session);
+  // Waits up to timeout_ms for events after any of the cursors and returns those that arrived
+  // (ascending per session; empty on timeout). kUnimplemented unless SharesSessionEvents().
+  virtual Result<std::vector<SessionFeedEvent>> WaitSessionEvents(
+      const std::vector<SessionFeedCursor>& cursors, int timeout_ms);
 };
 
 }  // namespace llmsync::store

@@ -5,6 +5,9 @@
 // exactly one terminal event, acknowledged cancels stayed cancelled, and every run's tokens are a
 // prefix of (for completed runs: equal to) an uninterrupted run with the same prompt and seed.
 // Bounded: 20 kills (6 when LLMSYNC_SANITIZED=1) and about 40 s of activity at most.
+// The same campaign runs on the Redis store (redis-server with appendonly yes, appendfsync always):
+// there every third kill takes redis-server down too (SIGKILL, restart from its AOF), and the same
+// checks hold.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +17,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -22,6 +26,7 @@
 #include <thread>
 
 #include "../cli/run_cli.h"
+#include "../store/redis_server.h"
 #include "../store/sqlite_check.h"
 #include "server_test_env.h"
 
@@ -39,7 +44,8 @@ std::string LlmsyncBin() { return LlmsyncBinary(); }
 // One `llmsync serve` child process.
 class Server {
  public:
-  Server(std::string model, std::string data) : model_(std::move(model)), data_(std::move(data)) {}
+  Server(std::string model, std::string data, std::vector<std::string> extra = {})
+      : model_(std::move(model)), data_(std::move(data)), extra_(std::move(extra)) {}
   ~Server() { Kill(SIGKILL); }
   bool Start() {
     port_ = FreePort();
@@ -50,9 +56,13 @@ class Server {
       std::string log = data_ + ".log";
       FILE* f = std::freopen(log.c_str(), "a", stderr);
       (void)f;
-      ::execl(bin.c_str(), bin.c_str(), "serve", "--listen", listen.c_str(), "--model", model_.c_str(),
-              "--data-dir", data_.c_str(), "--threads", "1", "--kv-ram-mb", "16",
-              static_cast<char*>(nullptr));
+      std::vector<std::string> args = {bin,          "serve", "--listen",  listen, "--model",     model_,
+                                       "--data-dir", data_,   "--threads", "1",    "--kv-ram-mb", "16"};
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
     client::HttpClient c("127.0.0.1", port_, std::chrono::seconds(5));
@@ -74,6 +84,7 @@ class Server {
 
  private:
   std::string model_, data_;
+  std::vector<std::string> extra_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };
@@ -150,7 +161,8 @@ std::string StartPromptRun(client::HttpClient& c, int prompt) {
   return st == 202 && run.contains("id") ? run["id"].get<std::string>() : "";
 }
 
-TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) {
+// The campaign on SQLite (redis == nullptr) or on the given Redis server.
+void RunCampaign(RedisServer* redis) {
   const bool sanitized = std::getenv("LLMSYNC_SANITIZED") != nullptr;
   const int max_kills = sanitized ? 6 : 20;
   TestDir dir;
@@ -177,7 +189,11 @@ TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) {
 
   const std::string data = dir.File("data");
   const std::string db = data + "/llmsync.sqlite";
-  Server server(model, data);
+  std::vector<std::string> flags;
+  // One process on Redis still claims runs under leases: a restarted one (a new worker) takes the
+  // dead one's runs over once their short lease lapses.
+  if (redis != nullptr) flags = {"--store", redis->Url(), "--run-lease-ms", "600"};
+  Server server(model, data, flags);
   ASSERT_TRUE(server.Start());
   std::string notes;
   {
@@ -313,21 +329,38 @@ TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) {
     ++kills;
     stop = true;
     for (std::thread& t : clients) t.join();
-    ASSERT_EQ(SqliteCheck(db, "PRAGMA integrity_check"), "ok") << "after kill " << kills;
+    if (redis == nullptr) {
+      ASSERT_EQ(SqliteCheck(db, "PRAGMA integrity_check"), "ok") << "after kill " << kills;
+    } else if (kills % 3 == 0) {
+      redis->Kill();  // SIGKILL: only what the AOF holds comes back
+      ASSERT_TRUE(redis->Start()) << "redis restart " << kills;
+    }
     ASSERT_TRUE(server.Start()) << "restart " << kills;
     verify(false);
     if (::testing::Test::HasFatalFailure()) return;
   }
   verify(true);
   std::size_t events = events_checked;
-  std::cout << "[CrashCampaign] kills " << kills << ", acknowledged nodes " << acked.nodes.size() << ", runs "
-            << acked.runs.size() << ", acknowledged events checked " << events
+  std::cout << "[CrashCampaign" << (redis != nullptr ? " on Redis" : "") << "] kills " << kills
+            << ", acknowledged nodes " << acked.nodes.size() << ", runs " << acked.runs.size()
+            << ", acknowledged events checked " << events
             << (::testing::Test::HasFailure() ? ", FAILURES (see above)"
                                               : ", lost 0, duplicated 0, runs without "
                                                 "a terminal event 0")
             << "\n";
   EXPECT_GE(kills, sanitized ? 3 : 10) << "the time bound cut the campaign short";
   server.Kill(SIGTERM);
+}
+
+TEST(CrashCampaignTest, RandomKillsLoseNothingAndEveryRunEnds) { RunCampaign(nullptr); }
+
+TEST(CrashCampaignTest, OnRedisRandomKillsOfLlmsyncAndRedisLoseNothing) {
+  if (!HaveRedisServer()) GTEST_SKIP() << "redis-server not found at " << kRedisServerBinary;
+  TestDir dir;
+  std::filesystem::create_directories(dir.File("redis"));
+  RedisServer redis(dir.File("redis"));
+  ASSERT_TRUE(redis.Start());
+  RunCampaign(&redis);
 }
 
 }  // namespace

@@ -128,7 +128,9 @@ async function ChatLoop(client, model, label) {
     { role: 'user', content: 'What is the weather in Paris?' },
   ];
   const tools = [weatherTool, timeTool];
-  const request = { model, messages, tools, tool_choice: 'required', max_tokens: 200, seed: 11, temperature: 1 };
+  const request = {
+    model, messages, tools, tool_choice: 'required', parallel_tool_calls: false, max_tokens: 200, seed: 11, temperature: 1,
+  };
   const first = await client.chat.completions.create(request);
   const choice = first.choices[0];
   assert.equal(choice.finish_reason, 'tool_calls', JSON.stringify(first));
@@ -193,6 +195,8 @@ async function ChatLoop(client, model, label) {
     turn2_reused_tokens: second.llmsync.reused_tokens,
   };
 
+  await ParallelCalls(client, model, label, messages.slice(0, 2), tools, label === 'qwen3');
+
   // Malformed tool requests are 400s naming the field.
   const bad = [
     [{ tools: 'garbage' }, 'tools'],
@@ -207,12 +211,114 @@ async function ChatLoop(client, model, label) {
   }
 }
 
+// Reads a streamed chat completion into { content, reasoning, calls, finish }.
+async function ReadChatStream(stream) {
+  const out = { content: '', reasoning: '', calls: [], finish: null };
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (!c) continue;
+    if (c.delta.content) out.content += c.delta.content;
+    if (c.delta.reasoning_content) out.reasoning += c.delta.reasoning_content;
+    for (const t of c.delta.tool_calls ?? []) {
+      out.calls[t.index] ??= { id: '', name: '', arguments: '' };
+      if (t.id) out.calls[t.index].id = t.id;
+      if (t.function?.name) out.calls[t.index].name += t.function.name;
+      if (t.function?.arguments) out.calls[t.index].arguments += t.function.arguments;
+    }
+    if (c.finish_reason) out.finish = c.finish_reason;
+  }
+  return out;
+}
+
+// parallel_tool_calls (the default): one assistant turn may hold several calls, each valid, the
+// same streamed and not; the client sends every result and the next turn is a cache hit. Without
+// an end-of-turn token (the llama test model) nothing can follow a call but the end of the run,
+// so such a model writes exactly one.
+async function ParallelCalls(client, model, label, history, tools, hasEndToken) {
+  let found = null;
+  for (let seed = 1; seed <= 24 && !found; ++seed) {
+    const request = { model, messages: history, tools, tool_choice: 'required', max_tokens: 400, seed, temperature: 1 };
+    const r = await client.chat.completions.create(request);
+    const calls = r.choices[0].message.tool_calls;
+    assert.ok(calls.length >= 1 && calls.length <= 8, JSON.stringify(r));
+    for (const c of calls) CheckArguments(c.function.name, c.function.arguments);
+    assert.equal(new Set(calls.map((c) => c.id)).size, calls.length, 'call ids are distinct');
+    if (calls.length >= 2) found = { request, response: r };
+  }
+  if (!hasEndToken) {  // a turn can only end with a call here: one call per turn (PROTOCOL.md)
+    assert.equal(found, null, 'a model without an end-of-turn token wrote several calls');
+    return;
+  }
+  assert.ok(found, 'no seed in 1..24 gave two calls in one turn');
+  const message = found.response.choices[0].message;
+  assert.equal(found.response.choices[0].finish_reason, 'tool_calls');
+  assert.equal(message.content, null);
+  const streamed = await ReadChatStream(await client.chat.completions.create({ ...found.request, stream: true }));
+  assert.equal(streamed.finish, 'tool_calls');
+  assert.equal(streamed.content, '');
+  assert.deepEqual(streamed.calls, message.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })));
+  // Every result, then the answer: the turn with several calls is reused whole.
+  const messages = [...history, message];
+  for (const c of message.tool_calls) messages.push({ role: 'tool', tool_call_id: c.id, content: `{"ok": "${c.function.name}"}` });
+  const next = await client.chat.completions.create({ model, messages, tools, tool_choice: 'none', max_tokens: 4, seed: 3 });
+  const turn1 = found.response.usage.prompt_tokens + found.response.usage.completion_tokens;
+  assert.ok(next.usage.prompt_tokens_details.cached_tokens >= turn1 - 1,
+    `cached ${next.usage.prompt_tokens_details.cached_tokens} of the parallel turn's ${turn1}`);
+  figures[`${label}.parallel`] = {
+    calls: message.tool_calls.length, seed: found.request.seed,
+    turn1_prompt_tokens: found.response.usage.prompt_tokens,
+    turn1_completion_tokens: found.response.usage.completion_tokens,
+    turn2_prompt_tokens: next.usage.prompt_tokens,
+    turn2_cached_tokens: next.usage.prompt_tokens_details.cached_tokens,
+  };
+}
+
+// The Responses stream through the openai package's streaming helper: contiguous sequence numbers,
+// function_call items announced, argument deltas and done events, and a final response equal to
+// the non-streamed one (same seed).
+async function ResponsesStream(client, request, expected) {
+  const stream = client.responses.stream(request);
+  const events = [];
+  for await (const e of stream) events.push(e);
+  const final = await stream.finalResponse();
+  events.forEach((e, i) => assert.equal(e.sequence_number, i, `event ${i} is ${e.type} #${e.sequence_number}`));
+  const types = events.map((e) => e.type);
+  assert.equal(types[0], 'response.created');
+  assert.equal(types[types.length - 1], 'response.completed');
+  const calls = expected.output.filter((o) => o.type === 'function_call');
+  const added = events.filter((e) => e.type === 'response.output_item.added' && e.item.type === 'function_call');
+  const argsDone = events.filter((e) => e.type === 'response.function_call_arguments.done');
+  const itemDone = events.filter((e) => e.type === 'response.output_item.done' && e.item.type === 'function_call');
+  assert.equal(added.length, calls.length, types.join(' '));
+  assert.equal(argsDone.length, calls.length);
+  assert.equal(itemDone.length, calls.length);
+  for (let k = 0; k < calls.length; ++k) {
+    const deltas = events.filter((e) => e.type === 'response.function_call_arguments.delta' && e.output_index === added[k].output_index);
+    assert.equal(deltas.map((e) => e.delta).join(''), calls[k].arguments);
+    assert.equal(argsDone[k].arguments, calls[k].arguments);
+    assert.equal(itemDone[k].item.call_id, calls[k].call_id);
+    assert.equal(final.output[added[k].output_index].type, 'function_call');
+  }
+  // Item ids name the run (two runs here); everything else is the same generation.
+  // (the helper adds parsed_arguments to function calls)
+  const strip = (r) => r.output.map(({ id, parsed_arguments: _, ...rest }) => rest);
+  assert.deepEqual(strip(final), strip(expected));
+  // Resuming after any event replays exactly the rest.
+  const cut = Math.floor(events.length / 2);
+  const resumed = await fetch(`${client.baseURL}/responses/${final.id}?stream=true&starting_after=${cut}`);
+  const text = await resumed.text();
+  const seqs = [...text.matchAll(/"sequence_number":(\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(seqs, events.slice(cut + 1).map((e) => e.sequence_number));
+  return final;
+}
+
 async function ResponsesLoop(client, model, label) {
   const tools = [
     { type: 'function', name: 'get_weather', description: 'The weather in a city', parameters: weatherTool.function.parameters },
   ];
   const input = [{ role: 'user', content: 'Weather in Oslo, please.' }];
-  const first = await client.responses.create({ model, input, tools, tool_choice: 'required', max_output_tokens: 200, seed: 21 });
+  const firstRequest = { model, input, tools, tool_choice: 'required', parallel_tool_calls: false, max_output_tokens: 200, seed: 21 };
+  const first = await client.responses.create(firstRequest);
   assert.equal(first.status, 'completed', JSON.stringify(first));
   const calls = first.output.filter((o) => o.type === 'function_call');
   assert.equal(calls.length, 1, JSON.stringify(first.output));
@@ -220,6 +326,19 @@ async function ResponsesLoop(client, model, label) {
   CheckArguments('get_weather', calls[0].arguments);
   for (const item of first.output) {
     if (item.type === 'message') for (const part of item.content) NoMarkup(part.text);
+  }
+  await ResponsesStream(client, firstRequest, first);
+  // Several calls in one response, streamed.
+  for (let seed = 1; seed <= 24; ++seed) {
+    const request = { model, input, tools, tool_choice: 'required', max_output_tokens: 400, seed };
+    const r = await client.responses.create(request);
+    if (r.output.filter((o) => o.type === 'function_call').length < 2) continue;
+    await ResponsesStream(client, request, r);
+    figures[`${label}.responses_parallel_seed`] = seed;
+    break;
+  }
+  if (label === 'qwen3') {  // the llama test model has no end-of-turn token: one call per turn
+    assert.ok(figures[`${label}.responses_parallel_seed`], 'no seed in 1..24 gave two function_call items');
   }
   // Stateless: re-send the input, the call, and its output.
   const next = [...input, { type: 'function_call', call_id: calls[0].call_id, name: calls[0].name, arguments: calls[0].arguments },

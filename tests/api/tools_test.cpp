@@ -133,6 +133,31 @@ std::vector<Recorded> RecordedOutputs() {
        {{"w", R"({"c":"<tool_call>"})"}},
        "The user wants weather."},
       {ToolFamily::kHermes, "<think>\nhmm\n</think>\n\nIt is sunny.", "It is sunny.", {}, "hmm"},
+      // A call written before the reasoning closed is a call, not reasoning (the field loses these).
+      {ToolFamily::kHermes,
+       "<think>\nI should look it up. <tool_call>\n{\"name\": \"w\", \"arguments\": {}}\n</tool_call>",
+       "",
+       {{"w", "{}"}},
+       "I should look it up."},
+      {ToolFamily::kHermes,
+       "<think>\nlook up <tool_call>\n{\"name\": \"w\", \"arguments\": {}}\n</tool_call> then "
+       "answer\n</think>\nDone.",
+       "Done.",
+       {{"w", "{}"}},
+       "look up\nthen answer"},
+      // Parallel calls: one block each.
+      {ToolFamily::kHermes,
+       "<tool_call>\n{\"name\":\"a\",\"arguments\":{}}\n</"
+       "tool_call>\n<tool_call>\n{\"name\":\"b\",\"arguments\":"
+       "{\"x\":1}}\n</tool_call>",
+       "",
+       {{"a", "{}"}, {"b", R"({"x":1})"}},
+       ""},
+      {ToolFamily::kMistral,
+       R"([TOOL_CALLS][{"name":"a","arguments":{}},{"name":"b","arguments":{"x":1}}])",
+       "",
+       {{"a", "{}"}, {"b", R"({"x":1})"}},
+       ""},
       {ToolFamily::kHermes, "Plain answer, no tools.", "Plain answer, no tools.", {}, ""},
       {ToolFamily::kHermes,
        "<tool_call>\nnot json\n</tool_call>",
@@ -219,6 +244,34 @@ TEST(ToolFormatTest, StreamedContentIsAlwaysAPrefixOfTheFinalParse) {
   }
 }
 
+// Reasoning streams as it is generated: StreamableReasoning and StreamableContent of every prefix
+// are prefixes of the final parse, and a long <think> block is sent before it closes.
+TEST(ToolFormatTest, StreamedReasoningAndContentArePrefixesOfTheFinalParse) {
+  std::vector<Recorded> outputs = RecordedOutputs();
+  outputs.push_back({ToolFamily::kHermes,
+                     "<think>\nStep one.\nStep two.  \n</think>\n\nThe answer is 4.",
+                     "The answer is 4.",
+                     {},
+                     "Step one.\nStep two."});
+  for (const Recorded& r : outputs) {
+    SCOPED_TRACE(std::string(api::ToolFamilyName(r.family)) + ": " + r.output);
+    ParsedOutput final_parse = api::ParseModelOutput(r.family, r.output);
+    std::size_t most_reasoning = 0;
+    for (std::size_t cut = 0; cut <= r.output.size(); ++cut) {
+      std::string_view prefix = std::string_view(r.output).substr(0, cut);
+      std::string reasoning = api::StreamableReasoning(r.family, prefix);
+      std::string content = api::StreamableContent(r.family, prefix);
+      ASSERT_TRUE(final_parse.reasoning.starts_with(reasoning)) << "cut " << cut << ": " << reasoning;
+      ASSERT_TRUE(final_parse.content.starts_with(content)) << "cut " << cut << ": " << content;
+      if (prefix.find("</think>") == std::string_view::npos)
+        most_reasoning = std::max(most_reasoning, reasoning.size());
+    }
+    if (r.output.starts_with("<think>") && final_parse.reasoning.size() > 4) {
+      EXPECT_GT(most_reasoning, 0u) << "reasoning was held back until </think>";
+    }
+  }
+}
+
 // A byte vocabulary plus multi-byte tokens (including ones that straddle markup and JSON), and two
 // control tokens: an end of turn and [TOOL_CALLS].
 struct TestVocab {
@@ -289,9 +342,10 @@ std::string SampleConstrained(const runs::ToolCallGrammar& grammar, const TestVo
 }
 
 runs::ToolCallGrammar GrammarFor(ToolFamily family, const std::string& choice, const TestVocab& v,
-                                 const char* tools = kWeatherTools) {
+                                 const char* tools = kWeatherTools, bool parallel = false) {
   Json body = Json::parse(tools);
   body["tool_choice"] = choice;
+  body["parallel_tool_calls"] = parallel;
   api::ToolError error;
   auto request = api::ParseToolRequest(body, body.dump(), false, &error);
   EXPECT_TRUE(request.IsOk());
@@ -300,9 +354,12 @@ runs::ToolCallGrammar GrammarFor(ToolFamily family, const std::string& choice, c
   for (const Json& f : spec["forms"]) {
     auto schema = api::ParseJsonSchema(f["schema"]);
     EXPECT_TRUE(schema.IsOk());
-    g.forms.push_back({f["prefix"].get<std::string>(), std::make_shared<runs::JsonSchema>(*schema)});
+    g.forms.push_back({f["prefix"].get<std::string>(), f["next_prefix"].get<std::string>(),
+                       std::make_shared<runs::JsonSchema>(*schema)});
   }
   g.suffix = spec["suffix"].get<std::string>();
+  g.close = spec["close"].get<std::string>();
+  g.max_calls = spec["max_calls"].get<int>();
   g.marker = spec["marker"].get<std::string>();
   g.free_until_marker = spec["auto"].get<bool>();
   g.end_tokens = {v.end};
@@ -327,6 +384,69 @@ TEST(ToolCallConstraintTest, RequiredAlwaysYieldsAValidCallInEveryFamily) {
       EXPECT_EQ(p.content, "") << text;
     }
   }
+}
+
+// parallel_tool_calls: several calls in one turn, each to an allowed tool with valid arguments,
+// in the family's own markup for several calls (one Hermes block each, one Mistral / firefunction
+// array), and never more than kMaxParallelCalls. Families without a multi-call form keep one.
+TEST(ToolCallConstraintTest, ParallelCallsAreEachValidAndParseBack) {
+  TestVocab v = MakeVocab();
+  for (ToolFamily family :
+       {ToolFamily::kHermes, ToolFamily::kMistral, ToolFamily::kFunctionary, ToolFamily::kFunctionaryV31,
+        ToolFamily::kFirefunction, ToolFamily::kGeneric, ToolFamily::kLlama3}) {
+    runs::ToolCallGrammar g = GrammarFor(family, "required", v, kWeatherTools, true);
+    bool multi_family = family != ToolFamily::kLlama3;
+    EXPECT_EQ(g.max_calls, multi_family ? api::kMaxParallelCalls : 1);
+    std::size_t most = 0;
+    for (std::uint64_t seed = 1; seed <= 25; ++seed) {
+      SCOPED_TRACE(std::string(api::ToolFamilyName(family)) + " seed " + std::to_string(seed));
+      bool done = false;
+      std::string text = SampleConstrained(g, v, seed, 1200, &done);
+      ASSERT_TRUE(done) << text;
+      ParsedOutput p = api::ParseModelOutput(family, text);
+      ASSERT_GE(p.calls.size(), 1u) << text;
+      ASSERT_LE(p.calls.size(), static_cast<std::size_t>(api::kMaxParallelCalls)) << text;
+      for (const api::ParsedCall& call : p.calls) {
+        EXPECT_TRUE(ArgumentsValid(call.name, call.arguments)) << text;
+      }
+      EXPECT_EQ(p.content, "") << text;
+      most = std::max(most, p.calls.size());
+    }
+    EXPECT_EQ(most > 1, multi_family);  // a uniform sampler takes the second call sometimes
+  }
+  // The budget closes the turn: with room for exactly one call, the sampler must stop after it.
+  runs::ToolCallGrammar g = GrammarFor(ToolFamily::kHermes, "required", v, kWeatherTools, true);
+  g.forms.erase(g.forms.begin());
+  std::int64_t one =
+      static_cast<std::int64_t>(
+          std::string("<tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"\"}}\n</tool_call>")
+              .size()) +
+      1;
+  for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+    bool done = false;
+    std::string text = SampleConstrained(g, v, seed, one, &done);
+    ASSERT_TRUE(done) << text;
+    EXPECT_EQ(api::ParseModelOutput(ToolFamily::kHermes, text).calls.size(), 1u) << text;
+  }
+}
+
+TEST(ToolCallConstraintTest, ParallelHermesTakesASecondCallOrTheEndToken) {
+  TestVocab v = MakeVocab();
+  runs::ToolCallGrammar g = GrammarFor(ToolFamily::kHermes, "required", v, kWeatherTools, true);
+  auto bytes = std::make_shared<runs::TokenBytes>(v.bytes);
+  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(g), bytes,
+                             runs::MakeTokenBuckets(*bytes));
+  ASSERT_TRUE(
+      c.FeedForTest("<tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"UTC\"}}\n</tool_call>"));
+  EXPECT_EQ(c.CallsForTest(), 1);
+  EXPECT_FALSE(c.Done());
+  std::vector<float> logits(v.bytes.size(), 0.0f);
+  c.Mask(logits, 100);
+  EXPECT_EQ(logits[static_cast<std::size_t>(v.end)], 0.0f);  // end the turn
+  EXPECT_EQ(logits['\n'], 0.0f);                             // or write another call
+  EXPECT_LT(logits['x'], 0.0f);
+  ASSERT_TRUE(c.FeedForTest("\n<tool_call>\n{\"name\":\"get_weather\",\"arguments\":"));
+  EXPECT_FALSE(c.FeedForTest("{\"zone\":\"UTC\"}"));  // the second call's own schema holds
 }
 
 // A tool as zod / pydantic declare it: $defs and $ref, const, oneOf, nullable, string, array and

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "../base/test_dir.h"
+#include "base/env.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/make_test_model.h"
@@ -44,6 +46,20 @@ TEST(ModelFingerprint, DeterministicAndIndependentOfThreads) {
   EXPECT_FALSE(a.IsZero());
   EXPECT_EQ(a, Fingerprint(image, 4));
   EXPECT_EQ(a, Fingerprint(Image(Build(Options()))));
+}
+
+// The api role's way (issue 13): each chunk's pages dropped once hashed, same fingerprint, and
+// the mapping still reads the file afterwards.
+TEST(ModelFingerprint, ReleasingPagesGivesTheSameFingerprint) {
+  llmsync::testing::TestDir dir;
+  std::string image = Image(Build(Options()));
+  const std::string path = dir.File("m.gguf");
+  ASSERT_TRUE(WriteFileAtomically(Env::Default(), path, image).IsOk());
+  auto file = GgufFile::Open(Env::Default(), path);
+  ASSERT_TRUE(file.IsOk()) << file.GetStatus().ToString();
+  const Id released = ModelFingerprint(**file, 2, /*release_pages=*/true);
+  EXPECT_EQ(released, Fingerprint(image));
+  EXPECT_EQ(ModelFingerprint(**file, 2), released);
 }
 
 TEST(ModelFingerprint, OneWeightByteChangesIt) {

@@ -8,6 +8,7 @@
 #include "api/compaction.h"
 #include "api/session_events.h"
 #include "api/sse.h"
+#include "api/tools/tool_support.h"
 #include "base/sha256.h"
 #include "llmsync/version.h"
 
@@ -143,6 +144,14 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     LLMSYNC_ASSIGN_OR_RETURN(std::optional<Id> from, OptionalIdField(body, "from"));
     submit.from_node = from.value_or(Id());
     LLMSYNC_ASSIGN_OR_RETURN(submit.params, ParseRunParams(body));
+    std::optional<HttpResponse> tool_error;
+    std::optional<ToolRequest> tools = NativeToolRequest(body, req.body, &tool_error);
+    if (tool_error) return std::move(*tool_error);
+    if (tools) {  // the run may end in tool calls: constrained as in the OpenAI views
+      Status planned = NativeRunTools(ToolSupportFor(ctx), *tools, &submit.params, &tool_error);
+      if (tool_error) return std::move(*tool_error);
+      LLMSYNC_RETURN_IF_ERROR(planned);
+    }
     LLMSYNC_ASSIGN_OR_RETURN(std::string key, IdempotencyKey(body, req));
     if (key.size() > kMaxRunKeyBytes) {
       return Status::InvalidArgument("idempotency_key is longer than " + std::to_string(kMaxRunKeyBytes) +
@@ -240,6 +249,15 @@ HttpResponse GetRun(ServerContext& ctx, const HttpRequest& req, const PathParams
     LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.store->GetRun(tenant, run_id));
     std::optional<Json> cost = CostOf(ctx, tenant, run);
     Json out = RunJson(run, cost ? &*cost : nullptr);
+    // The result's tool calls and reasoning, typed (the node keeps the generated text).
+    if (!run.result_node.IsZero()) {
+      auto node = ctx.sessions->GetNode(tenant, run.session, run.result_node);
+      if (node.IsOk()) {
+        if (auto parts = AssistantPartsJson(ToolSupportFor(ctx), session::PublicView(*node))) {
+          out["parts"] = std::move(*parts);
+        }
+      }
+    }
     // The engine process that claimed it (many processes on one store); null in a single process.
     LLMSYNC_ASSIGN_OR_RETURN(std::string worker, ctx.store->RunWorker(run.id));
     out["worker"] = worker.empty() ? Json(nullptr) : Json(worker);

@@ -5,6 +5,7 @@
 #include "api/native/native_api.h"
 #include "api/session_events.h"
 #include "api/sse.h"
+#include "api/tools/tool_support.h"
 #include "base/base64url.h"
 #include "base/sha256.h"
 #include "session/bundle.h"
@@ -21,6 +22,15 @@ struct SessionRequest {
 Result<SessionRequest> ResolveSession(const std::string& tenant, const PathParams& p) {
   LLMSYNC_ASSIGN_OR_RETURN(Id session, ParseIdParam(p.at("id"), "session id"));
   return SessionRequest{tenant, session};
+}
+
+// A node as the native API shows it: an assistant node whose text holds tool calls or reasoning
+// also carries them as typed `parts` (tool_support.h).
+Json NativeNodeJson(const ToolSupport& tools, const session::Node& n, bool tokens) {
+  session::Node view = session::PublicView(n);
+  Json j = NodeJson(view, tokens);
+  if (auto parts = AssistantPartsJson(tools, view)) j["parts"] = std::move(*parts);
+  return j;
 }
 
 Result<session::NodeDraft> ParseDraft(const Json& n) {
@@ -151,6 +161,8 @@ HttpResponse PatchSession(ServerContext& ctx, const HttpRequest& req, const Path
                                      std::to_string(store::kMaxSessionMetadataBytes));
     }
     LLMSYNC_ASSIGN_OR_RETURN(session::SessionInfo info, ctx.sessions->SetMetadata(s.tenant, s.session, text));
+    ctx.session_events->Publish(s.session, info.last_seq, "metadata.changed",
+                                DumpJson({{"metadata", body["metadata"]}}));
     return JsonResponse(200, DumpJson(SessionSummaryJson(info)));
   });
 }
@@ -197,7 +209,8 @@ HttpResponse GetSession(ServerContext& ctx, const HttpRequest& req, const PathPa
                              ctx.sessions->ListBranches(s.tenant, s.session, 1000));
     bool tokens = req.Query("tokens").value_or("") == "1";
     Json nodes = Json::array();
-    for (const session::Node& n : diff.nodes) nodes.push_back(NodeJson(session::PublicView(n), tokens));
+    ToolSupport tools = ToolSupportFor(ctx);
+    for (const session::Node& n : diff.nodes) nodes.push_back(NativeNodeJson(tools, n, tokens));
     Json out = {{"id", s.session.ToHex()},
                 {"running_run", running_run.IsZero() ? Json(nullptr) : Json(running_run.ToHex())},
                 {"seq", diff.session.last_seq},
@@ -237,6 +250,15 @@ HttpResponse AppendNodes(ServerContext& ctx, const HttpRequest& req, const PathP
       LLMSYNC_ASSIGN_OR_RETURN(session::NodeDraft d, ParseDraft(n));
       append.nodes.push_back(std::move(d));
     }
+    // Tools render into the prompt where the template puts them (or as a generic system node).
+    std::optional<HttpResponse> tool_error;
+    std::optional<ToolRequest> tool_request = NativeToolRequest(body, req.body, &tool_error);
+    if (tool_error) return std::move(*tool_error);
+    text::jinja::Value template_tools = text::jinja::Value::None();
+    if (tool_request) {
+      LLMSYNC_ASSIGN_OR_RETURN(template_tools, NativeAppendTools(ToolSupportFor(ctx), *tool_request,
+                                                                 append.parent.IsZero(), &append.nodes));
+    }
     // Every limit is checked before the drafts are rendered and tokenized.
     LLMSYNC_RETURN_IF_ERROR(ctx.sessions->ValidateAppend(append));
     std::vector<session::Node> path;
@@ -245,7 +267,7 @@ HttpResponse AppendNodes(ServerContext& ctx, const HttpRequest& req, const PathP
     } else {
       LLMSYNC_RETURN_IF_ERROR(ctx.sessions->GetSession(s.tenant, s.session).GetStatus());
     }
-    LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(path, &append.nodes));
+    LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(path, &append.nodes, template_tools));
     Id conflict_head;
     auto result = ctx.sessions->Append(append, &conflict_head);
     if (!result.IsOk() && result.GetStatus().Code() == StatusCode::kConflict && append.expect_head) {
@@ -300,12 +322,16 @@ HttpResponse SessionEvents(ServerContext& ctx, const HttpRequest& req, const Pat
     (void)info;
     ServerContext* c = &ctx;
     return SseResponse([c, s, since](std::shared_ptr<StreamSink> sink) {
-      c->session_events->Subscribe(s.session, sink);
+      if (!c->session_events->Subscribe(s.session, sink).IsOk()) {
+        sink->Close();  // the shared store is unreachable: the client reconnects with Last-Event-ID
+        return;
+      }
       // What the client missed, after subscribing so nothing falls between the two.
       auto diff = c->sessions->DiffSince(s.tenant, s.session, since, 10000);
       if (!diff.IsOk()) return;
       Json nodes = Json::array();
-      for (const session::Node& n : diff->nodes) nodes.push_back(NodeJson(session::PublicView(n), false));
+      ToolSupport tools = ToolSupportFor(*c);
+      for (const session::Node& n : diff->nodes) nodes.push_back(NativeNodeJson(tools, n, false));
       Json sync = {{"seq", diff->session.last_seq},
                    {"head", diff->session.head.IsZero() ? Json(nullptr) : Json(diff->session.head.ToHex())},
                    {"nodes", nodes}};

@@ -24,7 +24,7 @@ std::string ResultText(ServerContext& ctx, const std::string& tenant, const Id& 
   return node.IsOk() ? node->content.text : o.text;
 }
 
-Json ChatUsage(const std::vector<RunOutcome>& outcomes) {
+Json ChatUsage(const Placement& placement, const std::vector<RunOutcome>& outcomes) {
   std::uint64_t prompt = outcomes.empty() ? 0 : PromptTokens(outcomes[0].cost);
   std::uint64_t cached = outcomes.empty() ? 0 : CachedTokens(outcomes[0].cost);
   std::uint64_t completion = 0;
@@ -39,7 +39,8 @@ Json ChatUsage(const std::vector<RunOutcome>& outcomes) {
            {{"reasoning_tokens", 0},
             {"audio_tokens", 0},
             {"accepted_prediction_tokens", 0},
-            {"rejected_prediction_tokens", 0}}}};
+            {"rejected_prediction_tokens", 0}}},
+          {"reasoning_history", ReasoningHistoryJson(placement)}};
 }
 
 struct ChatRequest {
@@ -87,7 +88,7 @@ Result<HttpResponse> CompletionResponse(ServerContext& ctx, const ChatRequest& c
               {"model", ctx.model_name},
               {"system_fingerprint", SystemFingerprint(ctx)},
               {"choices", std::move(choices)},
-              {"usage", ChatUsage(outcomes)},
+              {"usage", ChatUsage(chat.placement, outcomes)},
               {"llmsync", ExtensionJson(chat.placement, outcomes)}};
   HttpResponse r = JsonResponse(200, DumpJson(out));
   SetPlacementHeaders(chat.placement, &r);
@@ -121,11 +122,13 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
       std::mutex mu;
       std::vector<RunOutcome> outcomes;
       std::vector<std::size_t> streamed;  // content bytes sent per choice (parsed outputs)
+      std::vector<std::size_t> reasoned;  // reasoning_content bytes sent per choice
       std::size_t remaining = 0;
     };
     auto shared = std::make_shared<Shared>();
     shared->outcomes.resize(chat.runs.size());
     shared->streamed.resize(chat.runs.size());
+    shared->reasoned.resize(chat.runs.size());
     shared->remaining = chat.runs.size();
     for (std::size_t i = 0; i < chat.runs.size(); ++i) {
       shared->outcomes[i].run = chat.runs[i];
@@ -135,24 +138,35 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
         RunOutcome& o = shared->outcomes[i];
         std::string text = ApplyRunEvent(e, &o);
         std::size_t& streamed = shared->streamed[i];
+        std::size_t& reasoned = shared->reasoned[i];
         if (!text.empty() && !chat.parse)
           return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, {{"content", text}}, nullptr)));
-        if (!text.empty()) {  // only content that no later markup can take back
-          std::size_t n = StreamableContentBytes(chat.tools.family, o.text);
-          if (n <= streamed) return true;
-          std::string delta = o.text.substr(streamed, n - streamed);
-          streamed = n;
-          return sink->Write(Chunk(*ctx, chat, ChoiceDelta(i, {{"content", delta}}, nullptr)));
+        if (!text.empty()) {  // reasoning as it is generated, content no later markup can take back
+          std::string out;
+          std::string reasoning = StreamableReasoning(chat.tools.family, o.text);
+          if (reasoning.size() > reasoned) {
+            out += Chunk(*ctx, chat,
+                         ChoiceDelta(i, {{"reasoning_content", reasoning.substr(reasoned)}}, nullptr));
+            reasoned = reasoning.size();
+          }
+          std::string content = StreamableContent(chat.tools.family, o.text);
+          if (content.size() > streamed) {
+            out += Chunk(*ctx, chat, ChoiceDelta(i, {{"content", content.substr(streamed)}}, nullptr));
+            streamed = content.size();
+          }
+          return out.empty() || sink->Write(std::move(out));
         }
         if (o.status == "completed" || o.status == "cancelled") {
           std::string reason = o.finish_reason.empty() ? "stop" : o.finish_reason;
           std::string out;
           if (chat.parse) {  // the rest of the parse: the sum of the deltas is the parsed message
             ParsedOutput p = ParseModelOutput(chat.tools.family, o.text);
+            if (p.reasoning.size() > reasoned) {
+              out += Chunk(*ctx, chat,
+                           ChoiceDelta(i, {{"reasoning_content", p.reasoning.substr(reasoned)}}, nullptr));
+            }
             if (p.content.size() > streamed)
               out += Chunk(*ctx, chat, ChoiceDelta(i, {{"content", p.content.substr(streamed)}}, nullptr));
-            if (!p.reasoning.empty())
-              out += Chunk(*ctx, chat, ChoiceDelta(i, {{"reasoning_content", p.reasoning}}, nullptr));
             Json calls = ToolCallsJson(chat.tools, p.calls, o.node);
             for (std::size_t k = 0; k < calls.size(); ++k) {
               calls[k]["index"] = k;
@@ -173,7 +187,7 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
         std::lock_guard<std::mutex> lock(shared->mu);
         if (--shared->remaining != 0) return;
         if (chat.include_usage) {
-          Json extra = {{"usage", ChatUsage(shared->outcomes)},
+          Json extra = {{"usage", ChatUsage(chat.placement, shared->outcomes)},
                         {"llmsync", ExtensionJson(chat.placement, shared->outcomes)}};
           sink->Write(Chunk(*ctx, chat, Json::array(), &extra));
         }
@@ -210,6 +224,7 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     }
     LLMSYNC_ASSIGN_OR_RETURN(int n, ParseChoiceCount(body));
     LLMSYNC_ASSIGN_OR_RETURN(bool stream, OptionalBool(body, "stream", false));
+    LLMSYNC_ASSIGN_OR_RETURN(ReasoningHistory reasoning, ParseReasoningHistory(body));
     std::optional<HttpResponse> tool_error;
     auto plan = PlanTools(st, body, req.body, false, &drafts, &params, &tool_error);
     if (tool_error) return std::move(*tool_error);
@@ -225,8 +240,9 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
                                OptionalBool(body["stream_options"], "include_usage", false));
     }
     LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant, plan->session_tools));
-    LLMSYNC_ASSIGN_OR_RETURN(chat.placement,
-                             st.index.Place(tenant, session, Id(), std::move(drafts), plan->template_tools));
+    st.index.RememberTools(tenant, session, ToolDigests(plan->request));
+    LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(tenant, session, Id(), std::move(drafts),
+                                                            plan->template_tools, reasoning));
     LLMSYNC_ASSIGN_OR_RETURN(
         chat.runs, SubmitRuns(ctx, tenant, session, chat.placement.node, params, n, req.body.size()));
     chat.id = "chatcmpl-" + chat.runs[0].ToHex();

@@ -125,6 +125,8 @@ Json ExtensionJson(const Placement& placement, const std::vector<RunOutcome>& ou
           {"appended_nodes", placement.appended_nodes},
           {"reused_tokens", placement.reused_tokens},
           {"divergence", DivergenceJson(placement.divergence)},
+          {"reasoning_history", ReasoningHistoryJson(placement)},
+          {"tools_divergence", ToolsDivergenceJson(placement.tools_divergence)},
           {"runs", std::move(runs)}};
 }
 
@@ -133,6 +135,10 @@ void SetPlacementHeaders(const Placement& placement, HttpResponse* response) {
   response->SetHeader("X-Llmsync-Node", placement.node.ToHex());
   if (placement.divergence)
     response->SetHeader("X-Llmsync-Divergence", DivergenceHeader(*placement.divergence));
+  if (const auto& t = placement.tools_divergence) {
+    response->SetHeader("X-Llmsync-Tools-Divergence",
+                        "tool=" + t->tool + "; change=" + t->change + "; index=" + std::to_string(t->index));
+  }
 }
 
 std::int64_t UnixSeconds(ServerContext& ctx) { return ctx.env->UnixMillis() / 1000; }
@@ -145,6 +151,7 @@ void AddOpenAiRoutes(Router& router, ServerContext& ctx) {
                      << (state->tools.thinks ? "; <think> reasoning is split off" : "");
   AddChatRoutes(router, state);
   AddResponseRoutes(router, state);
+  AddCompletionRoutes(router, state);
 }
 
 }  // namespace llmsync::api
@@ -184,6 +191,7 @@ Json ParamOf(const std::string& message) {
                                                              "tools",
                                                              "tool_choice",
                                                              "parallel_tool_calls",
+                                                             "reasoning_history",
                                                              "previous_response_id",
                                                              "instructions",
                                                              "background",

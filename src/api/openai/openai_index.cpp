@@ -1,5 +1,7 @@
 #include "api/openai/openai_index.h"
 
+#include <algorithm>
+
 #include "base/sha256.h"
 
 namespace llmsync::api {
@@ -88,8 +90,19 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
         continue;
       }
       Id calls;
+      Id content;
+      std::uint64_t reasoning_tokens = 0;
       if (n.content.kind == session::NodeKind::kAssistant) {
         ParsedOutput parsed = ParseModelOutput(family_, n.content.text);
+        if (!parsed.reasoning.empty()) {
+          auto tokens = ctx_->conversation->GetTokenizer().Encode(parsed.reasoning);
+          reasoning_tokens = tokens.IsOk() ? tokens->size() : 0;
+          if (parsed.calls.empty()) {
+            session::NodeContent visible;
+            visible.text = parsed.content;
+            content = Digest(visible);
+          }
+        }
         if (!parsed.calls.empty()) {
           std::vector<std::array<std::string, 3>> list;
           for (std::size_t i = 0; i < parsed.calls.size(); ++i) {
@@ -99,7 +112,8 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
           calls = CallsDigest(list);
         }
       }
-      index.children[n.parent].push_back(Child{n.id, n.content.kind, Digest(n.content), calls});
+      index.children[n.parent].push_back(
+          Child{n.id, n.content.kind, Digest(n.content), calls, content, reasoning_tokens});
       index.seen_seq = std::max(index.seen_seq, n.seq);
     }
     if (!diff.more || diff.nodes.empty()) return Status::Ok();
@@ -123,12 +137,144 @@ Result<std::optional<MessageDivergence>> ConversationIndex::Compare(const std::s
   return best;
 }
 
+const ConversationIndex::Child* ConversationIndex::MatchStep(const std::vector<Child>& kids,
+                                                             const std::vector<MessageDraft>& drafts,
+                                                             std::size_t matched, bool keep,
+                                                             std::size_t* consumed,
+                                                             const Child** by_content) {
+  const session::NodeDraft& d = drafts[matched].draft;
+  Id digest = Digest(d);
+  const Child* hit = nullptr;
+  for (const Child& c : kids) {
+    if (c.kind == d.kind && c.digest == digest) hit = &c;  // the newest equal child wins
+  }
+  // An assistant message re-sent without its reasoning, against the run's node that has it.
+  for (const Child& c : kids) {
+    if (hit == nullptr && d.kind == session::NodeKind::kAssistant && !c.content.IsZero() &&
+        c.content == digest)
+      *by_content = &c;
+  }
+  // A call group ([assistant] tool_call...) against a run's assistant node with those calls.
+  std::size_t first_call = matched + (d.kind == session::NodeKind::kAssistant ? 1 : 0);
+  std::size_t end = first_call;
+  while (end < drafts.size() && drafts[end].draft.kind == session::NodeKind::kToolCall) ++end;
+  if (end > first_call) {
+    std::vector<std::array<std::string, 3>> list;
+    for (std::size_t i = first_call; i < end; ++i) {
+      const session::NodeDraft& c = drafts[i].draft;
+      list.push_back({c.call_id, c.tool_name, c.text});
+    }
+    Id calls = CallsDigest(list);
+    for (const Child& c : kids) {
+      if (c.kind == session::NodeKind::kAssistant && !c.calls.IsZero() && c.calls == calls) {
+        if (!keep && c.reasoning_tokens > 0) {  // strip: the calls are re-rendered without it
+          *by_content = &c;
+          continue;
+        }
+        hit = &c;
+        *consumed = end - matched;
+      }
+    }
+  }
+  return hit;
+}
+
+std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
+                                             std::size_t from, const Id& start) {
+  if (from == 0 && !drafts.empty() && drafts[0].tools_block) {
+    // The generic tools block lists the other tools: any system node at the root stands for it.
+    std::size_t best = 0;
+    for (const Child& c : index.children[Id()]) {
+      if (c.kind == session::NodeKind::kSystem) best = std::max(best, MatchedDrafts(index, drafts, 1, c.id));
+    }
+    return best;
+  }
+  Id at = start;
+  std::size_t matched = from;
+  while (matched < drafts.size()) {
+    std::size_t consumed = 1;
+    const Child* by_content = nullptr;
+    const Child* hit = MatchStep(index.children[at], drafts, matched, true, &consumed, &by_content);
+    if (hit == nullptr) hit = by_content;
+    if (hit == nullptr) break;
+    at = hit->id;
+    matched += consumed;
+  }
+  return matched;
+}
+
+void ConversationIndex::RememberTools(const std::string& tenant, const Id& session,
+                                      std::vector<ToolDigest> tools) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (tool_lists_.contains(session)) return;  // a session's list never changes
+  tool_lists_[session] = ToolList{tenant, std::move(tools), next_order_++};
+}
+
+std::optional<ToolsDivergence> ConversationIndex::ToolListChange(const std::vector<ToolDigest>& before,
+                                                                 const std::vector<ToolDigest>& now) {
+  for (std::size_t i = 0; i < std::max(before.size(), now.size()); ++i) {
+    if (i < before.size() && i < now.size() && before[i] == now[i]) continue;
+    if (i >= now.size()) return ToolsDivergence{before[i].name, i, "removed", Id()};
+    if (i < before.size() && before[i].name == now[i].name)
+      return ToolsDivergence{now[i].name, i, "changed", Id()};
+    bool known =
+        std::any_of(before.begin(), before.end(), [&](const ToolDigest& t) { return t.name == now[i].name; });
+    return ToolsDivergence{now[i].name, i, known ? "moved" : "added", Id()};
+  }
+  return std::nullopt;
+}
+
+Status ConversationIndex::FindToolsDivergence(const std::string& tenant, const Id& session,
+                                              const std::vector<MessageDraft>& drafts, std::size_t matched,
+                                              Placement* out) {
+  // Only a continuation (it re-sends an earlier assistant turn) that this session lacks.
+  bool continuation = false;
+  for (std::size_t i = matched; i < drafts.size(); ++i) {
+    session::NodeKind k = drafts[i].draft.kind;
+    continuation = continuation || k == session::NodeKind::kAssistant || k == session::NodeKind::kToolCall;
+  }
+  if (!continuation) return Status::Ok();
+  std::vector<ToolDigest> now;
+  std::vector<std::pair<std::uint64_t, Id>> others;  // (order, session), oldest first
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = tool_lists_.find(session); it != tool_lists_.end()) now = it->second.tools;
+    for (const auto& [sid, entry] : tool_lists_) {
+      if (sid != session && entry.tenant == tenant) others.emplace_back(entry.order, sid);
+    }
+  }
+  std::sort(others.begin(), others.end());
+  std::size_t best = matched;
+  for (const auto& [order, sid] : others) {
+    std::vector<ToolDigest> tools;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tools = tool_lists_[sid].tools;
+    }
+    LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, sid));
+    std::size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      n = MatchedDrafts(sessions_[sid], drafts);
+    }
+    if (n <= best) continue;
+    if (auto change = ToolListChange(tools, now)) {
+      best = n;
+      change->session = sid;
+      out->tools_divergence = change;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& session, const Id& parent,
-                                           std::vector<MessageDraft> drafts,
-                                           const text::jinja::Value& tools) {
+                                           std::vector<MessageDraft> drafts, const text::jinja::Value& tools,
+                                           ReasoningHistory reasoning) {
   LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, session));
   Placement out;
   out.session = session;
+  out.reasoning_history = reasoning;
+  const bool keep = reasoning == ReasoningHistory::kKeep;
   Id at = parent;
   std::size_t matched = 0;        // drafts matched
   std::size_t matched_nodes = 0;  // nodes they matched (a call group matches one node)
@@ -137,31 +283,17 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
     std::lock_guard<std::mutex> lock(mu_);
     SessionIndex& index = sessions_[session];
     while (matched < drafts.size()) {
-      const session::NodeDraft& d = drafts[matched].draft;
-      Id digest = Digest(d);
       const std::vector<Child>& kids = index.children[at];
-      const Child* hit = nullptr;
       std::size_t consumed = 1;
-      for (const Child& c : kids) {
-        if (c.kind == d.kind && c.digest == digest) hit = &c;  // the newest equal child wins
-      }
-      // A call group ([assistant] tool_call...) against a run's assistant node with those calls.
-      std::size_t first_call = matched + (d.kind == session::NodeKind::kAssistant ? 1 : 0);
-      std::size_t end = first_call;
-      while (end < drafts.size() && drafts[end].draft.kind == session::NodeKind::kToolCall) ++end;
-      if (end > first_call) {
-        std::vector<std::array<std::string, 3>> list;
-        for (std::size_t i = first_call; i < end; ++i) {
-          const session::NodeDraft& c = drafts[i].draft;
-          list.push_back({c.call_id, c.tool_name, c.text});
-        }
-        Id calls = CallsDigest(list);
-        for (const Child& c : kids) {
-          if (c.kind == session::NodeKind::kAssistant && !c.calls.IsZero() && c.calls == calls) {
-            hit = &c;
-            consumed = end - matched;
-          }
-        }
+      const Child* by_content = nullptr;
+      const Child* hit = MatchStep(kids, drafts, matched, keep, &consumed, &by_content);
+      if (hit == nullptr && by_content != nullptr) {
+        ++out.reasoning_turns;  // kept (matched below) or stripped (the walk leaves here)
+        out.reasoning_tokens += by_content->reasoning_tokens;
+        if (keep) hit = by_content;
+      } else if (hit != nullptr && hit->reasoning_tokens > 0) {
+        ++out.reasoning_turns;  // a call group kept with the reasoning before it
+        out.reasoning_tokens += hit->reasoning_tokens;
       }
       if (hit == nullptr) {
         siblings = kids;
@@ -173,6 +305,9 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
     }
   }
   out.reused_nodes = matched_nodes;
+  if (parent.IsZero() && matched < drafts.size()) {
+    LLMSYNC_RETURN_IF_ERROR(FindToolsDivergence(tenant, session, drafts, matched, &out));
+  }
   if (matched < drafts.size() && !siblings.empty()) {
     LLMSYNC_ASSIGN_OR_RETURN(out.divergence, Compare(tenant, session, siblings, drafts[matched]));
   }

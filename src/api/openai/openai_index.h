@@ -35,15 +35,32 @@
 #include "api/openai/openai_messages.h"
 #include "api/server_context.h"
 #include "api/tools/tool_format.h"
+#include "api/tools/tool_template.h"
 #include "text/jinja/jinja_value.h"
 
 namespace llmsync::api {
+
+// What a re-sent history does with the reasoning of earlier turns (docs/PROTOCOL.md,
+// "reasoning_history"). kKeep: a re-sent assistant message matches the node the run wrote, whose
+// tokens hold the reasoning as generated, so the next prompt is the previous one plus the new
+// messages (a cache hit). kStrip (template-faithful): it never matches a node with reasoning; the
+// message is appended as the template renders it (no reasoning), a branch from that turn on.
+enum class ReasoningHistory { kKeep, kStrip };
 
 struct MessageDivergence {
   std::size_t message_index = 0;
   std::size_t char_offset = 0;  // code points into the message text
   std::size_t byte_offset = 0;
   Id node;  // the existing node the message was compared to
+};
+
+// A continuation that this tool list's session lacks but another list's session holds: the tool
+// list changed between turns, and `tool` names the first tool that differs.
+struct ToolsDivergence {
+  std::string tool;
+  std::size_t index = 0;  // its position in the request's list (in the earlier list for "removed")
+  std::string change;     // "changed" | "added" | "removed" | "moved"
+  Id session;             // the session of the earlier list
 };
 
 struct Placement {
@@ -54,6 +71,10 @@ struct Placement {
   std::uint64_t reused_tokens = 0;  // frozen tokens of the reused nodes
   std::optional<MessageDivergence> divergence;
   std::vector<session::Node> path;  // root first, `node` last
+  ReasoningHistory reasoning_history = ReasoningHistory::kKeep;
+  std::size_t reasoning_turns = 0;     // earlier turns whose reasoning was kept (keep) or stripped
+  std::uint64_t reasoning_tokens = 0;  // the tokens of that reasoning, kept in or left out of the prompt
+  std::optional<ToolsDivergence> tools_divergence;
 };
 
 class ConversationIndex {
@@ -74,9 +95,20 @@ class ConversationIndex {
   // optional assistant draft and tool_call drafts. Such a group matches the node when its calls
   // (call id, name, arguments) are the ones the views parsed from the node's text, so the whole
   // previous prompt, generated tokens included, is reused.
+  // `reasoning` decides whether such a match may reuse a node whose text holds reasoning (a
+  // re-sent assistant message matches a run's node by its parsed content, or its calls).
   Result<Placement> Place(const std::string& tenant, const Id& session, const Id& parent,
                           std::vector<MessageDraft> drafts,
-                          const text::jinja::Value& tools = text::jinja::Value::None());
+                          const text::jinja::Value& tools = text::jinja::Value::None(),
+                          ReasoningHistory reasoning = ReasoningHistory::kKeep);
+  // Records the tool list of a tool session (every session SessionFor returns, the no-tools one
+  // with an empty list): a continuation placed in one session that another of the tenant's
+  // sessions holds further is reported as a ToolsDivergence naming the first differing tool.
+  // Kept in memory: lists this process has not seen are not compared.
+  void RememberTools(const std::string& tenant, const Id& session, std::vector<ToolDigest> tools);
+  // The first difference between two tool lists (nullopt when equal).
+  static std::optional<ToolsDivergence> ToolListChange(const std::vector<ToolDigest>& before,
+                                                       const std::vector<ToolDigest>& now);
   // The digest of calls as a client re-sends them: (call id, name, arguments) per call.
   static Id CallsDigest(const std::vector<std::array<std::string, 3>>& calls);
 
@@ -84,8 +116,10 @@ class ConversationIndex {
   struct Child {
     Id id;
     session::NodeKind kind;
-    Id digest;  // of tool_name, call_id and text
-    Id calls;   // assistant nodes with parsed tool calls: CallsDigest of them (zero otherwise)
+    Id digest;   // of tool_name, call_id and text
+    Id calls;    // assistant nodes with parsed tool calls: CallsDigest of them (zero otherwise)
+    Id content;  // assistant nodes with reasoning and no calls: Digest of the parsed content
+    std::uint64_t reasoning_tokens = 0;  // the node's reasoning, tokenized (0: none)
   };
   struct SessionIndex {
     std::uint64_t seen_seq = 0;
@@ -93,6 +127,18 @@ class ConversationIndex {
   };
 
   Status CatchUp(const std::string& tenant, const Id& session);
+  // The child `drafts[matched]` (with the tool_call drafts after it) matches, or null;
+  // `consumed` drafts it takes; `by_content` a node that matches only by parsed content or calls
+  // (a node with reasoning, which `keep` takes and `strip` does not).
+  static const Child* MatchStep(const std::vector<Child>& kids, const std::vector<MessageDraft>& drafts,
+                                std::size_t matched, bool keep, std::size_t* consumed,
+                                const Child** by_content);
+  // How many drafts match from the root (read-only). REQUIRES: mu_ held.
+  // `from` drafts are taken as matched up to node `start`.
+  static std::size_t MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
+                                   std::size_t from = 0, const Id& start = Id());
+  Status FindToolsDivergence(const std::string& tenant, const Id& session,
+                             const std::vector<MessageDraft>& drafts, std::size_t matched, Placement* out);
   static Id Digest(const session::NodeContent& content);
   Result<std::optional<MessageDivergence>> Compare(const std::string& tenant, const Id& session,
                                                    const std::vector<Child>& children,
@@ -102,6 +148,13 @@ class ConversationIndex {
   ToolFamily family_;
   std::mutex mu_;
   std::unordered_map<Id, SessionIndex> sessions_;  // GUARDED_BY(mu_)
+  struct ToolList {
+    std::string tenant;
+    std::vector<ToolDigest> tools;
+    std::uint64_t order = 0;  // first seen: on a tie the oldest list (the conversation's own) wins
+  };
+  std::unordered_map<Id, ToolList> tool_lists_;  // GUARDED_BY(mu_)
+  std::uint64_t next_order_ = 0;                 // GUARDED_BY(mu_)
 };
 
 }  // namespace llmsync::api

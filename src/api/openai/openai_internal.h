@@ -16,17 +16,10 @@
 #include "api/router.h"
 #include "api/tools/tool_format.h"
 #include "api/tools/tool_request.h"
+#include "api/tools/tool_support.h"
 #include "runs/run_params.h"
 
 namespace llmsync::api {
-
-// How the served model's template handles tools and reasoning (api/tools/tool_format.h).
-struct ToolSupport {
-  ToolFamily family = ToolFamily::kGeneric;
-  bool renders_tools = false;  // false: the generic system block lists the tools
-  bool thinks = false;         // <think> reasoning is split off every output
-};
-ToolSupport ToolSupportFor(const ServerContext& ctx);
 
 struct OpenAiState {
   explicit OpenAiState(ServerContext* c) : ctx(c), tools(ToolSupportFor(*c)), index(c, tools.family) {}
@@ -49,8 +42,13 @@ Result<ToolPlan> PlanTools(const OpenAiState& st, const Json& body, std::string_
                            bool responses_shape, std::vector<MessageDraft>* drafts, runs::RunParams* params,
                            std::optional<HttpResponse>* error);
 
-// The OpenAI tool_calls array for parsed calls of the result node `node`.
-Json ToolCallsJson(const ToolSupport& tools, const std::vector<ParsedCall>& calls, const Id& node);
+// `reasoning_history` ("keep", the default, or "strip"): a 400 naming the field otherwise.
+Result<ReasoningHistory> ParseReasoningHistory(const Json& body);
+// {"policy", "turns", "tokens"}: the earlier turns whose reasoning the placement kept in the prompt
+// (keep) or left out (strip), and its tokens.
+Json ReasoningHistoryJson(const Placement& placement);
+// {"tool", "index", "change", "session"} or null.
+Json ToolsDivergenceJson(const std::optional<ToolsDivergence>& d);
 
 // What the OpenAI request fields ask of each run (temperature, top_p, max_tokens or
 // max_completion_tokens / max_output_tokens, stop, seed, plus llmsync's top_k, min_p,
@@ -108,5 +106,7 @@ std::int64_t UnixSeconds(ServerContext& ctx);
 // Registers the chat and model routes (openai_chat.cpp) and the Responses routes.
 void AddChatRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
 void AddResponseRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
+// POST /v1/completions (openai_completions.cpp): string or token-id prompts, token ids out.
+void AddCompletionRoutes(Router& router, const std::shared_ptr<OpenAiState>& state);
 
 }  // namespace llmsync::api

@@ -24,6 +24,7 @@ namespace llmsync::api {
 struct MessageDraft {
   session::NodeDraft draft;
   std::size_t message_index = 0;
+  bool tools_block = false;  // the generic tools system message (not a client message)
 };
 
 // Chat Completions `messages` (a non-empty array).

@@ -14,7 +14,14 @@
 //   run.completed           -> output_text.done, content_part.done, output_item.done,
 //                              response.completed | incomplete
 //   run.cancelled / failed  -> response.cancelled | response.failed
+// A parsed output (tools, or a thinking model) opens its items as they appear instead: run.started
+// maps to created + in_progress only; tokens open a reasoning item (reasoning_text deltas as the
+// <think> block is generated) and the message (text no later markup can take back); run.completed
+// finishes both and adds, per call, output_item.added (function_call), function_call_arguments
+// .delta and .done, output_item.done. Output indexes follow the opening order, which is the order
+// of the final output.
 #include <algorithm>
+#include <functional>
 
 #include "api/compaction.h"
 #include "api/openai/openai_internal.h"
@@ -112,6 +119,24 @@ Json MessageItem(const Id& run, const std::string& text, const std::string& stat
           {"content", with_content ? Json::array({ContentPart(text)}) : Json::array()}};
 }
 
+Json ReasoningItem(const Id& run, const std::string& text, const std::string& status) {
+  return {{"id", "rs_" + run.ToHex()},
+          {"type", "reasoning"},
+          {"status", status},
+          {"summary", Json::array()},
+          {"content", Json::array({{{"type", "reasoning_text"}, {"text", text}}})}};
+}
+
+Json FunctionCallItem(const Id& run, std::size_t k, const Json& call, const std::string& arguments,
+                      const std::string& status) {
+  return {{"id", "fc_" + run.ToHex() + "_" + std::to_string(k)},
+          {"type", "function_call"},
+          {"status", status},
+          {"call_id", call["id"]},
+          {"name", call["function"]["name"]},
+          {"arguments", arguments}};
+}
+
 // Whether a run's output is split into reasoning, message and function calls: it was asked for
 // tools, or the model thinks.
 bool ParsesOutput(const ToolSupport& tools, const store::RunRecord& run) {
@@ -126,21 +151,14 @@ void AddParsedItems(const ToolSupport& tools, const store::RunRecord& run, const
                     const std::string& item_status, Json* output) {
   ParsedOutput p = ParseModelOutput(tools.family, text);
   if (!p.reasoning.empty()) {
-    output->push_back({{"id", "rs_" + run.id.ToHex()},
-                       {"type", "reasoning"},
-                       {"summary", Json::array()},
-                       {"content", Json::array({{{"type", "reasoning_text"}, {"text", p.reasoning}}})}});
+    output->push_back(ReasoningItem(run.id, p.reasoning, item_status));
   }
   if (!p.content.empty() || p.calls.empty())
     output->push_back(MessageItem(run.id, p.content, item_status, true));
   Json calls = ToolCallsJson(tools, p.calls, run.result_node);
   for (std::size_t k = 0; k < calls.size(); ++k) {
-    output->push_back({{"id", "fc_" + run.id.ToHex() + "_" + std::to_string(k)},
-                       {"type", "function_call"},
-                       {"status", item_status},
-                       {"call_id", calls[k]["id"]},
-                       {"name", calls[k]["function"]["name"]},
-                       {"arguments", calls[k]["function"]["arguments"]}});
+    output->push_back(FunctionCallItem(run.id, k, calls[k],
+                                       calls[k]["function"]["arguments"].get<std::string>(), item_status));
   }
 }
 
@@ -203,6 +221,8 @@ Json ResponseJson(ServerContext& ctx, const store::RunRecord& run, const RunOutc
     ext["reused_nodes"] = placement->reused_nodes;
     ext["appended_nodes"] = placement->appended_nodes;
     ext["divergence"] = DivergenceJson(placement->divergence);
+    ext["reasoning_history"] = ReasoningHistoryJson(*placement);
+    ext["tools_divergence"] = ToolsDivergenceJson(placement->tools_divergence);
   }
   j["llmsync"] = std::move(ext);
   return j;
@@ -228,6 +248,128 @@ std::string Event(std::int64_t seq, std::string_view type, Json body) {
   return FormatSseEvent(static_cast<std::uint64_t>(seq), type, DumpJson(body));
 }
 
+// The items of a parsed output as a stream opens them: reasoning (streamed as generated), the
+// message (once content is final enough to send), then, when the run ends, one function_call item
+// per call. Output indexes are assigned in opening order, which is the order of the final output.
+struct ParsedStreamState {
+  std::size_t reasoned = 0;  // reasoning bytes sent
+  std::size_t streamed = 0;  // content bytes sent
+  int next_index = 0;
+  int reasoning_index = -1;
+  bool reasoning_done = false;
+  int message_index = -1;
+};
+
+using Emit = std::function<void(std::string_view, Json)>;
+
+void OpenReasoning(const Id& run, ParsedStreamState& ps, const Emit& emit) {
+  if (ps.reasoning_index >= 0) return;
+  ps.reasoning_index = ps.next_index++;
+  Json item = ReasoningItem(run, "", "in_progress");
+  item["content"] = Json::array();
+  emit("response.output_item.added", {{"output_index", ps.reasoning_index}, {"item", item}});
+  emit("response.content_part.added", {{"item_id", "rs_" + run.ToHex()},
+                                       {"output_index", ps.reasoning_index},
+                                       {"content_index", 0},
+                                       {"part", {{"type", "reasoning_text"}, {"text", ""}}}});
+}
+
+void ReasoningDelta(const Id& run, ParsedStreamState& ps, const std::string& reasoning, const Emit& emit) {
+  if (reasoning.size() <= ps.reasoned || ps.reasoning_done) return;
+  OpenReasoning(run, ps, emit);
+  emit("response.reasoning_text.delta", {{"item_id", "rs_" + run.ToHex()},
+                                         {"output_index", ps.reasoning_index},
+                                         {"content_index", 0},
+                                         {"delta", reasoning.substr(ps.reasoned)}});
+  ps.reasoned = reasoning.size();
+}
+
+void CloseReasoning(const Id& run, ParsedStreamState& ps, const std::string& reasoning,
+                    const std::string& status, const Emit& emit) {
+  if (ps.reasoning_index < 0 || ps.reasoning_done) return;
+  ps.reasoning_done = true;
+  std::string id = "rs_" + run.ToHex();
+  emit("response.reasoning_text.done",
+       {{"item_id", id}, {"output_index", ps.reasoning_index}, {"content_index", 0}, {"text", reasoning}});
+  emit("response.content_part.done", {{"item_id", id},
+                                      {"output_index", ps.reasoning_index},
+                                      {"content_index", 0},
+                                      {"part", {{"type", "reasoning_text"}, {"text", reasoning}}}});
+  emit("response.output_item.done",
+       {{"output_index", ps.reasoning_index}, {"item", ReasoningItem(run, reasoning, status)}});
+}
+
+void OpenMessage(const Id& run, ParsedStreamState& ps, const std::string& reasoning, const Emit& emit) {
+  if (ps.message_index >= 0) return;
+  CloseReasoning(run, ps, reasoning, "completed", emit);  // content follows a closed reasoning block
+  ps.message_index = ps.next_index++;
+  emit("response.output_item.added",
+       {{"output_index", ps.message_index}, {"item", MessageItem(run, "", "in_progress", false)}});
+  emit("response.content_part.added", {{"item_id", MessageId(run)},
+                                       {"output_index", ps.message_index},
+                                       {"content_index", 0},
+                                       {"part", ContentPart("")}});
+}
+
+void ContentDelta(const Id& run, ParsedStreamState& ps, const std::string& content,
+                  const std::string& reasoning, const Emit& emit) {
+  if (content.size() <= ps.streamed) return;
+  OpenMessage(run, ps, reasoning, emit);
+  emit("response.output_text.delta", {{"item_id", MessageId(run)},
+                                      {"output_index", ps.message_index},
+                                      {"content_index", 0},
+                                      {"delta", content.substr(ps.streamed)},
+                                      {"logprobs", Json::array()}});
+  ps.streamed = content.size();
+}
+
+// The events a parsed output's tokens map to.
+void ParsedTokenEvents(ToolFamily family, const Id& run, const std::string& text, ParsedStreamState& ps,
+                       const Emit& emit) {
+  std::string reasoning = StreamableReasoning(family, text);
+  ReasoningDelta(run, ps, reasoning, emit);
+  ContentDelta(run, ps, StreamableContent(family, text), reasoning, emit);
+}
+
+// The events that finish a parsed output: the rest of the reasoning and content, then the calls.
+void ParsedFinalEvents(const ToolSupport& tools, const store::RunRecord& run, const std::string& raw,
+                       const std::string& item_status, ParsedStreamState& ps, const Emit& emit) {
+  ParsedOutput p = ParseModelOutput(tools.family, raw);
+  if (ps.message_index < 0) ReasoningDelta(run.id, ps, p.reasoning, emit);
+  CloseReasoning(run.id, ps, p.reasoning, item_status, emit);
+  if (!p.content.empty() || p.calls.empty() || ps.message_index >= 0) {
+    OpenMessage(run.id, ps, p.reasoning, emit);
+    ContentDelta(run.id, ps, p.content, p.reasoning, emit);
+    emit("response.output_text.done", {{"item_id", MessageId(run.id)},
+                                       {"output_index", ps.message_index},
+                                       {"content_index", 0},
+                                       {"text", p.content},
+                                       {"logprobs", Json::array()}});
+    emit("response.content_part.done", {{"item_id", MessageId(run.id)},
+                                        {"output_index", ps.message_index},
+                                        {"content_index", 0},
+                                        {"part", ContentPart(p.content)}});
+    emit("response.output_item.done",
+         {{"output_index", ps.message_index}, {"item", MessageItem(run.id, p.content, item_status, true)}});
+  }
+  Json calls = ToolCallsJson(tools, p.calls, run.result_node);
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    int index = ps.next_index++;
+    std::string id = "fc_" + run.id.ToHex() + "_" + std::to_string(k);
+    std::string args = calls[k]["function"]["arguments"].get<std::string>();
+    emit("response.output_item.added",
+         {{"output_index", index}, {"item", FunctionCallItem(run.id, k, calls[k], "", "in_progress")}});
+    emit("response.function_call_arguments.delta",
+         {{"item_id", id}, {"output_index", index}, {"delta", args}});
+    emit("response.function_call_arguments.done", {{"item_id", id},
+                                                   {"output_index", index},
+                                                   {"name", calls[k]["function"]["name"]},
+                                                   {"arguments", args}});
+    emit("response.output_item.done",
+         {{"output_index", index}, {"item", FunctionCallItem(run.id, k, calls[k], args, item_status)}});
+  }
+}
+
 // Streams a response's events with sequence_number > after.
 HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const Id& run_id,
                             std::int64_t after) {
@@ -237,18 +379,13 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
     ToolSupport tools = ToolSupportFor(*ctx);
     bool parse = false;
     if (auto stored = ctx->store->GetRun(tenant, run_id); stored.IsOk()) parse = ParsesOutput(tools, *stored);
-    auto streamed = std::make_shared<std::size_t>(0);
+    auto ps = std::make_shared<ParsedStreamState>();
     auto next_seq = std::make_shared<std::int64_t>(0);  // events come one at a time, in order
-    auto on_event = [ctx, tenant, run_id, after, sink, outcome, tools, parse, streamed,
+    auto on_event = [ctx, tenant, run_id, after, sink, outcome, tools, parse, ps,
                      next_seq](const store::RunEvent& e) {
       std::string delta = ApplyRunEvent(e, outcome.get());
-      if (parse && !delta.empty()) {  // only content that no later markup can take back
-        std::size_t n = StreamableContentBytes(tools.family, outcome->text);
-        delta = n > *streamed ? outcome->text.substr(*streamed, n - *streamed) : std::string();
-        *streamed = std::max(*streamed, n);
-      }
       std::string out;
-      auto emit = [&](std::string_view type, Json body) {
+      Emit emit = [&](std::string_view type, Json body) {
         std::int64_t s = (*next_seq)++;
         if (s > after) out += Event(s, type, std::move(body));
       };
@@ -270,12 +407,16 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
         Json snap = ResponseJson(*ctx, record(store::RunStatus::kRunning), *outcome, nullptr, "");
         emit("response.created", {{"response", snap}});
         emit("response.in_progress", {{"response", snap}});
-        emit("response.output_item.added",
-             {{"output_index", 0}, {"item", MessageItem(msg, "", "in_progress", false)}});
-        emit("response.content_part.added", {{"item_id", MessageId(msg)},
-                                             {"output_index", 0},
-                                             {"content_index", 0},
-                                             {"part", ContentPart("")}});
+        if (!parse) {  // parsed outputs open their items as they appear
+          emit("response.output_item.added",
+               {{"output_index", 0}, {"item", MessageItem(msg, "", "in_progress", false)}});
+          emit("response.content_part.added", {{"item_id", MessageId(msg)},
+                                               {"output_index", 0},
+                                               {"content_index", 0},
+                                               {"part", ContentPart("")}});
+        }
+      } else if (e.type == runs::kEventToken && parse) {
+        if (!delta.empty()) ParsedTokenEvents(tools.family, msg, outcome->text, *ps, emit);
       } else if (e.type == runs::kEventToken && !delta.empty()) {
         emit("response.output_text.delta", {{"item_id", MessageId(msg)},
                                             {"output_index", 0},
@@ -286,20 +427,23 @@ HttpResponse StreamResponse(ServerContext* ctx, const std::string& tenant, const
         store::RunRecord r = record(store::RunStatus::kSucceeded);
         r.result_node = outcome->node;
         std::string raw = FinalText(*ctx, r, *outcome);
-        std::string text = parse ? ParseModelOutput(tools.family, raw).content : raw;
         Json snap = ResponseJson(*ctx, r, *outcome, nullptr, raw);
         std::string status = snap["status"].get<std::string>();
-        emit("response.output_text.done", {{"item_id", MessageId(msg)},
-                                           {"output_index", 0},
-                                           {"content_index", 0},
-                                           {"text", text},
-                                           {"logprobs", Json::array()}});
-        emit("response.content_part.done", {{"item_id", MessageId(msg)},
-                                            {"output_index", 0},
-                                            {"content_index", 0},
-                                            {"part", ContentPart(text)}});
-        emit("response.output_item.done",
-             {{"output_index", 0}, {"item", MessageItem(msg, text, ItemStatus(status), true)}});
+        if (parse) {
+          ParsedFinalEvents(tools, r, raw, ItemStatus(status), *ps, emit);
+        } else {
+          emit("response.output_text.done", {{"item_id", MessageId(msg)},
+                                             {"output_index", 0},
+                                             {"content_index", 0},
+                                             {"text", raw},
+                                             {"logprobs", Json::array()}});
+          emit("response.content_part.done", {{"item_id", MessageId(msg)},
+                                              {"output_index", 0},
+                                              {"content_index", 0},
+                                              {"part", ContentPart(raw)}});
+          emit("response.output_item.done",
+               {{"output_index", 0}, {"item", MessageItem(msg, raw, ItemStatus(status), true)}});
+        }
         emit("response." + status, {{"response", std::move(snap)}});
       } else if (e.type == runs::kEventCancelled || e.type == runs::kEventFailed) {
         bool cancelled = e.type == runs::kEventCancelled;
@@ -324,6 +468,7 @@ struct CreateRequest {
   Id parent;
   ResponseExtras extras;
   ToolPlan tools;
+  ReasoningHistory reasoning = ReasoningHistory::kKeep;
   bool stream = false;
 };
 
@@ -351,6 +496,7 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
       return Status::InvalidArgument("truncation must be \"auto\" or \"disabled\"");
     c.extras.truncation = t.get<std::string>();
   }
+  LLMSYNC_ASSIGN_OR_RETURN(c.reasoning, ParseReasoningHistory(body));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.background, OptionalBool(body, "background", false));
   LLMSYNC_ASSIGN_OR_RETURN(c.extras.store, OptionalBool(body, "store", true));
   if (c.extras.background && !c.extras.store)
@@ -379,6 +525,7 @@ Result<CreateRequest> ParseCreate(OpenAiState& st, const std::string& tenant, co
     c.extras.input_after = run.result_node;
   } else {
     LLMSYNC_ASSIGN_OR_RETURN(c.session, st.index.SessionFor(tenant, c.tools.session_tools));
+    st.index.RememberTools(tenant, c.session, ToolDigests(c.tools.request));
   }
   c.params.view_state = EncodeExtras(c.extras);
   return c;
@@ -426,9 +573,9 @@ HttpResponse Create(OpenAiState& st, const HttpRequest& req) {
     if (tool_error) return std::move(*tool_error);
     if (!parsed.IsOk()) return parsed.GetStatus();
     CreateRequest c = std::move(parsed).Value();
-    LLMSYNC_ASSIGN_OR_RETURN(
-        Placement placement,
-        st.index.Place(tenant, c.session, c.parent, std::move(c.drafts), c.tools.template_tools));
+    LLMSYNC_ASSIGN_OR_RETURN(Placement placement,
+                             st.index.Place(tenant, c.session, c.parent, std::move(c.drafts),
+                                            c.tools.template_tools, c.reasoning));
     if (c.extras.truncation == "auto") {
       // OpenAI drops items from the conversation; llmsync compacts it onto a branch instead
       // (api/compaction.h), so the prefix stays cached and the original stays readable.

@@ -325,7 +325,9 @@ Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens) {
           std::min<std::int64_t>(needed, static_cast<std::int64_t>(f.value("prefix", std::string()).size()) +
                                              runs::JsonAutomaton::MinLength(s));
     }
-    needed += static_cast<std::int64_t>(j.value("suffix", std::string()).size()) + 1;
+    needed += static_cast<std::int64_t>(j.value("suffix", std::string()).size() +
+                                        j.value("close", std::string()).size()) +
+              1;
   }
   if (needed > max_tokens) {
     return Status::InvalidArgument("max_tokens " + std::to_string(max_tokens) +
@@ -377,18 +379,33 @@ Result<std::shared_ptr<const runs::ToolCallGrammar>> ToolGrammar(const Json& j, 
   for (const Json& f : j["forms"]) {
     runs::ToolCallForm form;
     form.prefix = f.value("prefix", std::string());
+    form.next_prefix = f.value("next_prefix", std::string());
     auto schema = std::make_shared<JsonSchema>();
     LLMSYNC_ASSIGN_OR_RETURN(*schema, ParseJsonSchema(f["schema"]));
     form.schema = std::move(schema);
     g->forms.push_back(std::move(form));
   }
   g->suffix = j.value("suffix", std::string());
+  g->close = j.value("close", std::string());
+  if (j.contains("max_calls") && !j["max_calls"].is_number_integer())
+    return Status::InvalidArgument("malformed tool_call constraint spec");
+  g->max_calls = j.value("max_calls", 1);
+  if (g->max_calls < 1 || g->max_calls > 64)
+    return Status::InvalidArgument("malformed tool_call constraint spec");
+  for (const runs::ToolCallForm& f : g->forms) {
+    if (g->max_calls > 1 && f.next_prefix.empty())
+      return Status::InvalidArgument("malformed tool_call constraint spec: parallel calls need next_prefix");
+  }
   g->marker = j.value("marker", std::string());
   g->free_until_marker = j.value("auto", false);
   g->end_tokens = tables.end_of_turn;
   for (const auto& [text, id] : tables.controls) {
-    bool used = g->suffix.find(text) != std::string::npos || g->marker.find(text) != std::string::npos;
-    for (const runs::ToolCallForm& f : g->forms) used = used || f.prefix.find(text) != std::string::npos;
+    bool used = g->suffix.find(text) != std::string::npos || g->marker.find(text) != std::string::npos ||
+                g->close.find(text) != std::string::npos;
+    for (const runs::ToolCallForm& f : g->forms) {
+      used =
+          used || f.prefix.find(text) != std::string::npos || f.next_prefix.find(text) != std::string::npos;
+    }
     if (used) g->specials.emplace_back(text, id);
   }
   return std::shared_ptr<const runs::ToolCallGrammar>(std::move(g));

@@ -5,17 +5,6 @@
 
 namespace llmsync::api {
 
-ToolSupport ToolSupportFor(const ServerContext& ctx) {
-  ToolSupport t;
-  if (ctx.conversation == nullptr) return t;
-  const text::ChatTemplate& tmpl = ctx.conversation->GetTemplate();
-  t.family = tmpl.IsChatMl() ? ToolFamily::kGeneric : DetectToolFamily(tmpl.Source());
-  t.renders_tools = !tmpl.IsChatMl() && TemplateRendersTools(tmpl.Source());
-  t.thinks = !tmpl.IsChatMl() && TemplateThinks(tmpl.Source());
-  if (!t.renders_tools) t.family = ToolFamily::kGeneric;
-  return t;
-}
-
 Result<ToolPlan> PlanTools(const OpenAiState& st, const Json& body, std::string_view raw_body,
                            bool responses_shape, std::vector<MessageDraft>* drafts, runs::RunParams* params,
                            std::optional<HttpResponse>* error) {
@@ -36,6 +25,7 @@ Result<ToolPlan> PlanTools(const OpenAiState& st, const Json& body, std::string_
     MessageDraft d;
     d.draft.kind = session::NodeKind::kSystem;
     d.draft.text = GenericToolsSystemText(plan.request);
+    d.tools_block = true;
     drafts->insert(drafts->begin(), std::move(d));
   }
   if (plan.request.choice == ToolChoiceMode::kNone) return plan;
@@ -53,15 +43,24 @@ Result<ToolPlan> PlanTools(const OpenAiState& st, const Json& body, std::string_
   return plan;
 }
 
-Json ToolCallsJson(const ToolSupport& tools, const std::vector<ParsedCall>& calls, const Id& node) {
-  Json out = Json::array();
-  std::string hex = node.ToHex();
-  for (std::size_t i = 0; i < calls.size(); ++i) {
-    out.push_back({{"id", CallIdFor(tools.family, hex, i)},
-                   {"type", "function"},
-                   {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}});
-  }
-  return out;
+Result<ReasoningHistory> ParseReasoningHistory(const Json& body) {
+  if (!body.contains("reasoning_history") || body["reasoning_history"].is_null())
+    return ReasoningHistory::kKeep;
+  const Json& v = body["reasoning_history"];
+  if (v == "keep") return ReasoningHistory::kKeep;
+  if (v == "strip") return ReasoningHistory::kStrip;
+  return Status::InvalidArgument("reasoning_history must be \"keep\" or \"strip\"");
+}
+
+Json ToolsDivergenceJson(const std::optional<ToolsDivergence>& d) {
+  if (!d) return nullptr;
+  return {{"tool", d->tool}, {"index", d->index}, {"change", d->change}, {"session", d->session.ToHex()}};
+}
+
+Json ReasoningHistoryJson(const Placement& placement) {
+  return {{"policy", placement.reasoning_history == ReasoningHistory::kKeep ? "keep" : "strip"},
+          {"turns", placement.reasoning_turns},
+          {"tokens", placement.reasoning_tokens}};
 }
 
 }  // namespace llmsync::api

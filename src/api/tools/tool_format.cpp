@@ -228,26 +228,37 @@ void ParseFunctionary(std::string_view text, ParsedOutput* out) {
 std::string Quoted(const std::string& s) { return DumpJson(Json(s)); }
 
 struct FormShape {
-  std::string prefix;
-  std::string suffix;
-  std::string marker;  // auto: the text that opens a call
+  std::string prefix;       // the first call, opening markup included
+  std::string next_prefix;  // a later call in the same turn (empty: one call per turn)
+  std::string suffix;       // after each call's arguments
+  std::string close;        // after the last call
+  std::string marker;       // auto: the text that opens a call
 };
 
 FormShape ShapeFor(ToolFamily family, const std::string& name) {
   switch (family) {
     case ToolFamily::kHermes:
-    case ToolFamily::kGeneric:
-      return {"<tool_call>\n{\"name\":" + Quoted(name) + ",\"arguments\":", "}\n</tool_call>", "<tool_call>"};
-    case ToolFamily::kLlama3: return {"{\"name\":" + Quoted(name) + ",\"parameters\":", "}", ""};
-    case ToolFamily::kMistral:
-      return {"[TOOL_CALLS][{\"name\":" + Quoted(name) + ",\"arguments\":", "}]", "[TOOL_CALLS]"};
-    case ToolFamily::kFunctionary: return {name + "\n", "", ""};
-    case ToolFamily::kFunctionaryV31: return {"<function=" + name + ">", "</function>", "<function="};
-    case ToolFamily::kFirefunction:
-      return {" functools[{\"name\":" + Quoted(name) + ",\"arguments\":", "}]", " functools["};
+    case ToolFamily::kGeneric: {
+      std::string call = "<tool_call>\n{\"name\":" + Quoted(name) + ",\"arguments\":";
+      return {call, "\n" + call, "}\n</tool_call>", "", "<tool_call>"};
+    }
+    case ToolFamily::kLlama3: return {"{\"name\":" + Quoted(name) + ",\"parameters\":", "", "}", "", ""};
+    case ToolFamily::kMistral: {
+      std::string call = "{\"name\":" + Quoted(name) + ",\"arguments\":";
+      return {"[TOOL_CALLS][" + call, "," + call, "}", "]", "[TOOL_CALLS]"};
+    }
+    case ToolFamily::kFunctionary: return {name + "\n", ">>>" + name + "\n", "", "", ""};
+    case ToolFamily::kFunctionaryV31: {
+      std::string call = "<function=" + name + ">";
+      return {call, call, "</function>", "", "<function="};
+    }
+    case ToolFamily::kFirefunction: {
+      std::string call = "{\"name\":" + Quoted(name) + ",\"arguments\":";
+      return {" functools[" + call, "," + call, "}", "]", " functools["};
+    }
     case ToolFamily::kCommandR:
       return {"<|START_ACTION|>[{\"tool_call_id\":\"0\",\"tool_name\":" + Quoted(name) + ",\"parameters\":",
-              "}]<|END_ACTION|>", "<|START_ACTION|>"};
+              "", "}", "]<|END_ACTION|>", "<|START_ACTION|>"};
   }
   return {};
 }
@@ -328,27 +339,79 @@ bool TemplateThinks(std::string_view src) {
   return src.find("<think>") != std::string_view::npos || src.find("</think>") != std::string_view::npos;
 }
 
-ParsedOutput ParseModelOutput(ToolFamily family, std::string_view text) {
-  ParsedOutput out;
-  std::string_view rest = text;
-  // Reasoning opens the output ("<think>" first, or only "</think>" when the generation prompt
-  // opened it) and closes before any call markup: a "</think>" inside call arguments is not one.
+namespace {
+
+// Where the first call markup starts in `text` (text.size() when none).
+std::size_t FirstCallMarker(ToolFamily family, std::string_view text) {
   std::size_t first_call = text.size();
   for (std::string_view m : Markers(family)) {
     if (m != "<think>" && m != "</think>") first_call = std::min(first_call, text.find(m));
   }
+  return first_call;
+}
+
+}  // namespace
+
+ParsedOutput ParseModelOutput(ToolFamily family, std::string_view text) {
+  ParsedOutput out;
+  std::string_view rest = text;
+  // Reasoning opens the output ("<think>" first, or only "</think>" when the generation prompt
+  // opened it) and ends at "</think>" or at the first call markup, whichever comes first: a
+  // "</think>" inside call arguments is not one, and a call written before the reasoning closed
+  // is still a call (never swallowed by the reasoning).
+  std::size_t first_call = FirstCallMarker(family, text);
   bool opens = LStrip(text).starts_with("<think>");
+  bool open_reasoning = false;  // calls came before the reasoning closed
   std::size_t close = text.find("</think>");
   if (close != std::string_view::npos && close < first_call) {
     std::size_t from = opens ? text.find("<think>") + 7 : 0;
     out.reasoning = std::string(Strip(rest.substr(from, close - from)));
     rest = LStrip(rest.substr(close + 8));
-  } else if (opens) {  // still thinking (stopped at max_tokens)
-    out.reasoning = std::string(Strip(LStrip(text).substr(7)));
-    return out;
+  } else if (opens) {
+    std::size_t from = text.find("<think>") + 7;
+    out.reasoning = std::string(Strip(text.substr(from, first_call - from)));
+    if (first_call == text.size()) return out;  // still thinking (stopped at max_tokens)
+    rest = text.substr(first_call);
+    open_reasoning = true;
   }
   ParseCalls(family, rest, &out);
+  // A reasoning block that closes after the calls: its text joins the reasoning, not the content.
+  if (std::size_t late = out.content.find("</think>"); open_reasoning && late != std::string::npos) {
+    std::string_view tail = Strip(std::string_view(out.content).substr(0, late));
+    if (!tail.empty()) out.reasoning += (out.reasoning.empty() ? "" : "\n") + std::string(tail);
+    out.content = std::string(LStrip(std::string_view(out.content).substr(late + 8)));
+  }
   return out;
+}
+
+std::string StreamableReasoning(ToolFamily family, std::string_view text) {
+  std::string_view s = LStrip(text);
+  if (!s.starts_with("<think>")) return std::string();
+  std::string_view region = s.substr(7);
+  std::size_t end = std::min(region.find("</think>"), FirstCallMarker(family, region));
+  if (end != std::string_view::npos && end < region.size()) return std::string(Strip(region.substr(0, end)));
+  // Still open: hold back a partial "</think>" or call marker at the end, and trailing whitespace
+  // (the final reasoning is stripped).
+  std::size_t held = 0;
+  for (std::string_view m : Markers(family)) {
+    for (std::size_t k = std::min(m.size() - 1, region.size()); k > held; --k) {
+      if (region.substr(region.size() - k) == m.substr(0, k)) {
+        held = k;
+        break;
+      }
+    }
+  }
+  return std::string(Strip(region.substr(0, region.size() - held)));
+}
+
+std::string StreamableContent(ToolFamily family, std::string_view text) {
+  if (LStrip(text).starts_with("<think>")) {  // content starts once the reasoning has closed
+    std::size_t close = text.find("</think>");
+    if (close == std::string_view::npos || close > FirstCallMarker(family, text)) return std::string();
+    std::string_view rest = LStrip(text.substr(close + 8));
+    return std::string(rest.substr(0, StreamableContentBytes(family, rest)));
+  }
+  return std::string(text.substr(0, StreamableContentBytes(family, text)));
 }
 
 std::size_t StreamableContentBytes(ToolFamily family, std::string_view text) {
@@ -381,18 +444,20 @@ std::string ToolCallConstraintSpec(ToolFamily family, const ToolRequest& request
   if (!request.Active() || request.choice == ToolChoiceMode::kNone) return std::string();
   bool required = request.choice == ToolChoiceMode::kRequired || request.choice == ToolChoiceMode::kNamed;
   Json forms = Json::array();
-  std::string suffix;
-  std::string marker;
+  FormShape shape;
+  bool parallel = request.parallel_tool_calls;
   for (const ToolDefinition* t : request.Allowed()) {
-    FormShape shape = ShapeFor(family, t->name);
-    forms.push_back({{"prefix", shape.prefix}, {"schema", t->parameters}});
-    suffix = shape.suffix;
-    marker = shape.marker;
+    shape = ShapeFor(family, t->name);
+    forms.push_back(
+        {{"prefix", shape.prefix}, {"next_prefix", shape.next_prefix}, {"schema", t->parameters}});
+    parallel = parallel && !shape.next_prefix.empty();
   }
   return DumpJson({{"type", "tool_call"},
                    {"forms", std::move(forms)},
-                   {"suffix", suffix},
-                   {"marker", marker},
+                   {"suffix", shape.suffix},
+                   {"close", shape.close},
+                   {"max_calls", parallel ? kMaxParallelCalls : 1},
+                   {"marker", shape.marker},
                    {"auto", !required}});
 }
 

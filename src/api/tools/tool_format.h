@@ -11,7 +11,7 @@
 //   kCommandR     <|START_ACTION|>[{"tool_call_id", "tool_name": N, "parameters": {...}}]<|END_ACTION|>
 //   kGeneric      the Hermes markup, taught by a system block (templates that ignore `tools`)
 // Reasoning: a leading <think>...</think> (Qwen3, DeepSeek-R1) is split off as reasoning in every
-// family.
+// family; it ends at </think> or at the first call markup (a call is never swallowed by it).
 //
 // Parsing rules: markup blocks become calls; the text outside them is the content, with the
 // whitespace next to each block removed. Text without markup is returned as is. A block whose JSON
@@ -64,13 +64,26 @@ struct ParsedOutput {
 
 ParsedOutput ParseModelOutput(ToolFamily family, std::string_view text);
 
+// The reasoning a stream may already send for the text generated so far: always a prefix of any
+// continuation's ParseModelOutput(...).reasoning (the <think> block's text so far, without a
+// partial closing marker or trailing whitespace). Empty when the output does not open with <think>.
+std::string StreamableReasoning(ToolFamily family, std::string_view text_so_far);
+
 // How many bytes of `content` a stream may already send for the text generated so far: never
 // more than any continuation's ParseModelOutput(...).content starts with (text before any markup,
 // without trailing whitespace or a partial marker).
 std::size_t StreamableContentBytes(ToolFamily family, std::string_view text_so_far);
+// The content a stream may already send: a prefix of any continuation's parsed content. Unlike
+// StreamableContentBytes, it also covers the content after a closed <think> block.
+std::string StreamableContent(ToolFamily family, std::string_view text_so_far);
 
-// The constraint spec (RunParams::constraint) that makes a run write one valid call to one of
-// `request.Allowed()` in `family`'s markup; `required` (required or named) constrains from the
+// The most calls one assistant turn may hold under parallel_tool_calls.
+inline constexpr int kMaxParallelCalls = 8;
+
+// The constraint spec (RunParams::constraint) that makes a run write valid calls to
+// `request.Allowed()` in `family`'s markup: one call, or with `parallel_tool_calls` (families
+// whose markup holds several: all but llama3 and command-r) up to kMaxParallelCalls, each
+// validated against its own tool's schema. `required` (required or named) constrains from the
 // first token, otherwise (auto) once the family's opening marker appears. Empty for tool_choice
 // none.
 std::string ToolCallConstraintSpec(ToolFamily family, const ToolRequest& request);

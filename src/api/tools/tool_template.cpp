@@ -59,4 +59,16 @@ Id ToolListDigest(const ToolRequest& request) {
   return Id(h.Finish());
 }
 
+std::vector<ToolDigest> ToolDigests(const ToolRequest& request) {
+  std::vector<ToolDigest> out;
+  OrderedJson tools = request.TemplateTools();
+  for (std::size_t i = 0; i < request.tools.size() && i < tools.size(); ++i) {
+    Sha256 h;
+    h.Update(std::string_view("llmsync/openai-tool/v1"));
+    h.Update(tools[i].dump(-1, ' ', false, OrderedJson::error_handler_t::replace));
+    out.push_back({request.tools[i].name, Id(h.Finish())});
+  }
+  return out;
+}
+
 }  // namespace llmsync::api

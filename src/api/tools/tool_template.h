@@ -4,6 +4,9 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "api/tools/tool_request.h"
 #include "llmsync/id.h"
 #include "text/jinja/jinja_value.h"
@@ -20,5 +23,14 @@ Result<text::jinja::Value> TemplateToolsValue(const ToolRequest& request);
 // conversations live in one OpenAI session per distinct list, so every node of a session is
 // frozen with the same tools. Zero for no tools.
 Id ToolListDigest(const ToolRequest& request);
+
+// Each tool's name and a digest of its rendered definition, in request order (for reporting which
+// tool a changed list changed).
+struct ToolDigest {
+  std::string name;
+  Id digest;
+  friend bool operator==(const ToolDigest&, const ToolDigest&) = default;
+};
+std::vector<ToolDigest> ToolDigests(const ToolRequest& request);
 
 }  // namespace llmsync::api

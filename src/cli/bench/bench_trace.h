@@ -39,6 +39,10 @@ struct TurnSample {
   double server_ttft_ms = -1;    // llmsync's own: from the run's start to its first token (-1: unknown)
   std::uint64_t bytes_sent = 0;  // request bodies of the turn
   bool compacted = false;        // the turn compacted its session first (its cost is in computed)
+  // The response field cached_tokens came from (remote/upstream_report.h: "timings.prompt_n",
+  // "usage.prompt_tokens_details.cached_tokens", "tokens_cached"); empty: the server reported no
+  // cache figure, and every prompt token counts as computed.
+  std::string cached_field;
 };
 
 // The trace's text: the shared system prompt (with its tool list) and message `turn` of `session`.

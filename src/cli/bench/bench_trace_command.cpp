@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/env.h"
 #include "base/logging.h"
@@ -58,6 +59,7 @@ void AddCounts(const TurnSample& s, TurnSample* sum) {
 Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::vector<TurnSample>> by_turn(config.turns);
+  std::set<std::string> cached_fields;  // where the cache figures came from
   for (int t = 0; t < config.turns; ++t) {
     for (int s = 0; s < config.sessions; ++s) {
       auto sample = driver.Turn(s, t, TraceMessage(config, s, t));
@@ -66,6 +68,7 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
                 {"reason", "turn " + std::to_string(t) + " of session " + std::to_string(s) + ": " +
                                sample.GetStatus().ToString()}};
       }
+      cached_fields.insert(sample->cached_field.empty() ? "none reported" : sample->cached_field);
       by_turn[t].push_back(*sample);
     }
   }
@@ -108,18 +111,22 @@ Json PlayTarget(TraceDriver& driver, const TraceConfig& config) {
       computed_after_first += sum.computed_tokens;
     }
   }
-  Json totals = {{"prompt_tokens", total.prompt_tokens},
-                 {"new_tokens", total.new_tokens},
-                 {"computed_tokens", total.computed_tokens},
-                 {"cached_tokens", total.cached_tokens},
-                 {"generated_tokens", total.generated_tokens},
-                 {"bytes_sent", total.bytes_sent},
-                 {"computed_over_new_after_turn_0",
-                  new_after_first > 0 ? Round(static_cast<double>(computed_after_first) /
-                                              static_cast<double>(new_after_first) * 1000.0) /
-                                            1000.0
-                                      : 0.0},
-                 {"wall_s", Round(wall_s)}};
+  Json totals = {
+      {"prompt_tokens", total.prompt_tokens},
+      {"new_tokens", total.new_tokens},
+      {"computed_tokens", total.computed_tokens},
+      {"cached_tokens", total.cached_tokens},
+      {"generated_tokens", total.generated_tokens},
+      {"bytes_sent", total.bytes_sent},
+      {"computed_over_new_after_turn_0", new_after_first > 0
+                                             ? Round(static_cast<double>(computed_after_first) /
+                                                     static_cast<double>(new_after_first) * 1000.0) /
+                                                   1000.0
+                                             : 0.0},
+      {"wall_s", Round(wall_s)},
+      // The response fields cached_tokens was read from ("none reported": computed =
+      // prompt for those turns).
+      {"cached_tokens_from", Json(std::vector<std::string>(cached_fields.begin(), cached_fields.end()))}};
   return {{"available", true}, {"per_turn", turns}, {"totals", totals}};
 }
 

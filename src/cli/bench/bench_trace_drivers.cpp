@@ -9,6 +9,7 @@
 
 #include "cli/bench/bench_trace.h"
 #include "client/http_client.h"
+#include "remote/upstream_report.h"
 
 namespace llmsync::cli {
 namespace {
@@ -73,6 +74,7 @@ class NativeDriver : public TraceDriver {
     s.bytes_sent = c->BytesSent() - before;
     s.prompt_tokens = r.cost->prompt_tokens;
     s.cached_tokens = r.cost->Cached();
+    s.cached_field = "run.usage cached_tokens (native API)";
     s.computed_tokens = r.cost->recomputed;
     s.generated_tokens = r.cost->generated;
     s.server_ttft_ms = r.cost->ttft_ms;
@@ -181,9 +183,15 @@ class OpenAiDriver : public TraceDriver {
         const Json& u = chunk["usage"];
         s.prompt_tokens = u.value("prompt_tokens", std::int64_t{0});
         s.generated_tokens = u.value("completion_tokens", std::int64_t{0});
-        if (u.contains("prompt_tokens_details") && u["prompt_tokens_details"].is_object()) {
-          s.cached_tokens = u["prompt_tokens_details"].value("cached_tokens", std::int64_t{0});
-        }
+      }
+      // Each server reports its cache in its own field (llama-server: timings.prompt_n and
+      // tokens_cached; OpenAI, vLLM, SGLang, llmsync: usage.prompt_tokens_details.cached_tokens).
+      if (std::optional<remote::CacheReport> report = remote::ReadCacheReport(chunk);
+          report && report->cached_tokens) {
+        if (report->prompt_tokens && s.prompt_tokens == 0)
+          s.prompt_tokens = static_cast<std::int64_t>(*report->prompt_tokens);
+        s.cached_tokens = static_cast<std::int64_t>(*report->cached_tokens);
+        s.cached_field = report->field;
       }
       return true;
     };

@@ -58,12 +58,41 @@ ToolCallConstraint::ToolCallConstraint(std::shared_ptr<const ToolCallGrammar> gr
                                        std::shared_ptr<const TokenBuckets> buckets)
     : grammar_(std::move(grammar)), bytes_(std::move(bytes)), buckets_(std::move(buckets)) {
   for (const ToolCallForm& f : grammar_->forms) {
-    form_min_.push_back(static_cast<std::int64_t>(f.prefix.size()) + JsonAutomaton::MinLength(*f.schema));
+    std::int64_t args = JsonAutomaton::MinLength(*f.schema);
+    form_min_.push_back(static_cast<std::int64_t>(f.prefix.size()) + args);
+    next_form_min_.push_back(static_cast<std::int64_t>(f.next_prefix.size()) + args);
   }
   std::size_t n = std::min<std::size_t>(grammar_->forms.size(), 64);
   std::uint64_t all = n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1);
   state_.alive = all;
   if (grammar_->free_until_marker) state_.phase = Phase::kFree;
+}
+
+bool ToolCallConstraint::Done() const {
+  if (state_.phase == Phase::kDone) return true;
+  // A call is complete and nothing (no close literal, no end token) has to follow it.
+  return state_.phase == Phase::kBetween && grammar_->close.empty() && grammar_->end_tokens.empty();
+}
+
+const std::string& ToolCallConstraint::Literal(const State& s, std::size_t i) const {
+  return s.calls == 0 ? grammar_->forms[i].prefix : grammar_->forms[i].next_prefix;
+}
+
+void ToolCallConstraint::AfterSuffix(State& s) const {
+  ++s.calls;
+  s.pos = 0;
+  if (s.calls < grammar_->max_calls) {
+    s.phase = Phase::kBetween;
+  } else if (!grammar_->close.empty()) {
+    s.phase = Phase::kClose;
+  } else {
+    AfterClose(s);
+  }
+}
+
+void ToolCallConstraint::AfterClose(State& s) const {
+  s.pos = 0;
+  s.phase = grammar_->end_tokens.empty() ? Phase::kDone : Phase::kEnd;
 }
 
 bool ToolCallConstraint::FeedByte(State& s, unsigned char c) const {
@@ -83,11 +112,27 @@ bool ToolCallConstraint::FeedByte(State& s, unsigned char c) const {
       s.pos = g.marker.size();
       return s.alive != 0;
     }
+    case Phase::kBetween: {  // another call, or the close literal, or (empty close) the end token
+      if (!g.close.empty() && static_cast<unsigned char>(g.close[0]) == c) {
+        s.phase = Phase::kClose;
+        s.pos = 1;
+        if (s.pos == g.close.size()) AfterClose(s);
+        return true;
+      }
+      s.alive = 0;
+      for (std::size_t i = 0; i < g.forms.size() && i < 64; ++i) {
+        const std::string& p = g.forms[i].next_prefix;
+        if (!p.empty() && static_cast<unsigned char>(p[0]) == c) s.alive |= std::uint64_t{1} << i;
+      }
+      s.phase = Phase::kPrefix;
+      s.pos = 1;
+      return s.alive != 0;
+    }
     case Phase::kPrefix: {
       std::uint64_t next = 0;
       for (std::size_t i = 0; i < g.forms.size() && i < 64; ++i) {
         if ((s.alive & (std::uint64_t{1} << i)) == 0) continue;
-        const std::string& p = g.forms[i].prefix;
+        const std::string& p = Literal(s, i);
         if (s.pos == p.size()) {  // this form's prefix is complete: the byte opens its JSON
           JsonAutomaton a(g.forms[i].schema.get());
           if (a.Feed(std::string_view(reinterpret_cast<const char*>(&c), 1))) {
@@ -110,13 +155,21 @@ bool ToolCallConstraint::FeedByte(State& s, unsigned char c) const {
       if (a.Done()) {
         s.automaton.clear();
         s.pos = 0;
-        s.phase = !g.suffix.empty() ? Phase::kSuffix : (g.end_tokens.empty() ? Phase::kDone : Phase::kEnd);
+        if (!g.suffix.empty()) {
+          s.phase = Phase::kSuffix;
+        } else {
+          AfterSuffix(s);
+        }
       }
       return true;
     }
     case Phase::kSuffix:
       if (static_cast<unsigned char>(g.suffix[s.pos]) != c) return false;
-      if (++s.pos == g.suffix.size()) s.phase = g.end_tokens.empty() ? Phase::kDone : Phase::kEnd;
+      if (++s.pos == g.suffix.size()) AfterSuffix(s);
+      return true;
+    case Phase::kClose:
+      if (static_cast<unsigned char>(g.close[s.pos]) != c) return false;
+      if (++s.pos == g.close.size()) AfterClose(s);
       return true;
     case Phase::kEnd:
     case Phase::kDone:
@@ -137,10 +190,14 @@ bool ToolCallConstraint::Feed(State& s, std::string_view bytes) const {
 
 bool ToolCallConstraint::FeedToken(State& s, session::TokenId token) const {
   const ToolCallGrammar& g = *grammar_;
+  bool is_end = std::find(g.end_tokens.begin(), g.end_tokens.end(), token) != g.end_tokens.end();
   if (s.phase == Phase::kEnd) {
-    bool end = std::find(g.end_tokens.begin(), g.end_tokens.end(), token) != g.end_tokens.end();
-    s.phase = end ? Phase::kDone : Phase::kDead;
-    return end;
+    s.phase = is_end ? Phase::kDone : Phase::kDead;
+    return is_end;
+  }
+  if (s.phase == Phase::kBetween && g.close.empty() && is_end) {  // no more calls
+    s.phase = Phase::kDone;
+    return true;
   }
   for (const auto& [text, id] : g.specials) {
     if (id == token) return Feed(s, text);
@@ -155,20 +212,24 @@ bool ToolCallConstraint::FeedToken(State& s, session::TokenId token) const {
 std::int64_t ToolCallConstraint::MinRemaining(const State& s) const {
   const ToolCallGrammar& g = *grammar_;
   std::int64_t end = g.end_tokens.empty() ? 0 : 1;
-  auto suffix = static_cast<std::int64_t>(g.suffix.size());
+  auto close = static_cast<std::int64_t>(g.close.size());
+  auto suffix = static_cast<std::int64_t>(g.suffix.size()) + close;
   switch (s.phase) {
     case Phase::kFree:
     case Phase::kDone: return 0;
     case Phase::kPrefix: {
+      const std::vector<std::int64_t>& mins = s.calls == 0 ? form_min_ : next_form_min_;
       std::int64_t best = std::numeric_limits<std::int64_t>::max() / 2;
-      for (std::size_t i = 0; i < form_min_.size() && i < 64; ++i) {
+      for (std::size_t i = 0; i < mins.size() && i < 64; ++i) {
         if ((s.alive & (std::uint64_t{1} << i)) != 0)
-          best = std::min(best, form_min_[i] - static_cast<std::int64_t>(s.pos));
+          best = std::min(best, mins[i] - static_cast<std::int64_t>(s.pos));
       }
       return best + suffix + end;
     }
     case Phase::kJson: return s.automaton[0].MinRemaining() + suffix + end;
     case Phase::kSuffix: return suffix - static_cast<std::int64_t>(s.pos) + end;
+    case Phase::kBetween: return close + end;
+    case Phase::kClose: return close - static_cast<std::int64_t>(s.pos) + end;
     case Phase::kEnd: return 1;
     case Phase::kDead: return std::numeric_limits<std::int64_t>::max() / 2;
   }
@@ -189,9 +250,12 @@ void ToolCallConstraint::Mask(std::span<float> logits, std::int64_t remaining) {
     if (i < logits.size() && !(std::isinf(logits[i]) && logits[i] < 0) && Allowed(state_, id, remaining))
       allow[i] = 1;
   };
-  if (state_.phase == Phase::kEnd) {
+  if (state_.phase == Phase::kEnd || (state_.phase == Phase::kBetween && grammar_->close.empty())) {
     for (session::TokenId id : grammar_->end_tokens) consider(id);
-  } else if (state_.phase != Phase::kDone && state_.phase != Phase::kDead) {
+  }
+  bool bytes_follow =
+      state_.phase != Phase::kEnd && state_.phase != Phase::kDone && state_.phase != Phase::kDead;
+  if (bytes_follow) {
     // Inside a string, plain content leaves the state (and the budget it needs) as it is.
     bool plain = state_.phase == Phase::kJson && state_.automaton[0].InPlainString();
     bool plain_fits = plain && MinRemaining(state_) <= remaining - 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <future>
 
 #include "base/logging.h"
 #include "runs/scheduler/scheduler_internal.h"
@@ -111,22 +112,27 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
   }
   LLMSYNC_RETURN_IF_ERROR(deps_.store->CreateRun(record));
   if (!options_.execute) return record;  // an engine process claims it
+  RunLease lease{record.tenant};
   if (MultiProcess()) {
     // Claim it before any other engine's scan can; if one was faster, it runs there.
-    Result<bool> claimed = deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms);
-    if (!claimed.IsOk() || !*claimed) return record;
+    Result<std::uint64_t> claimed =
+        deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
+    if (!claimed.IsOk() || *claimed == 0) return record;
+    lease.epoch = *claimed;
+    run->lease_epoch = lease.epoch;
+    run->lease_lost = lease.lost;
   }
   deps_.hub->Open(record.id, record.tenant, {});
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (MultiProcess()) owned_[record.id] = record.tenant;
+    if (MultiProcess()) owned_[record.id] = lease;
     queue_.push_back(std::move(run));
   }
   cv_.notify_all();
   return record;
 }
 
-Status RunScheduler::Resume(store::RunRecord record) {
+Status RunScheduler::Resume(store::RunRecord record, const RunLease& lease) {
   LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunEvent> events,
                            deps_.store->ReadRunEvents(record.tenant, record.id, 0, 1u << 20));
   if (!events.empty() && TerminalStatusOf(events.back().type)) {
@@ -150,10 +156,14 @@ Status RunScheduler::Resume(store::RunRecord record) {
                           << " cannot resume: " << prepared.GetStatus().ToString();
     auto run = std::make_unique<ActiveRun>();
     run->record = record;
+    run->lease_epoch = lease.epoch;
+    run->lease_lost = lease.lost;
     Finish(*run, store::RunStatus::kFailed, "", prepared.GetStatus());
     return Status::Ok();
   }
   std::unique_ptr<ActiveRun> run = std::move(prepared).Value();
+  run->lease_epoch = lease.epoch;
+  run->lease_lost = lease.lost;
   for (const store::RunEvent& e : events) {
     if (e.type != kEventToken) continue;
     LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
@@ -175,7 +185,10 @@ Status RunScheduler::Start() {
     store::RunFilter filter;
     filter.statuses = {store::RunStatus::kQueued, store::RunStatus::kRunning};
     LLMSYNC_ASSIGN_OR_RETURN(std::vector<store::RunRecord> unfinished, deps_.store->ListRuns(filter));
-    for (store::RunRecord& record : unfinished) LLMSYNC_RETURN_IF_ERROR(Resume(std::move(record)));
+    for (store::RunRecord& record : unfinished) {
+      RunLease lease{record.tenant};  // epoch 0: one process, nothing to fence
+      LLMSYNC_RETURN_IF_ERROR(Resume(std::move(record), lease));
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -197,21 +210,32 @@ void RunScheduler::CoordinatorLoop() {
 }
 
 void RunScheduler::RenewAndClaim() {
-  std::map<Id, std::string> owned;
+  std::map<Id, RunLease> owned;
   std::size_t load = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     owned = owned_;
     load = queue_.size() + active_.size();
   }
-  // Renew this process's leases; a run cancelled through another process is cancelled here too.
-  for (const auto& [id, tenant] : owned) {
-    Result<bool> held = deps_.store->LeaseRun(id, options_.worker_id, options_.lease_ms);
-    if (held.IsOk() && !*held) LLMSYNC_LOG(kWarning) << "lost the lease of run " << id.ShortHex();
-    Result<store::RunRecord> record = deps_.store->GetRun(tenant, id);
+  // Renew this process's leases at their epochs; a run cancelled through another process is
+  // cancelled here too.
+  for (const auto& [id, lease] : owned) {
+    Result<std::uint64_t> held =
+        deps_.store->LeaseRun(id, options_.worker_id, options_.lease_ms, lease.epoch);
+    if (held.IsOk() && *held == 0) {
+      // Another worker claimed it while this process did not renew (paused past the lease): the
+      // store refuses this process's writes from now on, and the loop drops the run.
+      LLMSYNC_LOG(kWarning) << "lost the lease of run " << id.ShortHex() << " (epoch " << lease.epoch << ")";
+      lease.lost->store(true);
+      std::lock_guard<std::mutex> lock(mu_);
+      owned_.erase(id);
+      cv_.notify_all();
+      continue;
+    }
+    Result<store::RunRecord> record = deps_.store->GetRun(lease.tenant, id);
     if (record.IsOk() && store::IsTerminal(record->status)) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (active_ids_.count(id) != 0) cancel_requests_[id] = tenant;
+      if (active_ids_.count(id) != 0) cancel_requests_[id] = lease.tenant;
       cv_.notify_all();
     }
   }
@@ -228,19 +252,20 @@ void RunScheduler::RenewAndClaim() {
   for (store::RunRecord& record : *live) {
     if (static_cast<int>(load) >= options_.max_active_runs) break;
     if (owned.count(record.id) != 0) continue;
-    Result<bool> claimed = deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms);
-    if (!claimed.IsOk() || !*claimed) continue;
+    Result<std::uint64_t> claimed =
+        deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
+    if (!claimed.IsOk() || *claimed == 0) continue;
     Id id = record.id;
-    std::string tenant = record.tenant;
+    RunLease lease{record.tenant, *claimed};
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
-      owned_[id] = tenant;
+      owned_[id] = lease;
     }
-    owned[id] = tenant;
+    owned[id] = lease;
     LLMSYNC_LOG(kInfo) << "worker " << options_.worker_id << " claimed run " << id.ShortHex() << " ("
-                       << store::RunStatusName(record.status) << ")";
-    Status resumed = Resume(std::move(record));
+                       << store::RunStatusName(record.status) << ", lease epoch " << lease.epoch << ")";
+    Status resumed = Resume(std::move(record), lease);
     if (!resumed.IsOk())
       LLMSYNC_LOG(kWarning) << "resuming run " << id.ShortHex() << ": " << resumed.ToString();
     ++load;
@@ -376,6 +401,50 @@ void RunScheduler::HandleCancels() {
   cv_.notify_all();
 }
 
+bool RunScheduler::LeaseLost(ActiveRun& run) {
+  if (!MultiProcess()) return false;
+  // Every event emitted so far is answered first: a refusal sets the flag.
+  std::promise<void> drained;
+  deps_.store->AppendRunEventsAsync(
+      {}, [&drained](const Result<std::vector<std::uint64_t>>&) { drained.set_value(); });
+  drained.get_future().wait();
+  if (run.lease_lost->load()) return true;
+  Result<std::uint64_t> held =
+      deps_.store->LeaseRun(run.record.id, options_.worker_id, options_.lease_ms, run.lease_epoch);
+  // On a store error the fenced final update still refuses a stale writer.
+  if (held.IsOk() && *held == 0) run.lease_lost->store(true);
+  return run.lease_lost->load();
+}
+
+void RunScheduler::DropQuietly(ActiveRun& run) {
+  LLMSYNC_LOG(kWarning) << "run " << run.record.id.ShortHex()
+                        << ": another worker took it over or another process finished it (lease epoch "
+                        << run.lease_epoch << "); stopped here without writing more";
+  run.seq.Release();
+  deps_.hub->Close(run.record.id);  // subscribers here reconnect and follow the new owner
+  std::lock_guard<std::mutex> lock(mu_);
+  owned_.erase(run.record.id);
+}
+
+void RunScheduler::DropLostLeases() {
+  bool dropped = false;
+  for (auto& run : active_) {
+    if (run && run->lease_lost->load()) {
+      DropQuietly(*run);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        active_ids_.erase(run->record.id);
+      }
+      run.reset();
+      dropped = true;
+    }
+  }
+  if (!dropped) return;
+  active_.erase(std::remove(active_.begin(), active_.end(), nullptr), active_.end());
+  active_count_ = active_.size();
+  cv_.notify_all();
+}
+
 bool RunScheduler::Admit() {
   std::lock_guard<std::mutex> lock(mu_);
   // A run waiting for another's prefill stays queued while that one is queued or prefilling.
@@ -413,9 +482,10 @@ void RunScheduler::Loop() {
       if (stopping_) break;
     }
     HandleCancels();
+    DropLostLeases();
     Admit();
     if (active_.empty()) continue;
-    Status s = Step();
+    Status s = deps_.remote != nullptr ? StepRemote() : Step();
     if (!s.IsOk()) {
       LLMSYNC_LOG(kError) << "inference step failed: " << s.ToString();
       for (auto& run : active_) Finish(*run, store::RunStatus::kFailed, "", s);

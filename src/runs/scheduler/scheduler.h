@@ -21,7 +21,9 @@
 // leases of this process's runs, notices runs cancelled by another process, and claims queued runs
 // and runs whose owner stopped renewing (SIGKILL), resuming them exactly like a restart does. So a
 // dead engine's runs continue elsewhere within about lease_ms + scan_ms. With execute = false (the
-// api role) Submit only records the run; an engine claims it.
+// api role) Submit only records the run; an engine claims it. Every claim has an epoch (a fencing
+// token, Store::LeaseRun) that the run's writes carry: an engine paused past its lease finds its
+// writes refused once another engine took the run over, and drops the run without writing more.
 //
 // Thread safety: Submit, Cancel and the accessors may be called from any thread; Start and Stop
 // from one controlling thread.
@@ -31,6 +33,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +51,7 @@
 #include "runs/event_hub.h"
 #include "runs/run_events.h"
 #include "runs/run_params.h"
+#include "runs/scheduler/remote_engine.h"
 #include "runs/scheduler/run_metrics.h"
 #include "runs/token_constraint.h"
 #include "session/session_service.h"
@@ -90,6 +94,11 @@ struct SchedulerDeps {
   // Builds the token constraint of a run with a RunParams::constraint spec (structured output);
   // when null, such runs are refused.
   ConstraintFactory constraint_factory;
+  // Non-null: runs are computed by remote engines (scheduler_remote.cpp) instead of `engine`.
+  RemoteEngine* remote = nullptr;
+  // Called on the inference thread once a run's final status is durable (the session event feed's
+  // run.finished). May be null.
+  std::function<void(const store::RunRecord&)> on_run_end;
 };
 
 struct SubmitRequest {
@@ -159,10 +168,31 @@ class RunScheduler {
   // unfinished run whose stream ends with a terminal event takes that event's status.
   Status RepairFinishedRuns();
   Result<std::unique_ptr<ActiveRun>> Prepare(store::RunRecord record, bool resumed);
-  // Reads the run's durable events, rebuilds its state and queues it (a restart or a takeover).
-  Status Resume(store::RunRecord record);
+  // A lease this process holds on a run (many processes). `lost` is shared with the ActiveRun.
+  struct RunLease {
+    std::string tenant;
+    std::uint64_t epoch = 0;
+    std::shared_ptr<std::atomic<bool>> lost = std::make_shared<std::atomic<bool>>(false);
+  };
+  // Reads the run's durable events, rebuilds its state and queues it (a restart or a takeover
+  // under `lease`).
+  Status Resume(store::RunRecord record, const RunLease& lease);
+  // Many processes: whether another worker took the run over (its writes were refused, or the
+  // lease cannot be renewed at its epoch). Waits for the run's queued events first.
+  bool LeaseLost(ActiveRun& run);
+  // Runs whose lease was lost stop here without writing anything more.
+  void DropLostLeases();
+  void DropQuietly(ActiveRun& run);
   bool MultiProcess() const { return !options_.worker_id.empty(); }
   void CoordinatorLoop();
+  // The step with a remote engine (scheduler_remote.cpp): starts, feeds and fails over the runs'
+  // upstream streams, then waits for one of them to have news.
+  Status StepRemote();
+  // Starts the run on an upstream (emitting run.upstream); false when the run ended instead.
+  bool StartRemote(ActiveRun& run, const std::string& previous_error);
+  void AnnounceUpstream(ActiveRun& run);  // emits run.upstream for the run's current stream
+  // Ends a run whose upstream finished it without a token that ends it locally.
+  void FinishFromUpstream(ActiveRun& run, const std::string& upstream_reason);
   void RenewAndClaim();
 
   SchedulerDeps deps_;
@@ -174,10 +204,11 @@ class RunScheduler {
   std::map<Id, std::string> cancel_requests_;       // GUARDED_BY(mu_): run -> tenant
   std::vector<std::unique_ptr<ActiveRun>> active_;  // owned by the loop thread
   std::set<Id> active_ids_;                         // GUARDED_BY(mu_)
-  std::map<Id, std::string> owned_;                 // GUARDED_BY(mu_): leased runs -> tenant
+  std::map<Id, RunLease> owned_;                    // GUARDED_BY(mu_): leased runs
   std::atomic<std::size_t> active_count_{0};
   std::uint64_t step_generation_ = 0;  // GUARDED_BY(mu_): steps completed
   bool stopping_ = false;              // GUARDED_BY(mu_)
+  std::uint64_t remote_wakeups_ = 0;   // GUARDED_BY(mu_): news from remote generations
   std::thread thread_;
   std::thread coordinator_;
   std::condition_variable coordinator_cv_;

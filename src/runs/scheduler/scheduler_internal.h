@@ -4,6 +4,8 @@
 // Thread safety: owned by the loop thread once admitted (before that, by the queue under mu_).
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +42,18 @@ struct RunScheduler::ActiveRun {
   Id after_prefill_of;  // see SubmitRequest
   std::int64_t first_token_micros = 0;
   std::int64_t last_token_micros = 0;
+  // With a remote engine: the stream computing this run, the upstream starts in a row that
+  // produced no token, and what the upstream reported about its cache.
+  std::unique_ptr<RemoteGeneration> remote;
+  int remote_failures = 0;
+  int remote_attempts = 0;
+  bool upstream_announced = false;  // run.upstream emitted for the current stream
+  std::string upstream_previous_error;
+  std::optional<UpstreamCost> upstream_cost;
+  // Many processes: the fencing token every write of this run carries (0: unfenced), and whether
+  // the store refused one because another worker took the run over (set from the writer thread).
+  std::uint64_t lease_epoch = 0;
+  std::shared_ptr<std::atomic<bool>> lease_lost = std::make_shared<std::atomic<bool>>(false);
 
   std::vector<TokenId> SequenceTokens() const {
     std::vector<TokenId> all = prompt;
@@ -47,6 +61,9 @@ struct RunScheduler::ActiveRun {
     return all;
   }
 };
+
+// Fills a remote run's cost report from its upstream's own cache report (scheduler_remote.cpp).
+void ApplyUpstreamCost(const RunScheduler::ActiveRun& run, CostReport* cost);
 
 // Publishes events just committed by a run update (they end at updated.last_event_id).
 void PublishFinal(EventHub& hub, const store::RunRecord& updated,

@@ -74,10 +74,15 @@ std::pair<std::string, bool> RunScheduler::AdvanceText(ActiveRun& run, TokenId t
 
 void RunScheduler::Emit(ActiveRun& run, EventBody body) {
   store::RunEventDraft draft{run.record.tenant, run.record.id, std::string(EventType(body)),
-                             deps_.codec.encode(body)};
+                             deps_.codec.encode(body), run.lease_epoch};
   EventHub* hub = deps_.hub;
   Env* env = deps_.env;
-  deps_.store->AppendRunEventsAsync({draft}, [hub, env, draft](Result<std::vector<std::uint64_t>> ids) {
+  std::shared_ptr<std::atomic<bool>> lost = run.lease_lost;
+  deps_.store->AppendRunEventsAsync({draft}, [hub, env, draft, lost](Result<std::vector<std::uint64_t>> ids) {
+    if (!ids.IsOk() && store::IsLeaseLost(ids.GetStatus())) {
+      lost->store(true);  // the loop drops the run; the new owner writes its events
+      return;
+    }
     if (!ids.IsOk()) {
       LLMSYNC_LOG(kError) << "run " << draft.run.ShortHex()
                           << ": event not persisted: " << ids.GetStatus().ToString();
@@ -92,21 +97,27 @@ void RunScheduler::CommitFinal(ActiveRun& run, store::RunUpdate update,
                                const std::vector<EventBody>& bodies) {
   const std::string crash_prefix(store::RunStatusName(update.status.value_or(run.record.status)));
   for (const EventBody& b : bodies) {
-    update.events.push_back(
-        {run.record.tenant, run.record.id, std::string(EventType(b)), deps_.codec.encode(b)});
+    update.events.push_back({run.record.tenant, run.record.id, std::string(EventType(b)),
+                             deps_.codec.encode(b), run.lease_epoch});
   }
+  update.lease_epoch = run.lease_epoch;
   CrashPoint(crash_prefix + ".before_commit");
   // The terminal events and the finished status commit in one transaction: a crash leaves either
   // both or neither, so no finished run ever lacks its last event.
   auto updated = deps_.store->UpdateRun(run.record.tenant, run.record.id, update);
   CrashPoint(crash_prefix + ".after_commit");
-  if (!updated.IsOk()) {
+  if (!updated.IsOk() && store::IsLeaseLost(updated.GetStatus())) {
+    LLMSYNC_LOG(kWarning) << "run " << run.record.id.ShortHex()
+                          << ": another worker took it over or another process finished it; its final "
+                             "status is not recorded from here";
+  } else if (!updated.IsOk()) {
     LLMSYNC_LOG(kError) << "run " << run.record.id.ShortHex()
                         << ": final status and events not recorded: " << updated.GetStatus().ToString();
   } else {
     PublishFinal(*deps_.hub, *updated, update.events, deps_.env->UnixMillis());
   }
   deps_.hub->Close(run.record.id);
+  if (updated.IsOk() && deps_.on_run_end) deps_.on_run_end(*updated);
 }
 
 void PublishFinal(EventHub& hub, const store::RunRecord& updated,
@@ -132,6 +143,7 @@ Status RunScheduler::StartRun(ActiveRun& run) {
     update.expect_status = store::RunStatus::kQueued;
     update.status = store::RunStatus::kRunning;
     update.now_ms = deps_.env->UnixMillis();
+    update.lease_epoch = run.lease_epoch;
     LLMSYNC_RETURN_IF_ERROR(deps_.store->UpdateRun(run.record.tenant, run.record.id, update).GetStatus());
     Emit(run, StartedEvent{run.record.session, run.record.from_node, run.prompt.size(), false});
   }
@@ -256,6 +268,10 @@ Id NodeAtPosition(const std::vector<session::Node>& path, std::int64_t pos) {
 
 void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::string& finish_reason,
                           const Status& error) {
+  if (LeaseLost(run)) {  // another worker finishes it: no result node, no final status from here
+    DropQuietly(run);
+    return;
+  }
   std::int64_t now_micros = deps_.env->NowMicros();
   CostReport cost;
   cost.usage.prompt_tokens = run.prompt.size();
@@ -284,6 +300,8 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
       run.account.reason == kvcache::DivergeReason::kRestoreFailed) {
     cost.divergence = Divergence{run.account.diverged_at, NodeAtPosition(run.path, run.account.diverged_at)};
   }
+  run.remote.reset();  // a remote stream still going is aborted
+  if (run.remote_attempts > 0) ApplyUpstreamCost(run, &cost);
 
   store::RunUpdate update;
   update.status = status;

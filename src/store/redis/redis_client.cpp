@@ -5,6 +5,8 @@
 #include <thread>
 #include <utility>
 
+#include "store/store.h"
+
 namespace llmsync::store::redis {
 
 namespace {
@@ -68,6 +70,7 @@ Status StatusFromError(const std::string& error) {
   std::string message = space == std::string::npos ? "" : error.substr(space + 1);
   if (code == "NOTFOUND") return Status::NotFound(message);
   if (code == "CONFLICT") return Status::Conflict(message);
+  if (code == "FENCED") return Status::Conflict(std::string(kLeaseLostPrefix) + message);
   if (code == "HEADCONFLICT") return Status::Conflict(std::string(kHeadConflictPrefix) + message);
   if (code == "EXISTS") return Status::AlreadyExists(message);
   if (code == "INVALID") return Status::InvalidArgument(message);

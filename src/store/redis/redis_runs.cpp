@@ -163,6 +163,7 @@ Result<RunRecord> RedisStore::UpdateRun(std::string_view tenant, const Id& run, 
                Num(usage.prompt_tokens_recomputed), Num(usage.generated_tokens), u.error ? "1" : "0",
                u.error.value_or(""), Num(u.now_ms)});
   args.push_back(Num(static_cast<std::uint64_t>(u.events.size())));
+  args.push_back(Num(u.lease_epoch));
   for (const RunEventDraft& e : u.events) {
     if (e.run != run || e.tenant != tenant)
       return Status::InvalidArgument("an event of run " + e.run.ShortHex() + " in the update of run " +
@@ -249,11 +250,16 @@ Result<std::vector<RunEvent>> RedisStore::WaitRunEvents(const std::vector<RunCur
   return events;
 }
 
-Result<bool> RedisStore::LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms) {
+Result<std::uint64_t> RedisStore::LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms,
+                                           std::uint64_t epoch) {
+  // Retried by the pool after a lost reply: a claim that was applied then reads as refused, and the
+  // run is claimed again once that lease lapses (a delay, never two holders).
   LLMSYNC_ASSIGN_OR_RETURN(
       Reply r,
-      client_->Eval(Script::kLeaseRun, {run.ToHex(), worker, Num(std::max<std::int64_t>(1, ttl_ms))}, true));
-  return r.integer == 1;
+      client_->Eval(Script::kLeaseRun,
+                    {run.ToHex(), worker, Num(std::max<std::int64_t>(1, ttl_ms)), Num(epoch)}, true));
+  if (r.type != Reply::Type::kInteger || r.integer < 0) return Corrupt("lease_run reply");
+  return static_cast<std::uint64_t>(r.integer);
 }
 
 Result<std::string> RedisStore::RunWorker(const Id& run) {
@@ -312,7 +318,7 @@ void RedisStore::Flush(std::vector<Submission>& batch) {
   for (const Submission& sub : batch) {
     args.push_back(Num(static_cast<std::uint64_t>(sub.events.size())));
     for (const RunEventDraft& e : sub.events)
-      args.insert(args.end(), {e.run.ToHex(), e.tenant, e.type, e.payload});
+      args.insert(args.end(), {e.run.ToHex(), e.tenant, e.type, e.payload, Num(e.lease_epoch)});
   }
   Result<Reply> r = client_->Eval(Script::kAppendEvents, args, /*idempotent=*/false);
   if (r.IsOk() && r->elements.size() != batch.size()) r = Corrupt("append_events reply");
@@ -324,6 +330,12 @@ void RedisStore::Flush(std::vector<Submission>& batch) {
       continue;
     }
     const std::string& out = r->elements[i].str;
+    if (out.rfind("fenced:", 0) == 0) {
+      sub.done(Status::Conflict(std::string(kLeaseLostPrefix) + "run " + out.substr(7, 64) +
+                                " was claimed by another worker or finished elsewhere (lease epoch " +
+                                out.substr(72) + ")"));
+      continue;
+    }
     if (out.rfind("nf:", 0) == 0) {
       Result<Id> run = ParseIdArg(out.substr(3));
       sub.done(run.IsOk() ? RunNotFound(*run) : run.GetStatus());

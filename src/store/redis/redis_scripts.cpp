@@ -23,6 +23,7 @@ local function tsesskey(t) return P .. 'sessions-of:' .. t end
 local function trunskey(t) return P .. 'runs-of:' .. t end
 local function rkey(rid) return P .. 'run:' .. rid end
 local function evkey(rid) return P .. 'events:' .. rid end
+local function feedkey(sid) return P .. 'session:' .. sid .. ':feed' end
 local K_RUNS, K_LIVE, K_FINISHED, K_DELETED = P .. 'runs', P .. 'runs:live', P .. 'runs:finished', P .. 'runs:deleted'
 local K_PURGEABLE, K_IDEM, K_COUNTER = P .. 'purgeable', P .. 'idempotency', P .. 'counter'
 local function fail(code, msg) return redis.error_reply(code .. ' ' .. msg) end
@@ -109,7 +110,7 @@ for _, rid in ipairs(redis.call('SMEMBERS', sallrunskey(sid))) do
 end
 local o = redis.call('HGET', skey(sid), 'o')
 redis.call('ZREM', tsesskey(tenant), o .. ':' .. sid)
-redis.call('DEL', skey(sid), seqkey(sid), tipkey(sid), idemkey(sid), srunskey(sid), sallrunskey(sid))
+redis.call('DEL', skey(sid), seqkey(sid), tipkey(sid), idemkey(sid), srunskey(sid), sallrunskey(sid), feedkey(sid))
 return 'OK'
 )lua";
 
@@ -385,8 +386,17 @@ return 'OK'
 // has_error error now. Returns the run row.
 constexpr const char* kUpdateRun = R"lua(
 local rid, tenant = ARGV[1], ARGV[2]
-local v = redis.call('HMGET', rkey(rid), 'tenant', 'status', 'deleted', 'o', 'created')
+local v = redis.call('HMGET', rkey(rid), 'tenant', 'status', 'deleted', 'o', 'created', 'lease_epoch')
 if v[1] ~= tenant then return run_missing(rid) end
+-- ARGV[19]: the writer's lease epoch (0: unfenced); refused once another worker claimed the run.
+local fence = tonumber(ARGV[19])
+if fence > 0 and fence ~= tonumber(v[6] or '0') then
+  return fail('FENCED', 'run ' .. rid .. ' was claimed by another worker (lease epoch ' .. (v[6] or '0') ..
+              ', this writer holds ' .. ARGV[19] .. ')')
+end
+if fence > 0 and not is_live(v[2]) then
+  return fail('FENCED', 'run ' .. rid .. ' was finished by another process (' .. STATUS_NAMES[tonumber(v[2])] .. ')')
+end
 if ARGV[3] == '1' and ARGV[4] ~= v[2] then
   return fail('CONFLICT', 'run ' .. rid .. ' is ' .. STATUS_NAMES[tonumber(v[2])] .. ', not ' ..
               STATUS_NAMES[tonumber(ARGV[4])])
@@ -399,13 +409,13 @@ if ARGV[9] == '1' then
   for i = 0, 4 do args[#args + 1] = 'u' .. i; args[#args + 1] = ARGV[10 + i] end
 end
 if ARGV[15] == '1' then args[#args + 1] = 'error'; args[#args + 1] = ARGV[16] end
--- ARGV[18]: how many events follow as (type, payload) pairs; they commit with the status.
+-- ARGV[18]: how many events follow (after the epoch) as (type, payload) pairs; they commit with the status.
 local nev = tonumber(ARGV[18] or '0')
 if nev > 0 then
   local last = tonumber(redis.call('HGET', rkey(rid), 'last_event_id') or '0')
   for e = 0, nev - 1 do
     last = last + 1
-    redis.call('XADD', evkey(rid), I(last) .. '-0', 't', ARGV[19 + e * 2], 'p', ARGV[20 + e * 2], 'c', ARGV[17])
+    redis.call('XADD', evkey(rid), I(last) .. '-0', 't', ARGV[20 + e * 2], 'p', ARGV[21 + e * 2], 'c', ARGV[17])
   end
   args[#args + 1] = 'last_event_id'; args[#args + 1] = I(last)
   if v[3] == '1' then redis.call('SADD', K_DELETED, rid) end
@@ -451,9 +461,11 @@ end
 return out
 )lua";
 
-// ARGV: now nsub, then per submission: count, then per event: rid tenant type payload.
-// Every submission whose runs all exist for its tenant gets the next ids ("ok:1,2"); the others
-// fail alone ("nf:<rid>") before anything is written.
+// ARGV: now nsub, then per submission: count, then per event: rid tenant type payload epoch.
+// Every submission whose runs all exist for its tenant, and whose fenced events (epoch > 0) carry
+// their run's current lease epoch on a run still queued or running, gets the next ids ("ok:1,2");
+// the others fail alone before anything is written ("nf:<rid>", or "fenced:<rid>:<epoch now>"
+// when the lease was taken over or another process finished the run, e.g. a cancel).
 constexpr const char* kAppendEvents = R"lua(
 local now, nsub = ARGV[1], tonumber(ARGV[2])
 local runs, subs, at = {}, {}, 3
@@ -461,32 +473,40 @@ for s = 1, nsub do
   local count = tonumber(ARGV[at])
   local sub = {first = at + 1, count = count, bad = nil}
   for e = 0, count - 1 do
-    local b = at + 1 + e * 4
-    local rid, tenant = ARGV[b], ARGV[b + 1]
+    local b = at + 1 + e * 5
+    local rid, tenant, epoch = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 4])
     local r = runs[rid]
     if r == nil then
-      local v = redis.call('HMGET', rkey(rid), 'tenant', 'last_event_id', 'status', 'deleted', 'updated')
+      local v = redis.call('HMGET', rkey(rid), 'tenant', 'last_event_id', 'status', 'deleted', 'updated',
+                           'lease_epoch')
       if v[1] then
-        r = {tenant = v[1], last = tonumber(v[2]), status = v[3], deleted = v[4], updated = v[5], touched = false}
+        r = {tenant = v[1], last = tonumber(v[2]), status = v[3], deleted = v[4], updated = v[5],
+             epoch = tonumber(v[6] or '0'), touched = false}
       else
         r = false
       end
       runs[rid] = r
     end
-    if not sub.bad and (not r or r.tenant ~= tenant) then sub.bad = rid end
+    if not sub.bad then
+      if not r or r.tenant ~= tenant then
+        sub.bad = 'nf:' .. rid
+      elseif epoch > 0 and (epoch ~= r.epoch or not is_live(r.status)) then
+        sub.bad = 'fenced:' .. rid .. ':' .. I(r.epoch)
+      end
+    end
   end
   subs[s] = sub
-  at = at + 1 + count * 4
+  at = at + 1 + count * 5
 end
 local out = {}
 for s = 1, nsub do
   local sub = subs[s]
   if sub.bad then
-    out[s] = 'nf:' .. sub.bad
+    out[s] = sub.bad
   else
     local ids = {}
     for e = 0, sub.count - 1 do
-      local b = sub.first + e * 4
+      local b = sub.first + e * 5
       local r = runs[ARGV[b]]
       r.last = r.last + 1
       r.touched = true
@@ -530,14 +550,41 @@ end
 return count
 )lua";
 
-// ARGV: rid worker ttl_ms. Claims or renews the run's lease; records the worker on the run.
+// ARGV: rid worker ttl_ms epoch. Claims (epoch 0) or renews (the epoch of the claim) the run's
+// lease. A claim succeeds only while nobody holds the lease, the claiming worker included (so a
+// run submitted here and seen by this worker's own scan is claimed once), and increments the
+// run's lease_epoch, the fencing token that append_events and update_run check; a renewal fails
+// (0) once the epoch moved. Records the worker on the run. Returns the epoch held, or 0.
 constexpr const char* kLeaseRun = R"lua(
-local k = P .. 'lease:' .. ARGV[1]
+local rid, worker, want = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local k = P .. 'lease:' .. rid
 local cur = redis.call('GET', k)
-if cur and cur ~= ARGV[2] then return 0 end
-redis.call('SET', k, ARGV[2], 'PX', ARGV[3])
-if redis.call('EXISTS', rkey(ARGV[1])) == 1 then redis.call('HSET', rkey(ARGV[1]), 'worker', ARGV[2]) end
-return 1
+if cur and (cur ~= worker or want == 0) then return 0 end
+local exists = redis.call('EXISTS', rkey(rid)) == 1
+local epoch = tonumber(redis.call('HGET', rkey(rid), 'lease_epoch') or '0')
+if want > 0 then
+  if want ~= epoch then return 0 end
+else
+  epoch = epoch + 1
+end
+redis.call('SET', k, worker, 'PX', ARGV[3])
+if exists then redis.call('HSET', rkey(rid), 'worker', worker, 'lease_epoch', I(epoch)) end
+return epoch
+)lua";
+
+// ARGV: sid seq type payload now. Adds a live event to the session's feed (a stream of at most about
+// 1,000 entries, so a feed nobody reads stays small). Its entry id is "<seq>-<n>" with seq raised to
+// the feed's last one, so ids follow session seqs and never go down. Returns the entry id.
+constexpr const char* kPublishSessionEvent = R"lua(
+if redis.call('EXISTS', skey(ARGV[1])) == 0 then return session_missing(ARGV[1]) end
+local k = feedkey(ARGV[1])
+local seq = tonumber(ARGV[2])
+local last = redis.call('XREVRANGE', k, '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local s = tonumber(string.match(last[1][1], '^(%d+)-'))
+  if s > seq then seq = s end
+end
+return redis.call('XADD', k, 'MAXLEN', '~', '1000', I(seq) .. '-*', 't', ARGV[3], 'p', ARGV[4], 'c', ARGV[5])
 )lua";
 
 struct Entry {
@@ -568,6 +615,7 @@ constexpr std::array<Entry, kScriptCount> kScripts = {{
     {"prune_events", kPruneEvents},
     {"lease_run", kLeaseRun},
     {"set_session_metadata", kSetSessionMetadata},
+    {"publish_session_event", kPublishSessionEvent},
 }};
 
 const std::array<std::string, kScriptCount>& Sources() {

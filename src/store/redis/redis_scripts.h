@@ -38,8 +38,9 @@ enum class Script {
   kPruneEvents,
   kLeaseRun,
   kSetSessionMetadata,
+  kPublishSessionEvent,
 };
-inline constexpr int kScriptCount = static_cast<int>(Script::kSetSessionMetadata) + 1;
+inline constexpr int kScriptCount = static_cast<int>(Script::kPublishSessionEvent) + 1;
 
 // The full source of a script: the shared prelude followed by its body.
 std::string_view ScriptSource(Script script);

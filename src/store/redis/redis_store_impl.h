@@ -75,8 +75,16 @@ class RedisStore final : public Store {
                                               std::uint64_t after_event_id, std::size_t limit) override;
 
   Result<std::vector<RunEvent>> WaitRunEvents(const std::vector<RunCursor>& cursors, int timeout_ms) override;
-  Result<bool> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms) override;
+  Result<std::uint64_t> LeaseRun(const Id& run, const std::string& worker, std::int64_t ttl_ms,
+                                 std::uint64_t epoch) override;
   Result<std::string> RunWorker(const Id& run) override;
+
+  bool SharesSessionEvents() const override { return true; }
+  Result<SessionFeedEvent> PublishSessionEvent(const Id& session, std::uint64_t seq, std::string_view type,
+                                               std::string_view payload) override;
+  Result<std::string> SessionFeedEnd(const Id& session) override;
+  Result<std::vector<SessionFeedEvent>> WaitSessionEvents(const std::vector<SessionFeedCursor>& cursors,
+                                                          int timeout_ms) override;
 
  private:
   // kInternal on the event writer thread: a blocking write there would wait on itself.
