@@ -25,19 +25,49 @@ Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
   return j[key].get<std::int64_t>();
 }
 
+std::int64_t SummaryMaxTokens(const CompactionJob& job, std::int64_t max_context) {
+  const std::int64_t target = runs::EffectiveTarget(job.policy, max_context);
+  return std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens);
+}
+
+// The summary's room in a compaction plan: its run's max_tokens and the node's markup.
+std::int64_t SummaryReserve(const CompactionJob& job, std::int64_t max_context) {
+  return SummaryMaxTokens(job, max_context) + 16;
+}
+
 // Writes the compacted branch: pinned nodes (reused), the summary (when `summary` is set) and
-// copies of the kept turns, in one append.
+// copies of the kept turns, in one append. path[pinned, summarised_to) is what the summary covers.
+// The plan gives the summary the room of its run's max_tokens (and its markup), but its text is
+// tokenised again as a node and may come out larger (text that does not tokenise back to the
+// generated tokens: a byte-level model's invalid UTF-8 becomes U+FFFD, three bytes each). A summary
+// larger than what the target leaves it (at least its reserve) is cut at a character boundary,
+// so the compacted branch stays under the target and the next turns do not compact again at once.
 Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& job,
                                      const runs::CompactionPlan& plan,
-                                     const std::optional<std::string>& summary) {
+                                     const std::optional<std::string>& summary, std::size_t summarised_to) {
   const std::vector<session::Node>& path = job.path;
   std::vector<session::Node> pinned(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(plan.pinned));
   std::vector<session::NodeDraft> drafts;
   if (summary) {
-    session::NodeDraft d;
-    d.kind = session::NodeKind::kSummary;
-    d.text = *summary;
-    drafts.push_back(std::move(d));
+    const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
+    const std::int64_t allowed =
+        std::max(target - static_cast<std::int64_t>(plan.pinned_tokens + plan.kept_tokens),
+                 SummaryReserve(job, ctx.max_context));
+    std::string text = *summary;
+    for (int attempt = 0;; ++attempt) {
+      drafts.assign(1, session::NodeDraft{});
+      drafts[0].kind = session::NodeKind::kSummary;
+      drafts[0].text = text;
+      LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(pinned, &drafts));
+      const auto tokens = static_cast<std::int64_t>(drafts[0].tokens.size());
+      if (tokens <= allowed || text.empty() || attempt == 8) break;
+      // Shrink in proportion (the markup is a few tokens), then back to a character boundary.
+      std::size_t keep =
+          static_cast<std::size_t>(static_cast<double>(text.size()) * static_cast<double>(allowed) /
+                                   static_cast<double>(tokens) * 0.9);
+      while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
+      text.resize(keep);
+    }
   }
   for (std::size_t i = plan.kept_from; i < path.size(); ++i) {
     if (path[i].purged) {
@@ -59,6 +89,7 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
   report.compacted_tip = appended.ids.back();
   report.mode = summary ? runs::ContextMode::kAuto : runs::ContextMode::kTruncate;
   for (std::size_t i = plan.pinned; i < plan.kept_from; ++i) report.folded.push_back(path[i].id);
+  report.unsummarised = plan.kept_from - std::min(summarised_to, plan.kept_from);
   report.tokens_before = plan.tokens_before;
   report.tokens_after =
       plan.pinned_tokens + plan.kept_tokens + (summary ? append.nodes.front().tokens.size() : 0);
@@ -69,31 +100,61 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
   return report;
 }
 
-// Starts the summary run: the instruction after the folded turns, on a side branch.
-Result<Id> SubmitSummaryRun(ServerContext& ctx, const CompactionJob& job, const runs::CompactionPlan& plan) {
-  std::vector<session::Node> history(job.path.begin(),
-                                     job.path.begin() + static_cast<std::ptrdiff_t>(plan.kept_from));
-  std::vector<session::NodeDraft> drafts(1);
-  drafts[0].kind = session::NodeKind::kUser;
-  drafts[0].text = std::string(runs::kSummaryInstruction);
-  LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(history, &drafts));
-  session::AppendRequest append;
-  append.tenant = job.tenant;
-  append.session = job.session;
-  append.parent = history.back().id;
-  append.nodes = std::move(drafts);
-  append.move_head = false;
-  LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx.sessions->Append(append));
-  runs::SubmitRequest submit;
-  submit.tenant = job.tenant;
-  submit.session = job.session;
-  submit.from_node = appended.ids.back();
-  const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
-  submit.params.max_tokens =
-      static_cast<std::int32_t>(std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens));
-  submit.params.sampling.seed = job.seed;
-  LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
-  return run.id;
+struct SummaryRun {
+  Id run;
+  std::size_t summarised_to =
+      0;  // path[pinned, summarised_to) is summarised; the rest of the fold is dropped
+};
+
+// Starts the summary run: the instruction after the folded turns, on a side branch of the
+// original (so its prompt is a cached prefix). The run's prompt plus the summary's room must fit
+// the context; when the whole fold does not, only its oldest whole turns that fit are summarised
+// (earlier summaries come first in the fold, so they are always carried on) and the newer folded
+// turns are dropped as under truncate. kInvalidArgument (context_length_exceeded) when not even
+// the first folded node fits.
+Result<SummaryRun> SubmitSummaryRun(ServerContext& ctx, const CompactionJob& job,
+                                    const runs::CompactionPlan& plan) {
+  const std::int64_t max_tokens = SummaryMaxTokens(job, ctx.max_context);
+  // Candidate ends of the summarised history, newest first: the fold's end, then each turn start.
+  std::vector<std::size_t> ends = {plan.kept_from};
+  for (std::size_t i = plan.kept_from; i-- > plan.pinned + 1;) {
+    if (job.path[i].content.kind == session::NodeKind::kUser) ends.push_back(i);
+  }
+  std::int64_t smallest = -1;
+  for (std::size_t end : ends) {
+    std::vector<session::Node> history(job.path.begin(), job.path.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<session::NodeDraft> drafts(1);
+    drafts[0].kind = session::NodeKind::kUser;
+    drafts[0].text = std::string(runs::kSummaryInstruction);
+    LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(history, &drafts));
+    session::Node instruction;
+    instruction.content = drafts[0];
+    history.push_back(std::move(instruction));
+    LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::TokenId> gen, ctx.conversation->GenerationPrompt(history));
+    const auto prompt =
+        static_cast<std::int64_t>(runs::Conversation::PathTokens(history).size() + gen.size());
+    smallest = prompt;
+    if (prompt + max_tokens > ctx.max_context) continue;
+    session::AppendRequest append;
+    append.tenant = job.tenant;
+    append.session = job.session;
+    append.parent = job.path[end - 1].id;
+    append.nodes = std::move(drafts);
+    append.move_head = false;
+    LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx.sessions->Append(append));
+    runs::SubmitRequest submit;
+    submit.tenant = job.tenant;
+    submit.session = job.session;
+    submit.from_node = appended.ids.back();
+    submit.params.max_tokens = static_cast<std::int32_t>(max_tokens);
+    submit.params.sampling.seed = job.seed;
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
+    return SummaryRun{run.id, end};
+  }
+  return Status::InvalidArgument(std::string(runs::kContextExceededPrefix) + std::to_string(smallest) +
+                                 " tokens; the context holds " + std::to_string(ctx.max_context) +
+                                 " (the smallest summary prompt, with " + std::to_string(max_tokens) +
+                                 " tokens for the summary)");
 }
 
 }  // namespace
@@ -137,6 +198,7 @@ Json CompactionJson(const CompactionReport& r) {
           {"tokens_before", r.tokens_before},
           {"tokens_after", r.tokens_after},
           {"summary_run", r.summary_run.IsZero() ? Json(nullptr) : Json(r.summary_run.ToHex())},
+          {"unsummarised", r.unsummarised},
           {"cost", r.summary_cost}};
 }
 
@@ -152,25 +214,30 @@ Result<bool> NeedsCompaction(const ServerContext& ctx, const std::vector<session
 void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done) {
   const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
   const bool summarise = job.policy.mode == runs::ContextMode::kAuto;
-  const std::int64_t reserve =
-      summarise ? std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens) + 16 : 0;
+  const std::int64_t reserve = summarise ? SummaryReserve(job, ctx.max_context) : 0;
   Result<runs::CompactionPlan> plan = runs::PlanCompaction(job.path, target, reserve);
   if (!plan.IsOk()) return done(plan.GetStatus());
-  if (!summarise) return done(WriteBranch(ctx, job, *plan, std::nullopt));
-  Result<Id> run = SubmitSummaryRun(ctx, job, *plan);
+  if (!summarise) return done(WriteBranch(ctx, job, *plan, std::nullopt, plan->pinned));
+  Result<SummaryRun> run = SubmitSummaryRun(ctx, job, *plan);
   if (!run.IsOk() && runs::IsContextLengthExceeded(run.GetStatus())) {
-    // The folded history alone no longer fits beside a summary: drop it instead.
+    // Not even the pinned layer and the first folded node fit beside a summary: drop the fold.
     LLMSYNC_LOG(kWarning) << "compaction of session " << job.session.ShortHex()
                           << ": the summary run does not fit the context (" << run.GetStatus().ToString()
                           << "); truncating";
-    return done(WriteBranch(ctx, job, *plan, std::nullopt));
+    return done(WriteBranch(ctx, job, *plan, std::nullopt, plan->pinned));
   }
   if (!run.IsOk()) return done(run.GetStatus());
   ServerContext* c = &ctx;
   auto shared_job = std::make_shared<CompactionJob>(std::move(job));
   auto shared_plan = std::make_shared<runs::CompactionPlan>(*plan);
-  Id run_id = *run;
-  auto on_end = [c, shared_job, shared_plan, run_id, done] {
+  const Id run_id = run->run;
+  const std::size_t summarised_to = run->summarised_to;
+  if (summarised_to < plan->kept_from) {
+    LLMSYNC_LOG(kInfo) << "compaction of session " << shared_job->session.ShortHex() << ": summarising "
+                       << summarised_to - plan->pinned << " of " << plan->Folded()
+                       << " folded nodes, the rest does not fit the context beside the summary";
+  }
+  auto on_end = [c, shared_job, shared_plan, run_id, summarised_to, done] {
     auto finished = [&]() -> Result<CompactionReport> {
       LLMSYNC_ASSIGN_OR_RETURN(RunOutcome outcome, ReadRunOutcome(*c, shared_job->tenant, run_id));
       if (outcome.status != "completed") {
@@ -180,7 +247,7 @@ void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done)
             (outcome.error.empty() ? "" : ": " + outcome.error));
       }
       LLMSYNC_ASSIGN_OR_RETURN(CompactionReport report,
-                               WriteBranch(*c, *shared_job, *shared_plan, outcome.text));
+                               WriteBranch(*c, *shared_job, *shared_plan, outcome.text, summarised_to));
       report.summary_run = run_id;
       report.summary_cost = outcome.cost;
       return report;

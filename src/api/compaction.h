@@ -44,6 +44,9 @@ struct CompactionReport {
   std::uint64_t tokens_after = 0;
   Id summary_run;     // zero under truncate
   Json summary_cost;  // the summary run's run.usage payload (null under truncate)
+  // The newest folded nodes the summary does not cover (they did not fit the context beside it);
+  // every folded node under truncate.
+  std::uint64_t unsummarised = 0;
 };
 Json CompactionJson(const CompactionReport& report);
 

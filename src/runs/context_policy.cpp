@@ -23,7 +23,7 @@ Result<ContextMode> ParseContextMode(std::string_view name) {
 }
 
 std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_context) {
-  return policy.budget_tokens > 0 ? std::min(policy.budget_tokens, max_context) : max_context;
+  return policy.budget_tokens > 0 ? std::min(policy.budget_tokens, max_context) : max_context * 3 / 4;
 }
 
 std::int64_t EffectiveTarget(const ContextPolicy& policy, std::int64_t max_context) {

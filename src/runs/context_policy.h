@@ -35,7 +35,9 @@ Result<ContextMode> ParseContextMode(std::string_view name);
 
 struct ContextPolicy {
   ContextMode mode = ContextMode::kNone;
-  std::int64_t budget_tokens = 0;  // prompt + generation room; 0: the server's context
+  // Prompt + generation room. 0: three quarters of the server's context, so that the history a
+  // compaction folds (up to about the budget) fits beside the summary instruction and the summary.
+  std::int64_t budget_tokens = 0;
   std::int64_t target_tokens = 0;  // what a compaction aims for; 0: half the budget
 };
 

@@ -1,5 +1,5 @@
 // Issue 19 through the official `openai` npm client: a Responses conversation chained with
-// previous_response_id and `truncation: "auto"` on a model whose context holds 384 tokens, driven
+// previous_response_id and `truncation: "auto"` on a model whose context holds 768 tokens, driven
 // about 3x past it. Every turn must succeed; past the budget llmsync compacts onto a new branch
 // (pinned system prompt, a model-written summary, the recent turns), the original branch keeps
 // every node, and the turns after a compaction reuse the compacted prefix (cached tokens > 0).
@@ -22,7 +22,7 @@ const npmDir = path.resolve(Arg('--npm-dir'));
 const work = path.resolve(Arg('--work'));
 const require = createRequire(path.join(npmDir, 'package.json'));
 const { OpenAI } = require('openai');
-const kContext = 384;
+const kContext = 768;  // byte vocabulary: the summary instruction alone is ~250 tokens
 
 function FreePort() {
   return new Promise((resolve, reject) => {
