@@ -50,7 +50,9 @@ TEST(ApiRoleMemoryTest, AnApiProcessDoesNotHoldTheWeights) {
   ASSERT_GT(api_peak, 0);
   std::printf("model %lld MB; api role peak RSS %lld MB, all role RSS %lld MB\n", model_bytes >> 20,
               api_peak >> 20, all_rss >> 20);
-  EXPECT_LT(api_peak, model_bytes / 2) << "the api role must not bring the weights into memory";
+  // Relative to the all role, not absolute: the sanitizer build's shadow memory and allocator add
+  // ~150 MB to every process, weights or not.
+  EXPECT_LT(api_peak + model_bytes / 2, all_rss) << "the api role must not bring the weights into memory";
   EXPECT_GT(all_rss, model_bytes * 9 / 10) << "the all role computes with the weights";
 
   // Both processes name the model the same way.
