@@ -12,8 +12,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -43,13 +41,6 @@ std::size_t OpenDescriptors(pid_t pid) {
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
     ++n;
   return n;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::size_t Count(const std::string& text, const std::string& needle) {
@@ -90,7 +81,9 @@ TEST(DescriptorLimitTest, ExhaustionBacksOffLogsOnceAndRecovers) {
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(status, 200) << "no /healthz after the clients left; see " << server.LogPath();
-  const std::string log = ReadFile(server.LogPath());
+  auto read = Env::Default()->ReadFile(server.LogPath());
+  ASSERT_TRUE(read.IsOk()) << read.GetStatus().ToString();
+  const std::string& log = *read;
   const std::size_t lines = Count(log, "accept failed");
   EXPECT_GE(lines, 1u) << "the server never reached the descriptor limit:\n" << log;
   EXPECT_LE(lines, 2u) << "one line per 5 s at most:\n" << log;

@@ -24,14 +24,8 @@ TEST(ScaleOutTest, AnEngineKilledMidRunIsTakenOverAndTheSubscriberMissesNothing)
   std::string model = ServerTestEnv::TinyModel(dir);
 
   // Reference: the same seeded run in one process on SQLite.
-  Streamed expected;
-  {
-    ServeProcess reference(model, dir.File("ref"));
-    reference.Start();
-    expected = ReadRun(reference.Port(), StartLongRun(reference.Client()));
-    ASSERT_EQ(expected.last_type, "run.completed");
-    reference.Kill(SIGTERM);
-  }
+  const Streamed expected = UninterruptedLongRun(model, dir.File("ref"));
+  ASSERT_EQ(expected.last_type, "run.completed");
 
   std::filesystem::create_directories(dir.File("redis"));
   RedisServer redis(dir.File("redis"));

@@ -148,4 +148,14 @@ inline std::string StartLongRun(client::HttpClient& c) {
   return run["id"];
 }
 
+// The seeded long run (StartLongRun) played uninterrupted in one process on SQLite: what a run
+// that was killed, taken over or fenced must still produce.
+inline Streamed UninterruptedLongRun(const std::string& model, const std::string& data_dir) {
+  ServeProcess reference(model, data_dir);
+  reference.Start();
+  Streamed expected = ReadRun(reference.Port(), StartLongRun(reference.Client()));
+  reference.Kill(SIGTERM);
+  return expected;
+}
+
 }  // namespace llmsync::testing
