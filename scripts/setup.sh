@@ -8,7 +8,7 @@ PACKAGES=(
   # toolchain
   g++ cmake ninja-build ccache pkg-config git clang libclang-rt-14-dev clang-format clang-tidy
   # libraries
-  libboost-dev nlohmann-json3-dev libsqlite3-dev libhiredis-dev libpcre2-dev libssl-dev libsodium-dev
+  libboost-dev nlohmann-json3-dev libsqlite3-dev libhiredis-dev libpcre2-dev libicu-dev libssl-dev libsodium-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools used by tests and benchmarks
   redis-server sqlite3 gnuplot-nox curl jq

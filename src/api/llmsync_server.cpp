@@ -14,8 +14,10 @@
 #include "base/dir_lock.h"
 #include "base/logging.h"
 #include "base/sha256.h"
+#include "engine/cpu_topology.h"
 #include "engine/gguf/gguf_reader.h"
 #include "engine/make_test_model.h"
+#include "engine/matmul.h"
 #include "engine/model_fingerprint.h"
 #include "engine/readable_vocab.h"
 #include "store/open_store.h"
@@ -47,6 +49,7 @@ struct LlmsyncServer::Parts {
   std::int64_t max_context = 0;   // in force: the config's, capped by the model's
   std::string store_description;  // "sqlite PATH" or "redis HOST:PORT/DB"
   std::string worker_id;          // with a shared store: host:pid, the name runs record
+  std::string template_source;    // where the chat template came from, for the startup log
   bool started = false;
 };
 
@@ -141,6 +144,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   // The api role never computes: it needs the tokenizer, the template and the fingerprint, not an
   // engine, and it keeps the weights out of memory (they stay mapped, never resident).
   const bool computes = cfg.role != "api";
+  if (cfg.engine_threads == 0) cfg.engine_threads = engine::DefaultThreadCount();
   LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path));
   if (computes) {
     engine::EngineOptions eo;
@@ -151,6 +155,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   std::optional<std::string> template_source;
   if (auto t = p->model->File().GetString("tokenizer.chat_template"); t.IsOk())
     template_source = std::string(*t);
+  p->template_source = template_source ? "tokenizer.chat_template of the file" : "none in the file: ChatML";
   text::ChatTemplateOptions to;
   const text::SpecialTokens& specials = p->tokenizer->Specials();
   if (specials.bos) to.bos_token = std::string(p->tokenizer->TokenText(*specials.bos).ValueOr(""));
@@ -304,8 +309,35 @@ LlmsyncServer::~LlmsyncServer() {
   p.store.reset();
 }
 
+namespace {
+
+// The engine in force (kernel set, threads against the machine's cores) and what the vocabulary
+// makes of generation: the tokens that end it and the chat template's origin.
+void LogEngineAndVocabulary(const LlmsyncServer::Parts& p) {
+  if (p.engine) {
+    const engine::CpuTopology cpus = engine::DetectCpuTopology(p.env, engine::AllowedCpus());
+    LLMSYNC_LOG(kInfo) << "engine: kernel set " << engine::KernelIsaName(engine::ActiveKernelIsa()) << ", "
+                       << p.engine->Threads() << " threads (" << cpus.physical_cores << " physical cores, "
+                       << cpus.logical_cpus << " logical CPUs, from " << cpus.source << ")";
+  } else {
+    LLMSYNC_LOG(kInfo) << "engine: none in this process (role " << p.config.role << ")";
+  }
+  std::string stops;
+  const text::Tokenizer& tok = *p.tokenizer;
+  for (text::TokenId id : tok.GetVocab().EndOfGeneration()) {
+    stops += (stops.empty() ? "" : ", ") + std::string(tok.TokenText(id).ValueOr("?")) + " (" +
+             std::to_string(id) + ")";
+  }
+  LLMSYNC_LOG(kInfo) << "vocabulary: " << tok.VocabSize() << " tokens; generation stops at "
+                     << (stops.empty() ? std::string("no token (max_tokens only)") : stops)
+                     << "; chat template: " << p.template_source;
+}
+
+}  // namespace
+
 Status LlmsyncServer::Start() {
   Parts& p = *parts_;
+  LogEngineAndVocabulary(p);  // before /healthz answers: tests read it once the server is up
   LLMSYNC_RETURN_IF_ERROR(p.scheduler->Start());
   Status s = p.http->Start();
   if (!s.IsOk()) {

@@ -121,7 +121,7 @@ std::string ExampleConfigFile() {
       {"max_body_bytes", num(d.max_body_bytes), "largest request body"},
       {"max_context", num(d.max_context), "context in tokens (capped by the model's)"},
       {"max_active_runs", num(d.max_active_runs), "runs decoding side by side; more wait in a queue"},
-      {"engine_threads", num(d.engine_threads), "inference threads"},
+      {"engine_threads", num(d.engine_threads), "inference threads (0: one per physical core)"},
       {"http_threads", num(d.http_threads), "HTTP server threads"},
       {"max_tokens", num(d.max_tokens), "largest max_tokens a run may ask for"},
       {"max_text_bytes", num(d.max_text_bytes), "largest text of one node"},
@@ -235,8 +235,8 @@ Status FinalizeConfig(ServerConfig* config) {
   if (config->kv_disk_mb < 0) return Status::InvalidArgument("--kv-disk-mb must not be negative");
   if (config->max_context < 16) return Status::InvalidArgument("max_context must be at least 16");
   if (config->max_active_runs < 1) return Status::InvalidArgument("max_active_runs must be at least 1");
-  if (config->engine_threads < 1 || config->http_threads < 1)
-    return Status::InvalidArgument("threads must be >= 1");
+  if (config->engine_threads < 0 || config->http_threads < 1)
+    return Status::InvalidArgument("threads must be >= 1 (engine_threads 0: one per physical core)");
   if (config->max_connections < 1) return Status::InvalidArgument("max_connections must be at least 1");
   if (config->header_timeout_ms < 100 || config->idle_timeout_ms < 100)
     return Status::InvalidArgument("header_timeout_ms and idle_timeout_ms must be at least 100");

@@ -16,7 +16,7 @@
 //    "run_lease_ms": 3000,
 //    "data_dir": "data", "snapshot_dir": "data/kv", "kv_ram_mb": 512, "kv_disk_mb": 4096,
 //    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
-//    "max_context": 4096, "max_active_runs": 8, "engine_threads": 2, "http_threads": 2,
+//    "max_context": 4096, "max_active_runs": 8, "engine_threads": 0, "http_threads": 2,
 //    "max_tokens": 4096, "max_text_bytes": 1048576, "event_retention_hours": 168,
 //    "idempotency_retention_hours": 24, "access_log": true, "public_health": true, "strict_model_names":
 //    false, "metrics_require_key": false, "allowed_hosts": ["llmsync.lan"], "cors_origins":
@@ -63,7 +63,7 @@ struct ServerConfig {
   std::size_t max_body_bytes = 8 << 20;
   std::int64_t max_context = 4096;
   int max_active_runs = 8;
-  int engine_threads = 2;
+  int engine_threads = 0;  // 0: one per physical core (engine/cpu_topology.h)
   int http_threads = 2;
   std::int32_t max_tokens = 4096;
   std::size_t max_text_bytes = 1 << 20;

@@ -18,11 +18,12 @@ void AddTemplateCommands(CLI::App& app, CliState& state);  // template render
 void AddTokenizeCommands(CLI::App& app, CliState& state);  // tokenize, bench tokenizer
 void AddStoreCommands(CLI::App& app, CliState& state);     // export, import, bench store
 void AddModelCommands(CLI::App& app, CliState& state);     // model make-test, model info
-void AddEvalCommands(CLI::App& app, CliState& state);      // eval, generate, bench engine
+void AddEvalCommands(CLI::App& app, CliState& state);      // eval, generate
 
 // bench kernels (bench_kernels_command.cpp)
 void AddBenchKernelsCommands(CLI::App& app, CliState& state);
 void AddBenchKvcacheCommands(CLI::App& app, CliState& state);  // bench kvcache
+void AddBenchEngineCommands(CLI::App& app, CliState& state);   // bench engine
 
 // The subcommand `name` of `parent`, created when absent: lets several command files add their own
 // children to a shared group such as `bench`.

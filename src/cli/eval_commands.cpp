@@ -1,24 +1,19 @@
-// `llmsync eval` (logits of a token sequence), `llmsync generate` (sampled continuation) and
-// `llmsync bench engine` (prefill and decode throughput as JSON): the native engine, checkable from
-// outside.
+// `llmsync eval` (logits of a token sequence) and `llmsync generate` (sampled continuation): the
+// native engine, checkable from outside. `bench engine` is in bench/bench_engine_command.cpp.
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/env.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "engine/kv_storage.h"
-#include "engine/matmul.h"
 #include "engine/model.h"
-#include "engine/rng.h"
 #include "engine/sampling.h"
 
 namespace llmsync::cli {
@@ -164,139 +159,6 @@ int RunGenerate(const GenerateArgs& args) {
   return 0;
 }
 
-struct BenchArgs {
-  std::string model;
-  int threads = 2;
-  int prompt = 128;
-  int gen = 32;
-};
-
-// CPU time of the whole process (every thread), in seconds. The benchmark reports it beside wall
-// time because the machine it runs on is shared: wall time then measures the neighbours too.
-double ProcessCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// Bytes of weights one decode step reads: every matrix once, except the embedding table, of which
-// it reads one row (unless the output projection is the same table).
-double DecodeWeightBytes(const Model& model) {
-  auto bytes = [](const engine::WeightMatrix& w) { return static_cast<double>(w.row_bytes) * w.rows; };
-  double total = model.TiedOutput() ? 0 : static_cast<double>(model.TokenEmbedding().row_bytes);
-  total += bytes(model.Output());
-  for (std::int64_t i = 0; i < model.Hparams().n_layer; ++i) {
-    const engine::LayerWeights& l = model.Layer(i);
-    for (const engine::WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-      total += bytes(*w);
-  }
-  return total;
-}
-
-// The machine's sequential read bandwidth right now with `threads` threads (best of 3 passes over
-// 512 MiB): the roof for decode, which streams every weight once per token.
-double SequentialReadGbs(int threads) {
-  constexpr std::size_t kBytes = std::size_t{512} << 20;
-  std::vector<std::uint64_t> buffer(kBytes / sizeof(std::uint64_t), 1);
-  double best = 0;
-  for (int pass = 0; pass < 3; ++pass) {
-    std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads));
-    std::vector<std::thread> workers;
-    const std::int64_t t0 = Env::Default()->NowMicros();
-    const std::size_t chunk = buffer.size() / static_cast<std::size_t>(threads);
-    for (int t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        const std::uint64_t* p = buffer.data() + static_cast<std::size_t>(t) * chunk;
-        std::uint64_t sum = 0;
-        for (std::size_t i = 0; i < chunk; ++i) sum += p[i];
-        sums[static_cast<std::size_t>(t)] = sum;
-      });
-    }
-    for (std::thread& w : workers) w.join();
-    const std::int64_t us = Env::Default()->NowMicros() - t0;
-    if (sums[0] != chunk) return 0;  // keeps the reads; cannot happen
-    if (us > 0) best = std::max(best, static_cast<double>(kBytes) / static_cast<double>(us) / 1e3);
-  }
-  return best;
-}
-
-int RunBenchEngine(const BenchArgs& args) {
-  if (args.prompt < 1 || args.prompt > 4096 || args.gen < 1 || args.gen > 4096) {
-    return Fail(Status::InvalidArgument("--prompt and --gen must be in [1, 4096]"));
-  }
-  Env* env = Env::Default();
-  std::int64_t t0 = env->NowMicros();
-  auto loaded = LoadEngine(args.model, args.threads, args.prompt);
-  if (!loaded.IsOk()) return Fail(loaded.GetStatus());
-  const Model& model = *loaded->model;
-  Engine& eng = *loaded->engine;
-  const std::int64_t n_vocab = model.Hparams().n_vocab;
-  std::int64_t load_us = env->NowMicros() - t0;
-
-  ContiguousKvStorage kv(model.KvGeometryFor(engine::KvDtype::kF16), args.prompt + args.gen + 1);
-  std::vector<float> logits(static_cast<std::size_t>(n_vocab));
-  // Warm-up: one token on a scratch sequence pages in every weight before anything is timed.
-  Batch batch;
-  if (Status s = kv.AddSequence(1); !s.IsOk()) return Fail(s);
-  batch.Add(1, 0, 0, true);
-  if (Status s = eng.Forward(batch, kv, logits); !s.IsOk()) return Fail(s);
-
-  std::vector<std::int32_t> prompt;
-  for (int i = 0; i < args.prompt; ++i) {
-    prompt.push_back(static_cast<std::int32_t>(engine::CounterRandom64(42, static_cast<std::uint64_t>(i)) %
-                                               static_cast<std::uint64_t>(n_vocab)));
-  }
-  if (Status s = kv.AddSequence(0); !s.IsOk()) return Fail(s);
-  batch.Clear();
-  batch.AddSequence(0, 0, prompt);
-  double load_avg[1] = {-1};
-  if (getloadavg(load_avg, 1) != 1) load_avg[0] = -1;
-  t0 = env->NowMicros();
-  double cpu0 = ProcessCpuSeconds();
-  if (Status s = eng.Forward(batch, kv, logits); !s.IsOk()) return Fail(s);
-  std::int64_t prefill_us = env->NowMicros() - t0;
-  double prefill_cpu = ProcessCpuSeconds() - cpu0;
-
-  t0 = env->NowMicros();
-  cpu0 = ProcessCpuSeconds();
-  for (int i = 0; i < args.gen; ++i) {
-    batch.Clear();
-    batch.Add(0, args.prompt + i, engine::ArgMax(logits), true);
-    if (Status s = eng.Forward(batch, kv, logits); !s.IsOk()) return Fail(s);
-  }
-  std::int64_t decode_us = env->NowMicros() - t0;
-  double decode_cpu = ProcessCpuSeconds() - cpu0;
-
-  const double decode_bytes = DecodeWeightBytes(model);
-  const double read_gbs = SequentialReadGbs(eng.Threads());
-
-  auto per_s = [](int n, std::int64_t us) { return us > 0 ? 1e6 * n / static_cast<double>(us) : 0.0; };
-  // tok/s if every thread had a core to itself: tokens x threads / CPU seconds. Spin-waiting counts
-  // as CPU time, so this errs low rather than high.
-  auto per_cpu_s = [&](int n, double cpu) { return cpu > 0 ? n * eng.Threads() / cpu : 0.0; };
-  const engine::ModelHparams& hp = model.Hparams();
-  char json[2048];
-  std::snprintf(
-      json, sizeof(json),
-      "{\"benchmark\": \"engine\", \"model\": \"%s\", \"arch\": \"%s\", \"weights\": \"%s\", "
-      "\"n_embd\": %lld, \"n_layer\": %lld, \"n_vocab\": %lld, \"threads\": %d, \"isa\": \"%s\", "
-      "\"prompt_tokens\": %d, \"gen_tokens\": %d, \"load_s\": %.3f, \"prefill_s\": %.3f, "
-      "\"prefill_tok_s\": %.2f, \"decode_s\": %.3f, \"decode_tok_s\": %.2f, \"prefill_cpu_s\": %.3f, "
-      "\"prefill_tok_s_cpu\": %.2f, \"decode_cpu_s\": %.3f, \"decode_tok_s_cpu\": %.2f, "
-      "\"decode_weight_mb_per_token\": %.1f, \"decode_weight_gbs\": %.2f, \"memory_read_gbs\": %.2f, "
-      "\"load_avg_1m\": %.2f}",
-      args.model.c_str(), std::string(engine::ModelArchName(hp.arch)).c_str(),
-      std::string(engine::GgmlTypeName(model.Layer(0).wq.type)).c_str(), static_cast<long long>(hp.n_embd),
-      static_cast<long long>(hp.n_layer), static_cast<long long>(hp.n_vocab), eng.Threads(),
-      std::string(engine::KernelIsaName(engine::ActiveKernelIsa())).c_str(), args.prompt, args.gen,
-      static_cast<double>(load_us) / 1e6, static_cast<double>(prefill_us) / 1e6,
-      per_s(args.prompt, prefill_us), static_cast<double>(decode_us) / 1e6, per_s(args.gen, decode_us),
-      prefill_cpu, per_cpu_s(args.prompt, prefill_cpu), decode_cpu, per_cpu_s(args.gen, decode_cpu),
-      decode_bytes / 1e6, decode_bytes * per_s(args.gen, decode_us) / 1e9, read_gbs, load_avg[0]);
-  std::cout << json << "\n";
-  return 0;
-}
-
 }  // namespace
 
 void AddEvalCommands(CLI::App& app, CliState& state) {
@@ -325,16 +187,6 @@ void AddEvalCommands(CLI::App& app, CliState& state) {
   gen->add_option("--threads", gen_args->threads, "Threads (default 1)");
   gen->add_flag("--ignore-eos", gen_args->ignore_eos, "Do not stop at the end-of-sequence token");
   gen->callback([gen_args, &state] { state.exit_code = RunGenerate(*gen_args); });
-
-  CLI::App* bench = GetOrAddSubcommand(app, "bench", "Benchmarks that print JSON");
-  CLI::App* bench_engine =
-      bench->add_subcommand("engine", "Prefill and decode tokens/s of the native engine");
-  auto bench_args = std::make_shared<BenchArgs>();
-  bench_engine->add_option("--model", bench_args->model, "GGUF model")->required();
-  bench_engine->add_option("--threads", bench_args->threads, "Threads (default 2)");
-  bench_engine->add_option("--prompt", bench_args->prompt, "Prompt tokens (default 128)");
-  bench_engine->add_option("--gen", bench_args->gen, "Generated tokens (default 32)");
-  bench_engine->callback([bench_args, &state] { state.exit_code = RunBenchEngine(*bench_args); });
 }
 
 }  // namespace llmsync::cli

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   llmsync::cli::AddEvalCommands(app, state);
   llmsync::cli::AddBenchKernelsCommands(app, state);
   llmsync::cli::AddBenchKvcacheCommands(app, state);
+  llmsync::cli::AddBenchEngineCommands(app, state);
   llmsync::cli::AddServeCommands(app, state);
   llmsync::cli::AddChatCommands(app, state);
 

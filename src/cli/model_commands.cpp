@@ -1,6 +1,7 @@
 // `llmsync model make-test` (write a seeded random Llama-family GGUF) and `llmsync model info`
 // (describe a GGUF: architecture, shapes, tensor types, vocabulary, chat template, and whether the
 // native engine loads it).
+#include <cctype>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -31,9 +32,14 @@ int RunMakeTest(MakeTestArgs& args) {
     std::cerr << "error: --arch: " << arch.GetStatus().Message() << "\n";
     return 2;
   }
-  auto type = engine::ParseGgmlType(args.type);
+  // q4_k_m: llama.cpp's Q4_K_M mix of Q4_K and Q6_K (make_test_model.h).
+  std::string lower = args.type;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  args.options.q4_k_m = lower == "q4_k_m";
+  auto type = engine::ParseGgmlType(args.options.q4_k_m ? "q4_K" : args.type);
   if (!type.IsOk() || !engine::IsComputeSupported(*type)) {
-    std::cerr << "error: --type '" << args.type << "' is not one of f32, f16, bf16, q8_0, q4_0, q4_k, q6_k\n";
+    std::cerr << "error: --type '" << args.type
+              << "' is not one of f32, f16, bf16, q8_0, q4_0, q4_k, q4_k_m, q6_k\n";
     return 2;
   }
   args.options.arch = *arch;
@@ -130,7 +136,8 @@ void AddModelCommands(CLI::App& app, CliState& state) {
   make->add_option("--n-ff", o.n_ff, "Feed-forward length")->required();
   make->add_option("--head-dim", o.head_dim, "Head dimension (default n_embd / n_head)");
   make->add_option("--ctx", o.context_length, "Training context length written to the file");
-  make->add_option("--type", args->type, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k");
+  make->add_option("--type", args->type,
+                   "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q4_k_m (Q4_K + Q6_K mix) | q6_k");
   make->add_option("--seed", o.seed, "Seed of the weights");
   make->add_option("--weight-std", o.weight_std, "Standard deviation of the matrices (default 0.02)");
   make->add_flag("--tie-embeddings", o.tie_embeddings, "Omit output.weight (tied to token_embd)");

@@ -135,9 +135,7 @@ void AddServeCommands(CLI::App& app, CliState& state) {
       ->add_option("--kv-disk-mb", flags->kv_disk_mb,
                    "KV snapshot disk budget in MiB (default " + std::to_string(d.kv_disk_mb) + ")")
       ->check(CLI::NonNegativeNumber);
-  serve
-      ->add_option("--threads", flags->threads,
-                   "Engine threads (default " + std::to_string(d.engine_threads) + ")")
+  serve->add_option("--threads", flags->threads, "Engine threads (default: one per physical core)")
       ->check(CLI::PositiveNumber);
   serve->add_option("--config", flags->config,
                     "JSON config file: API keys, limits and every other setting; flags override it "

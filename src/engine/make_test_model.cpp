@@ -50,7 +50,8 @@ class NormalSource {
 };
 
 // llama.cpp's ftype number for a file whose matrices are mostly `type` (general.file_type).
-std::uint32_t FileTypeOf(GgmlType type) {
+std::uint32_t FileTypeOf(GgmlType type, bool q4_k_m) {
+  if (q4_k_m) return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M
   switch (type) {
     case GgmlType::kF32: return 0;
     case GgmlType::kF16: return 1;
@@ -186,6 +187,10 @@ Result<std::int64_t> WriteVocabulary(Env* env, const MakeTestModelOptions& o, Gg
 
 }  // namespace
 
+bool Q4KMUsesMoreBits(std::int64_t layer, std::int64_t n_layer) {
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
 GgmlType TestModelTensorType(GgmlType requested, std::int64_t cols) {
   if (cols % GetGgmlTypeInfo(requested).block_elems == 0) return requested;
   if (cols % 32 == 0 && requested == GgmlType::kQ4K) return GgmlType::kQ4_0;
@@ -228,6 +233,7 @@ Status ValidateMakeTestModelOptions(const MakeTestModelOptions& o) {
   if (!(o.weight_std > 0.0f && std::isfinite(o.weight_std))) {
     return Status::InvalidArgument("weight_std must be positive");
   }
+  if (o.q4_k_m && o.type != GgmlType::kQ4K) return Status::InvalidArgument("the q4_k_m mix needs type q4_K");
   if (o.llama3_rope && o.arch != ModelArch::kLlama) {
     return Status::InvalidArgument("llama3 rope factors apply to the llama architecture only");
   }
@@ -245,8 +251,9 @@ Result<GgufWriter> BuildTestModel(Env* env, const MakeTestModelOptions& o) {
 
   GgufWriter w;
   w.SetString("general.architecture", arch);
-  w.SetString("general.name", "llmsync-test-" + arch + "-" + std::string(GgmlTypeName(o.type)));
-  w.SetUint32("general.file_type", FileTypeOf(o.type));
+  w.SetString("general.name",
+              "llmsync-test-" + arch + "-" + (o.q4_k_m ? "q4_K_M" : std::string(GgmlTypeName(o.type))));
+  w.SetUint32("general.file_type", FileTypeOf(o.type, o.q4_k_m));
   if (GetGgmlTypeInfo(o.type).block_elems > 1) w.SetUint32("general.quantization_version", 2);
   w.SetUint32(arch + ".context_length", static_cast<std::uint32_t>(o.context_length));
   w.SetUint32(arch + ".embedding_length", static_cast<std::uint32_t>(o.n_embd));
@@ -268,18 +275,24 @@ Result<GgufWriter> BuildTestModel(Env* env, const MakeTestModelOptions& o) {
 
   TensorMaker make(w, o.seed);
   const float s = o.weight_std;
-  LLMSYNC_RETURN_IF_ERROR(make.Matrix("token_embd.weight", n_vocab, o.n_embd, o.type, s));
+  // The Q4_K_M mix: more bits for the output matrix and for some layers' attn_v and ffn_down.
+  const GgmlType more_bits = o.q4_k_m ? GgmlType::kQ6K : o.type;
+  auto layer_type = [&](std::int64_t layer) {
+    return Q4KMUsesMoreBits(layer, o.n_layer) ? more_bits : o.type;
+  };
+  LLMSYNC_RETURN_IF_ERROR(
+      make.Matrix("token_embd.weight", n_vocab, o.n_embd, o.tie_embeddings ? more_bits : o.type, s));
   if (o.llama3_rope)
     LLMSYNC_RETURN_IF_ERROR(make.Floats("rope_freqs.weight", Llama3RopeFactors(head_dim, freq_base)));
   LLMSYNC_RETURN_IF_ERROR(make.Vector("output_norm.weight", o.n_embd, 1.0f, 0.1f));
   if (!o.tie_embeddings)
-    LLMSYNC_RETURN_IF_ERROR(make.Matrix("output.weight", n_vocab, o.n_embd, o.type, s, row_scale));
+    LLMSYNC_RETURN_IF_ERROR(make.Matrix("output.weight", n_vocab, o.n_embd, more_bits, s, row_scale));
   for (std::int64_t i = 0; i < o.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LLMSYNC_RETURN_IF_ERROR(make.Vector(p + "attn_norm.weight", o.n_embd, 1.0f, 0.1f));
     LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "attn_q.weight", q_dim, o.n_embd, o.type, s));
     LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "attn_k.weight", kv_dim, o.n_embd, o.type, s));
-    LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "attn_v.weight", kv_dim, o.n_embd, o.type, s));
+    LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "attn_v.weight", kv_dim, o.n_embd, layer_type(i), s));
     if (o.arch == ModelArch::kQwen2) {
       LLMSYNC_RETURN_IF_ERROR(make.Vector(p + "attn_q.bias", q_dim, 0.0f, 0.1f));
       LLMSYNC_RETURN_IF_ERROR(make.Vector(p + "attn_k.bias", kv_dim, 0.0f, 0.1f));
@@ -293,7 +306,7 @@ Result<GgufWriter> BuildTestModel(Env* env, const MakeTestModelOptions& o) {
     LLMSYNC_RETURN_IF_ERROR(make.Vector(p + "ffn_norm.weight", o.n_embd, 1.0f, 0.1f));
     LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "ffn_gate.weight", o.n_ff, o.n_embd, o.type, s));
     LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "ffn_up.weight", o.n_ff, o.n_embd, o.type, s));
-    LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "ffn_down.weight", o.n_embd, o.n_ff, o.type, s));
+    LLMSYNC_RETURN_IF_ERROR(make.Matrix(p + "ffn_down.weight", o.n_embd, o.n_ff, layer_type(i), s));
   }
   return w;
 }

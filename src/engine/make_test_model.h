@@ -8,10 +8,13 @@
 // file on every platform.
 //
 // Types: matrices are stored in the requested type; norms, biases and rope_freqs stay F32 as
-// llama.cpp keeps them. When a matrix's row length is not a multiple of the type's block size the
-// tensor falls back (and the file still loads everywhere): q4_K -> q4_0 and q6_K -> q8_0 when the
-// row is a multiple of 32, else f16. Use row lengths that are multiples of 256 (n_embd, n_ff,
-// n_head * head_dim) to get pure K-quant files.
+// llama.cpp keeps them. `q4_k_m` (with type q4_K) mixes types as llama.cpp's Q4_K_M recipe does
+// for a dense model: Q6_K for output.weight (token_embd.weight when the output is tied), and for
+// attn_v and ffn_down in the layers llama-quantize gives more bits (the first and last eighth and
+// every third layer between), Q4_K elsewhere. When a matrix's row length is not a multiple of the type's
+// block size the tensor falls back (and the file still loads everywhere): q4_K -> q4_0 and q6_K -> q8_0 when
+// the row is a multiple of 32, else f16. Use row lengths that are multiples of 256 (n_embd, n_ff, n_head *
+// head_dim) to get pure K-quant files.
 //
 // Metadata follows the GGUF spec and llama.cpp's names exactly: general.architecture, general.name,
 // general.file_type, general.quantization_version, <arch>.context_length, .embedding_length,
@@ -53,6 +56,7 @@ struct MakeTestModelOptions {
   float weight_std = 0.02f;
   bool tie_embeddings = false;  // omit output.weight (the output reuses token_embd.weight)
   bool llama3_rope = false;     // llama only: write rope_freqs.weight with llama3 factors
+  bool q4_k_m = false;          // type q4_K only: the Q4_K_M mix of Q4_K and Q6_K (above)
 };
 
 // Checks the options (positive sizes, head counts that divide, a supported type...).
@@ -66,5 +70,8 @@ Status MakeTestModel(Env* env, const MakeTestModelOptions& options, const std::s
 
 // The storage type a matrix with rows of `cols` elements gets when `requested` is asked for.
 GgmlType TestModelTensorType(GgmlType requested, std::int64_t cols);
+
+// Whether llama.cpp's K-quant mixes give layer `layer` of `n_layer` more bits (Q6_K in Q4_K_M).
+bool Q4KMUsesMoreBits(std::int64_t layer, std::int64_t n_layer);
 
 }  // namespace llmsync::engine

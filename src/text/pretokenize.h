@@ -33,6 +33,7 @@ struct PreTokenizerSpec {
   std::vector<std::string_view> regexes;  // PCRE2 syntax, applied in order
   bool ignore_merges = false;             // a piece that is itself a token is emitted whole (llama3)
   bool add_bos = false;                   // family default when the file has no add_bos_token
+  bool nfc = false;                       // the model NFC-normalizes text before splitting (Qwen2)
 };
 
 // The spec for a tokenizer.ggml.pre value; "" (key absent) means "default", as in llama.cpp.

@@ -63,6 +63,7 @@ struct Family {
   std::vector<std::string_view> regexes;
   bool ignore_merges = false;
   bool add_bos = false;
+  bool nfc = false;  // tokenizer.json has an NFC normalizer
 };
 
 const std::vector<Family>& Families() {
@@ -93,7 +94,9 @@ const std::vector<Family>& Families() {
        {"gpt-2", "phi-2", "mpt", "olmo", "jais", "trillion", "exaone4", "jina-es", "jina-de", "jina-v2-es",
         "jina-v2-de", "gigachat"},
        {kGpt2}},
-      {"qwen2", {"qwen2", "deepseek-r1-qwen", "stablelm2", "hunyuan", "megrez"}, {kQwen2}},
+      // Qwen2's tokenizer (Qwen2.5, Qwen3, DeepSeek-R1's Qwen distills) normalizes to NFC first.
+      {"qwen2", {"qwen2", "deepseek-r1-qwen"}, {kQwen2}, false, false, /*nfc=*/true},
+      {"qwen2", {"stablelm2", "hunyuan", "megrez"}, {kQwen2}},
       {"bloom", {"bloom", "poro-chat", "gpt3-finnish"}, {kBloom}},
       {"viking", {"viking"}, {kBloom, R"re(\p{N})re"}},
       {"tekken", {"tekken"}, {kTekken}, /*ignore_merges=*/true, /*add_bos=*/true},
@@ -109,7 +112,7 @@ Result<PreTokenizerSpec> FindPreTokenizerSpec(std::string_view pre_name) {
   const std::string_view name = pre_name.empty() ? "default" : pre_name;
   for (const Family& f : Families()) {
     for (std::string_view n : f.names) {
-      if (n == name) return PreTokenizerSpec{f.canonical, f.regexes, f.ignore_merges, f.add_bos};
+      if (n == name) return PreTokenizerSpec{f.canonical, f.regexes, f.ignore_merges, f.add_bos, f.nfc};
     }
   }
   std::string known;

@@ -277,6 +277,37 @@ TEST(MakeTestModelTest, RejectsBadOptions) {
               o.llama3_rope = true;
             }),
             StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](MakeTestModelOptions& o) { o.q4_k_m = true; }), StatusCode::kInvalidArgument);  // f32
+}
+
+// The Q4_K_M mix, as llama-quantize lays it out for 16 layers: Q6_K for the output and for attn_v
+// and ffn_down in layers 0, 1, 4, 7, 10, 13, 14, 15; Q4_K everywhere else.
+TEST(MakeTestModelTest, Q4KMMixesQ6KWhereLlamaCppDoes) {
+  MakeTestModelOptions o = TinyOptions(ModelArch::kLlama, GgmlType::kQ4K);
+  o.n_embd = 256;
+  o.n_ff = 256;
+  o.n_head = 2;
+  o.n_head_kv = 1;
+  o.n_layer = 16;
+  o.q4_k_m = true;
+  auto w = BuildTestModel(Env::Default(), o);
+  ASSERT_TRUE(w.IsOk()) << w.GetStatus().ToString();
+  auto m = BuildModelFromImage(w->Serialize());
+  ASSERT_TRUE(m.IsOk()) << m.GetStatus().ToString();
+  EXPECT_EQ(m->model->Output().type, GgmlType::kQ6K);
+  EXPECT_EQ(m->model->TokenEmbedding().type, GgmlType::kQ4K);
+  std::vector<std::int64_t> more_bits;
+  for (std::int64_t i = 0; i < o.n_layer; ++i) {
+    const LayerWeights& l = m->model->Layer(i);
+    EXPECT_EQ(l.wq.type, GgmlType::kQ4K);
+    EXPECT_EQ(l.w_up.type, GgmlType::kQ4K);
+    EXPECT_EQ(l.wv.type, l.w_down.type);
+    if (l.wv.type == GgmlType::kQ6K) more_bits.push_back(i);
+  }
+  EXPECT_EQ(more_bits, (std::vector<std::int64_t>{0, 1, 4, 7, 10, 13, 14, 15}));
+  auto type = m->model->File().GetUint("general.file_type");
+  ASSERT_TRUE(type.IsOk());
+  EXPECT_EQ(*type, 15u);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
 }
 
 }  // namespace

@@ -37,6 +37,7 @@
 
 #include "../base/test_dir.h"
 #include "../cli/run_cli.h"
+#include "shared_dir.h"
 #include "test_models.h"
 
 namespace llmsync::engine {
@@ -46,7 +47,6 @@ using llmsync::testing::RunLlmsync;
 using llmsync::testing::TestDir;
 
 const char* const kPython = "/usr/bin/python3";
-constexpr int kVocab = 256;
 
 int RunCommand(const std::string& cmd, std::string* output) {
   FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
@@ -86,21 +86,22 @@ struct Comparison {
 
 // Compares positions [0, n_positions) (all when n_positions < 0). The argmax check skips positions
 // whose reference top-two gap is below 2 * bound.
-Comparison Compare(const std::vector<float>& engine, const std::vector<float>& ref, double bound,
-                   int n_positions = -1) {
+Comparison Compare(const std::vector<float>& engine, const std::vector<float>& ref, std::int64_t n_vocab,
+                   double bound, int n_positions = -1) {
   Comparison c;
-  const std::size_t n_pos = n_positions < 0 ? ref.size() / kVocab : static_cast<std::size_t>(n_positions);
+  const std::size_t vocab = static_cast<std::size_t>(n_vocab);
+  const std::size_t n_pos = n_positions < 0 ? ref.size() / vocab : static_cast<std::size_t>(n_positions);
   std::vector<double> per_pos;
   for (float v : ref) c.scale = std::max(c.scale, std::fabs(static_cast<double>(v)));
   for (std::size_t p = 0; p < n_pos; ++p) {
-    const float* e = engine.data() + p * kVocab;
-    const float* r = ref.data() + p * kVocab;
+    const float* e = engine.data() + p * vocab;
+    const float* r = ref.data() + p * vocab;
     double pos_diff = 0;
-    for (int i = 0; i < kVocab; ++i)
+    for (std::size_t i = 0; i < vocab; ++i)
       pos_diff = std::max(pos_diff, std::fabs(static_cast<double>(e[i]) - r[i]));
     per_pos.push_back(pos_diff);
     c.max_diff = std::max(c.max_diff, pos_diff);
-    std::vector<float> sorted(r, r + kVocab);
+    std::vector<float> sorted(r, r + vocab);
     std::sort(sorted.begin(), sorted.end(), std::greater<>());
     double gap = sorted[0] - sorted[1];
     if (gap < 2 * bound) {
@@ -108,8 +109,8 @@ Comparison Compare(const std::vector<float>& engine, const std::vector<float>& r
       continue;
     }
     ++c.argmax_checked;
-    auto e_arg = std::max_element(e, e + kVocab) - e;
-    auto r_arg = std::max_element(r, r + kVocab) - r;
+    auto e_arg = std::max_element(e, e + vocab) - e;
+    auto r_arg = std::max_element(r, r + vocab) - r;
     if (e_arg != r_arg) {
       if (c.argmax_mismatches++ == 0) {
         std::ostringstream msg;
@@ -129,6 +130,7 @@ struct OracleCase {
   std::string type;
   std::string extra_make_args;  // appended to make-test
   bool kv_f32 = false;
+  std::int64_t n_vocab = 256;  // the built-in byte vocabulary unless extra_make_args name a --vocab
 };
 
 class OracleTest : public ::testing::Test {
@@ -139,9 +141,10 @@ class OracleTest : public ::testing::Test {
   }
 
   void Make(const OracleCase& c) {
-    const bool kquant = c.type == "q4_k" || c.type == "q6_k";
+    const bool kquant = c.type == "q4_k" || c.type == "q4_k_m" || c.type == "q6_k";
     std::string shape =
         kquant ? "--n-embd 256 --n-ff 512 --weight-std 0.05" : "--n-embd 64 --n-ff 128 --weight-std 0.1";
+    n_vocab_ = c.n_vocab;
     auto made = RunLlmsync("model make-test --arch " + c.arch + " --type " + c.type + " " + shape +
                            " --n-layer 2 --n-head 4 --n-head-kv 2 --seed 11 " + c.extra_make_args +
                            " --out " + Model());
@@ -170,12 +173,12 @@ class OracleTest : public ::testing::Test {
     Make(c);
     std::vector<float> engine = Eval(c.kv_f32);
     std::vector<float> ref = Oracle(c.kv_f32 ? "--kv-f32" : "");
-    ASSERT_EQ(engine.size(), static_cast<std::size_t>(kTokens * kVocab));
+    ASSERT_EQ(engine.size(), static_cast<std::size_t>(kTokens * n_vocab_));
     ASSERT_EQ(ref.size(), engine.size());
     const bool quantized = c.type != "f32" && c.type != "f16" && c.type != "bf16";
     const double rel_bound = quantized ? 0.06 : 2e-3;
-    const double scale = Compare(engine, ref, 0).scale;
-    Comparison f = Compare(engine, ref, rel_bound * scale);
+    const double scale = Compare(engine, ref, n_vocab_, 0).scale;
+    Comparison f = Compare(engine, ref, n_vocab_, rel_bound * scale);
     std::cout << c.name << ": max |diff| " << f.max_diff / scale << " S (bound " << rel_bound
               << " S, S = " << scale << "), argmax checked at " << f.argmax_checked << "/" << kTokens
               << " positions\n";
@@ -188,7 +191,7 @@ class OracleTest : public ::testing::Test {
         Oracle("--kv-f32 --emulate-activations --boundary-out " + dir_.File("boundary"));
     int exact_positions = 0;
     std::ifstream(dir_.File("boundary")) >> exact_positions;
-    Comparison em = Compare(engine_f32_kv, emulated, 1e-4 * scale, exact_positions);
+    Comparison em = Compare(engine_f32_kv, emulated, n_vocab_, 1e-4 * scale, exact_positions);
     std::cout << c.name << " (emulated activations): max |diff| " << em.max_diff / scale << " S over the "
               << exact_positions << " positions before the first rounding boundary\n";
     EXPECT_LE(em.max_diff, 1e-4 * scale);
@@ -203,9 +206,9 @@ class OracleTest : public ::testing::Test {
   }
 
   std::string Model() const { return dir_.File("model.gguf"); }
-  static std::string TokensArg() {
+  std::string TokensArg() const {
     std::string s;
-    for (std::int32_t t : testing::TestTokens(kTokens, kVocab, 5)) {
+    for (std::int32_t t : testing::TestTokens(kTokens, n_vocab_, 5)) {
       if (!s.empty()) s += ',';
       s += std::to_string(t);
     }
@@ -214,6 +217,7 @@ class OracleTest : public ::testing::Test {
 
   static constexpr int kTokens = 40;  // more than one attention chunk (32)
   TestDir dir_;
+  std::int64_t n_vocab_ = 256;
   int total_exact_positions_ = 0;
 };
 
@@ -232,12 +236,26 @@ TEST_F(OracleTest, Llama3RopeTiedEmbeddingsHeadDimAndF32Kv) {
   Check({"qwen2 f32 kv", "qwen2", "f32", "--tie-embeddings", true});
 }
 
+// Issue 18: the shapes of the real models. Llama 3.2 (the real 128,256-token vocabulary, llama3
+// rope factors, tied embeddings), Qwen3 (its 151,669-token vocabulary, q/k norm, tied), and the
+// Q4_K_M mix of Q4_K and Q6_K layers that llama.cpp's most used files carry.
+TEST_F(OracleTest, RealModelShapes) {
+  Check({"llama q4_k_m mix llama3-rope", "llama", "q4_k_m", "--llama3-rope", false});
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-llama-bpe.gguf");
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-qwen3.gguf");
+  const std::string vocabs = testing::SharedDir() + "/vectors/tokenizer/ggml-vocab-";
+  Check({"llama3 vocab q8_0 llama3-rope tied", "llama", "q8_0",
+         "--vocab " + vocabs + "llama-bpe.gguf --llama3-rope --tie-embeddings", false, 128256});
+  Check({"qwen3 vocab q8_0 tied", "qwen3", "q8_0", "--vocab " + vocabs + "qwen3.gguf --tie-embeddings", false,
+         151669});
+}
+
 TEST_F(OracleTest, SwappedRopeConventionIsDetected) {
   // Negative control: the comparison must fail loudly if the RoPE pairing convention were wrong.
   for (const char* arch : {"llama", "qwen2"}) {
     Make({arch, arch, "f32", "", false});
     std::vector<float> engine = Eval(false);
-    Comparison c = Compare(engine, Oracle("--swap-rope"), 0);
+    Comparison c = Compare(engine, Oracle("--swap-rope"), n_vocab_, 0);
     EXPECT_GT(c.max_diff, 0.1 * c.scale) << arch;
   }
 }

@@ -1,15 +1,9 @@
-// The tokenizer test vectors in ../shared/vectors/tokenizer: for each vocabulary, every case of
-// ggml-vocab-X.gguf.inp must encode (no BOS, special tokens not parsed) to exactly the ids on the
-// matching line of ggml-vocab-X.gguf.out, and decode back to the same text.
-//
-// File format: .inp is the cases, each followed by "\n__ggml_vocab_test__\n" (so the newline before
-// a separator belongs to the separator, not the case); .out has one line per case, ids separated by
-// spaces, an empty line for an empty case.
+// The tokenizer test vectors in ../shared/vectors/tokenizer (vocab_vectors.h): for each vocabulary,
+// every case of ggml-vocab-X.gguf.inp must encode (no BOS, special tokens not parsed) to exactly the
+// ids on the matching line of ggml-vocab-X.gguf.out, and decode back to the same text.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,54 +12,16 @@
 #include "shared_dir.h"
 #include "text/stream_decoder.h"
 #include "text/tokenizer.h"
+#include "vocab_vectors.h"
 
 namespace llmsync::text {
 namespace {
 
-constexpr std::string_view kSeparator = "\n__ggml_vocab_test__\n";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> ParseInputs(const std::string& content) {
-  std::vector<std::string> cases;
-  std::size_t pos = 0;
-  while (pos < content.size()) {
-    const std::size_t sep = content.find(kSeparator, pos);
-    if (sep == std::string::npos) {
-      cases.push_back(content.substr(pos));  // a final case without a separator
-      break;
-    }
-    cases.push_back(content.substr(pos, sep - pos));
-    pos = sep + kSeparator.size();
-  }
-  return cases;
-}
-
-std::vector<std::vector<TokenId>> ParseOutputs(const std::string& content) {
-  std::vector<std::vector<TokenId>> lines;
-  std::istringstream in(content);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::vector<TokenId> ids;
-    TokenId id = 0;
-    while (fields >> id) ids.push_back(id);
-    lines.push_back(std::move(ids));
-  }
-  return lines;
-}
-
-std::string VocabPath(const std::string& name) {
-  return testing::SharedDir() + "/vectors/tokenizer/ggml-vocab-" + name + ".gguf";
-}
+using testing::ReadVocabVectors;
+using testing::VocabVectorPath;
 
 std::unique_ptr<Tokenizer> Load(const std::string& name) {
-  auto tokenizer = LoadTokenizerFromFile(Env::Default(), VocabPath(name));
+  auto tokenizer = LoadTokenizerFromFile(Env::Default(), VocabVectorPath(name));
   EXPECT_TRUE(tokenizer.IsOk()) << tokenizer.GetStatus().ToString();
   return tokenizer.IsOk() ? std::move(tokenizer).Value() : nullptr;
 }
@@ -91,8 +47,9 @@ TEST_P(TokenizerVectorsTest, EncodesEveryCaseExactlyAndRoundTrips) {
   LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-" + name + ".gguf.inp");
   std::unique_ptr<Tokenizer> tokenizer = Load(name);
   ASSERT_NE(tokenizer, nullptr);
-  const std::vector<std::string> inputs = ParseInputs(ReadAll(VocabPath(name) + ".inp"));
-  const std::vector<std::vector<TokenId>> outputs = ParseOutputs(ReadAll(VocabPath(name) + ".out"));
+  const testing::VocabVectors vectors = ReadVocabVectors(name);
+  const std::vector<std::string>& inputs = vectors.inputs;
+  const std::vector<std::vector<TokenId>>& outputs = vectors.outputs;
   ASSERT_EQ(inputs.size(), outputs.size()) << "the .inp and .out files disagree on the number of cases";
   ASSERT_FALSE(inputs.empty());
 
@@ -114,7 +71,8 @@ TEST_P(TokenizerVectorsTest, EncodesEveryCaseExactlyAndRoundTrips) {
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, TokenizerVectorsTest,
                          ::testing::Values("gpt-2", "llama-spm", "deepseek-llm", "deepseek-coder",
-                                           "starcoder", "falcon", "phi-3", "refact", "mpt"),
+                                           "starcoder", "falcon", "phi-3", "refact", "mpt", "llama-bpe",
+                                           "qwen3"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) {
@@ -132,7 +90,7 @@ TEST_P(TokenizerVocabOnlyTest, LoadsAndRoundTrips) {
   LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-gpt-2.gguf.inp");
   std::unique_ptr<Tokenizer> tokenizer = Load(name);
   ASSERT_NE(tokenizer, nullptr);
-  for (const std::string& input : ParseInputs(ReadAll(VocabPath("gpt-2") + ".inp"))) {
+  for (const std::string& input : ReadVocabVectors("gpt-2").inputs) {
     auto ids = tokenizer->Encode(input);
     ASSERT_TRUE(ids.IsOk()) << ids.GetStatus().ToString();
     auto text = tokenizer->Decode(*ids);
@@ -180,6 +138,30 @@ TEST(TokenizerRealVocabTest, DeepseekUserDefinedTokensCanBeSpelledInstead) {
   EXPECT_EQ(*tok->Decode(matched), text);
   EXPECT_EQ(*tok->Decode(bytes), text);
   EXPECT_TRUE(tok->Specials().add_bos);
+}
+
+// Qwen2/Qwen3's tokenizer.json normalizes to NFC before splitting; Llama 3's has no normalizer.
+TEST(TokenizerRealVocabTest, Qwen3NormalizesToNfcAndLlama3DoesNot) {
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-qwen3.gguf");
+  LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-llama-bpe.gguf");
+  std::unique_ptr<Tokenizer> qwen = Load("qwen3");
+  std::unique_ptr<Tokenizer> llama = Load("llama-bpe");
+  ASSERT_NE(qwen, nullptr);
+  ASSERT_NE(llama, nullptr);
+  // "Cafe" + combining acute, the ohm sign U+2126, Hangul jamo U+1100 U+1161.
+  const std::string decomposed = "Cafe\xCC\x81 \xE2\x84\xA6 \xE1\x84\x80\xE1\x85\xA1";
+  // "Café", Greek omega U+03A9, the syllable U+AC00: the NFC form.
+  const std::string composed = "Caf\xC3\xA9 \xCE\xA9 \xEA\xB0\x80";
+  EXPECT_EQ(*qwen->Encode(decomposed), *qwen->Encode(composed));
+  EXPECT_EQ(*qwen->Decode(*qwen->Encode(decomposed)), composed) << "decoding gives the normalized text";
+  EXPECT_NE(*llama->Encode(decomposed), *llama->Encode(composed));
+  EXPECT_EQ(*llama->Decode(*llama->Encode(decomposed)), decomposed);
+  // Control tokens are matched before normalization, and ASCII is untouched.
+  EncodeOptions special;
+  special.parse_special = true;
+  const std::vector<TokenId> ids = *qwen->Encode("<|im_start|>user\nhi<|im_end|>", special);
+  EXPECT_EQ(ids.front(), 151644);
+  EXPECT_EQ(ids.back(), 151645);
 }
 
 TEST(TokenizerRealVocabTest, LlamaSpmStreamsAnEmojiSpelledInBytes) {

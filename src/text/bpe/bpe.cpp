@@ -4,6 +4,7 @@
 
 #include "base/logging.h"
 #include "text/byte_unicode.h"
+#include "text/unicode_normalize.h"
 
 namespace llmsync::text {
 namespace {
@@ -35,9 +36,12 @@ struct LaterCandidate {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(Key /*key*/, Vocab vocab, PreTokenizer pre, std::string_view pre_name,
-                           bool ignore_merges)
-    : Tokenizer(std::move(vocab)), pre_(std::move(pre)), pre_name_(pre_name), ignore_merges_(ignore_merges) {
+BpeTokenizer::BpeTokenizer(Key /*key*/, Vocab vocab, PreTokenizer pre, const PreTokenizerSpec& spec)
+    : Tokenizer(std::move(vocab)),
+      pre_(std::move(pre)),
+      pre_name_(spec.name),
+      ignore_merges_(spec.ignore_merges),
+      nfc_(spec.nfc) {
   std::string spelling;
   for (int b = 0; b < 256; ++b) {
     const char byte = static_cast<char>(b);
@@ -51,8 +55,7 @@ BpeTokenizer::BpeTokenizer(Key /*key*/, Vocab vocab, PreTokenizer pre, std::stri
 Result<std::unique_ptr<Tokenizer>> BpeTokenizer::Create(Vocab vocab, const engine::GgufFile& file,
                                                         const PreTokenizerSpec& spec) {
   LLMSYNC_ASSIGN_OR_RETURN(PreTokenizer pre, PreTokenizer::Compile(spec.regexes));
-  auto tokenizer =
-      std::make_unique<BpeTokenizer>(Key{}, std::move(vocab), std::move(pre), spec.name, spec.ignore_merges);
+  auto tokenizer = std::make_unique<BpeTokenizer>(Key{}, std::move(vocab), std::move(pre), spec);
   LLMSYNC_RETURN_IF_ERROR(tokenizer->LoadMerges(file));
   return std::unique_ptr<Tokenizer>(std::move(tokenizer));
 }
@@ -93,6 +96,10 @@ Status BpeTokenizer::LoadMerges(const engine::GgufFile& file) {
 
 Status BpeTokenizer::EncodeRun(std::string_view text, bool /*space_prefix*/,
                                std::vector<TokenId>* out) const {
+  std::string normalized;
+  if (nfc_) {
+    LLMSYNC_ASSIGN_OR_RETURN(text, ToNfc(text, &normalized));
+  }
   std::vector<std::string_view> words;
   LLMSYNC_RETURN_IF_ERROR(pre_.Split(text, &words));
   for (std::string_view word : words) EncodeWord(word, out);

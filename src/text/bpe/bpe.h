@@ -8,6 +8,7 @@
 // never builds strings; symbols form a linked list in a vector and candidate pairs wait in a
 // priority queue, stale entries being skipped when popped. Words already seen come from a
 // BpeWordCache. With ignore_merges (Llama 3), a word that is itself a token is emitted whole.
+// With the spec's nfc (Qwen2), each run is NFC-normalized first (unicode_normalize.h).
 //
 // Merges whose parts or result are not tokens are skipped at load (HF refuses such files; llama.cpp
 // would concatenate into a string that is not a token and later emit its bytes).
@@ -33,7 +34,7 @@ class BpeTokenizer final : public Tokenizer {
   struct Key {};  // only Create constructs a BpeTokenizer
 
  public:
-  BpeTokenizer(Key key, Vocab vocab, PreTokenizer pre, std::string_view pre_name, bool ignore_merges);
+  BpeTokenizer(Key key, Vocab vocab, PreTokenizer pre, const PreTokenizerSpec& spec);
 
   // Reads tokenizer.ggml.merges from `file` and compiles `spec`'s regexes.
   // REQUIRES: vocab.Model() == VocabModel::kBpe.
@@ -66,6 +67,7 @@ class BpeTokenizer final : public Tokenizer {
   PreTokenizer pre_;
   std::string_view pre_name_;
   bool ignore_merges_;
+  bool nfc_;
   std::array<TokenId, 256> byte_ids_{};  // the token of each byte's one-character spelling, or -1
   std::unordered_map<std::uint64_t, Merge> merges_;
   mutable BpeWordCache cache_;

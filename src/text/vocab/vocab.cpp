@@ -1,5 +1,6 @@
 #include "text/vocab/vocab.h"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 
@@ -159,6 +160,21 @@ Status Vocab::ReadSpecials(const engine::GgufFile& file, const VocabDefaults& de
     }
   }
 
+  // The stop set: the named ids, and control tokens with an end text (llama.cpp takes any token
+  // with such a text and promotes it to control; we keep the file's types and take control ones).
+  for (const std::optional<TokenId>& id : {specials_.eos, specials_.eot, specials_.eom}) {
+    if (id) end_of_generation_.push_back(*id);
+  }
+  for (std::string_view text : kEotTexts) {
+    if (std::optional<TokenId> id = Find(text); id && Type(*id) == TokenType::kControl)
+      end_of_generation_.push_back(*id);
+  }
+  if (std::optional<TokenId> id = Find("<|eom_id|>"); id && Type(*id) == TokenType::kControl)
+    end_of_generation_.push_back(*id);
+  std::sort(end_of_generation_.begin(), end_of_generation_.end());
+  end_of_generation_.erase(std::unique(end_of_generation_.begin(), end_of_generation_.end()),
+                           end_of_generation_.end());
+
   LLMSYNC_ASSIGN_OR_RETURN(std::optional<bool> add_bos, OptionalBool(file, "add_bos_token"));
   LLMSYNC_ASSIGN_OR_RETURN(std::optional<bool> add_eos, OptionalBool(file, "add_eos_token"));
   LLMSYNC_ASSIGN_OR_RETURN(std::optional<bool> add_space_prefix, OptionalBool(file, "add_space_prefix"));
@@ -197,8 +213,7 @@ std::optional<TokenId> Vocab::ByteToken(std::uint8_t b) const {
 }
 
 bool Vocab::IsEndOfGeneration(TokenId id) const {
-  return (specials_.eos && *specials_.eos == id) || (specials_.eot && *specials_.eot == id) ||
-         (specials_.eom && *specials_.eom == id);
+  return std::binary_search(end_of_generation_.begin(), end_of_generation_.end(), id);
 }
 
 }  // namespace llmsync::text

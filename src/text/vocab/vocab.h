@@ -97,8 +97,11 @@ class Vocab {
   const SpecialTokens& Specials() const { return specials_; }
   bool AddSpacePrefix() const { return add_space_prefix_; }
   bool RemoveExtraWhitespaces() const { return remove_extra_whitespaces_; }
-  // Whether generation stops at this token (eos, eot or eom).
+  // Whether generation stops at this token: eos, eot, eom, and every control token whose text is
+  // one of the usual end texts (`<|endoftext|>` beside Qwen's `<|im_end|>`, as the model's own
+  // generation config lists both).
   bool IsEndOfGeneration(TokenId id) const;
+  const std::vector<TokenId>& EndOfGeneration() const { return end_of_generation_; }
 
  private:
   Vocab() = default;
@@ -122,6 +125,7 @@ class Vocab {
   std::unordered_map<std::string_view, TokenId, Hash, std::equal_to<>> index_;
   std::vector<TokenId> byte_tokens_;  // 256 entries, -1 when absent
   SpecialTokens specials_;
+  std::vector<TokenId> end_of_generation_;  // ascending, no duplicates
   bool add_space_prefix_ = false;
   bool remove_extra_whitespaces_ = false;
 };
