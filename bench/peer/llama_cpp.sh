@@ -12,10 +12,11 @@
 # same file, prompt length (pp) and decode length (tg, from an empty context as llama-bench times
 # it), F16 KV cache, the same thread count and the same number of repetitions per run.
 #
-# Output: one JSON line per run (side, file, type, threads, round, tokens/s, load average before
-# the run, llama.cpp commit, llmsync commit), then a table of ratios of medians (llmsync /
-# llama.cpp, above 1 means llmsync is faster). A cell whose two sides ran under 1-minute load
-# averages whose medians differ by more than --max-load-diff gets no ratio, and the line says why.
+# Output: one JSON line per run (side, file, type, threads, round, tokens/s, the 1-minute load
+# average before and after the run, llama.cpp commit, llmsync commit), then a table of ratios of
+# medians (llmsync / llama.cpp, above 1 means llmsync is faster). A run's load is the mean of its
+# before and after figures (the 1-minute average lags the run); a cell whose two sides' median
+# loads differ by more than --max-load-diff gets no ratio, and the line says why.
 #
 # Options:
 #   --llama-dir DIR       llama.cpp checkout (default $LLAMA_CPP_DIR)
@@ -139,13 +140,14 @@ run_side() {  # side model threads round
     raw="$("$llmsync" bench engine --model "$model" --threads "$threads" --prompt "$prompt" --gen "$gen" \
       --repetitions "$reps" --decode-from empty)" || die "llmsync bench engine failed on $model"
   fi
-  line="$(RAW="$raw" "$python" - "$side" "$model" "$threads" "$round" "$load" "$llama_commit" \
+  line="$(RAW="$raw" "$python" - "$side" "$model" "$threads" "$round" "$load" "$(load1)" "$llama_commit" \
     "$llama_describe" "$llmsync_commit" <<'PY'
 import json, os, sys
-side, model, threads, rnd, load, lcommit, ldescribe, mcommit = sys.argv[1:9]
+side, model, threads, rnd, load, load_after, lcommit, ldescribe, mcommit = sys.argv[1:10]
 rows = [json.loads(l) for l in os.environ["RAW"].splitlines() if l.strip().startswith("{")]
 rec = {"benchmark": "peer_llama_cpp", "side": side, "model": os.path.basename(model),
        "threads": int(threads), "round": int(rnd), "load_avg_1m_before": float(load),
+       "load_avg_1m_after": float(load_after),
        "llama_cpp_commit": lcommit, "llama_cpp_version": ldescribe, "llmsync_commit": mcommit}
 if side == "llama.cpp":
     for r in rows:
@@ -199,16 +201,19 @@ for r in runs:
 def med(rs, key):
     v = [r[key] for r in rs if r.get(key) is not None]
     return statistics.median(v) if v else None
+# The load a run ran under: the 1-minute average lags, so take the mean of before and after.
+for r in runs:
+    r["load"] = (r["load_avg_1m_before"] + r.get("load_avg_1m_after", r["load_avg_1m_before"])) / 2
 print()
 print(f"| file | threads | llama.cpp pp tok/s | llmsync pp tok/s | prefill ratio | llama.cpp tg tok/s "
-      f"| llmsync tg tok/s | decode ratio | load before (llama.cpp / llmsync) |")
+      f"| llmsync tg tok/s | decode ratio | load (llama.cpp / llmsync) |")
 print("|---|---|---|---|---|---|---|---|---|")
 notes = []
 for (model, threads), sides in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     a, b = sides.get("llama.cpp", []), sides.get("llmsync", [])
-    la, lb = med(a, "load_avg_1m_before"), med(b, "load_avg_1m_before")
-    lo = min(r["load_avg_1m_before"] for r in a + b)
-    hi = max(r["load_avg_1m_before"] for r in a + b)
+    la, lb = med(a, "load"), med(b, "load")
+    lo = min(r["load"] for r in a + b)
+    hi = max(r["load"] for r in a + b)
     load = f"{la:.2f} / {lb:.2f} (range {lo:.2f}-{hi:.2f})"
     vals = [med(a, "prefill_tok_s"), med(b, "prefill_tok_s"), med(a, "decode_tok_s"), med(b, "decode_tok_s")]
     fmt = lambda v: "-" if v is None else f"{v:.2f}"

@@ -121,8 +121,8 @@ std::vector<int> AllowedCpus() {
 }
 
 int DefaultThreadCount() {
-  static const int count = std::max(1, DetectCpuTopology(Env::Default(), AllowedCpus()).physical_cores);
-  return count;
+  static const int kCount = std::max(1, DetectCpuTopology(Env::Default(), AllowedCpus()).physical_cores);
+  return kCount;
 }
 
 }  // namespace llmsync::engine

@@ -5,11 +5,12 @@
 // large part. Checked through the HTTP API:
 //   - the tokenizer vectors: every case appended as a `template` node (tokenized literally) is
 //     frozen as exactly the ids the vectors give; as `user` nodes, the chat template from the file
-//     wraps those same ids in its markup;
+//     wraps them in its markup (and those same ids appear where no whitespace meets the markup);
 //   - the stop set the server derives from the file (its startup log) and the kernel set and
 //     thread count in force;
-//   - generation ends at the file's end-of-turn token: a JSON-schema constraint makes even random
-//     weights close the document, and the run's node then ends with <|eot_id|> / <|im_end|>;
+//   - generation ends at the file's end-of-turn token: a required tool call's grammar makes even
+//     random weights close the call and the turn, and the run's node ends with <|eot_id|> /
+//     <|im_end|>;
 //   - a sampled stream over the whole vocabulary sends valid UTF-8 in every event.
 // Skips with a message when ../shared is absent.
 #include <gtest/gtest.h>
@@ -31,26 +32,24 @@ struct RealVocab {
   std::string name;  // ggml-vocab-<name>.gguf
   std::string make_args;
   std::string user_prefix_first;  // the template's markup before the first user message
-  std::string user_prefix;        // ... before a later one
-  std::string user_suffix;        // ... after a user message
+  std::string user_suffix;        // ... after a user message (what the template puts after the last one)
   std::string end_of_turn;        // the token that closes an assistant turn
   std::string stops;              // the startup log's stop set
   bool template_trims = false;    // the template strips the message (Llama 3's `| trim`)
 };
 
 const RealVocab kLlama3 = {
-    "llama-bpe",
-    "--arch llama --llama3-rope --tie-embeddings",
+    "llama-bpe", "--arch llama --llama3-rope --tie-embeddings",
     "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n",
-    "<|start_header_id|>user<|end_header_id|>\n\n",
-    "<|eot_id|>",
-    "<|eot_id|>",
+    // This Llama 3 template writes the assistant header after the last message whatever
+    // add_generation_prompt says, so each appended message carries it (a trailer, see
+    // ChatTemplate::RenderIncrement).
+    "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>",
     "generation stops at <|end_of_text|> (128001), <|eot_id|> (128009); chat template: "
     "tokenizer.chat_template of the file",
     true};
 const RealVocab kQwen3 = {"qwen3",
                           "--arch qwen3 --tie-embeddings",
-                          "<|im_start|>user\n",
                           "<|im_start|>user\n",
                           "<|im_end|>\n",
                           "<|im_end|>",
@@ -159,8 +158,10 @@ TEST_P(RealVocabTest, ServesTheVocabularyEndToEnd) {
   }
   std::cout << "[ vectors  ] " << v.name << " through the server: " << matched << "/" << texts.size() << "\n";
 
-  // As user messages: the file's template wraps the same ids in its markup. Llama 3's template
-  // trims the message, so only cases without surrounding whitespace keep their vector ids there.
+  // As user messages: the file's template wraps them in its markup, and the server tokenizes the
+  // rendered text as a whole, as the model's tokenizer does a prompt. Where a message starts with no
+  // whitespace (which would merge with the markup's newline) its vector ids appear verbatim. Llama
+  // 3's template trims the message, so only cases without surrounding whitespace are sent there.
   std::vector<std::string> user_texts;
   std::vector<std::vector<std::int32_t>> user_ids;
   for (std::size_t i = 0; i < texts.size(); ++i) {
@@ -169,27 +170,40 @@ TEST_P(RealVocabTest, ServesTheVocabularyEndToEnd) {
     user_ids.push_back(expected[i]);
   }
   ASSERT_GT(user_texts.size(), 10u);
-  std::vector<std::vector<std::int32_t>> users = Freeze("user", user_texts);
-  ASSERT_EQ(users.size(), user_texts.size());
+  // One session per message: each is the conversation's first, rendered whole.
+  std::vector<std::vector<std::int32_t>> users;
+  for (const std::string& t : user_texts) {
+    std::vector<std::vector<std::int32_t>> one = Freeze("user", {t});
+    ASSERT_EQ(one.size(), 1u);
+    users.push_back(one[0]);
+  }
+  int verbatim = 0;
   for (std::size_t i = 0; i < users.size(); ++i) {
-    std::vector<std::int32_t> want = Markup(i == 0 ? v.user_prefix_first : v.user_prefix);
+    const std::string& prefix = v.user_prefix_first;
+    EXPECT_EQ(users[i], Markup(prefix + user_texts[i] + v.user_suffix))
+        << v.name << " user message " << i << ": \"" << user_texts[i] << "\"";
+    if (IsAsciiSpace(user_texts[i].front())) continue;
+    std::vector<std::int32_t> want = Markup(prefix);
     want.insert(want.end(), user_ids[i].begin(), user_ids[i].end());
     for (std::int32_t id : Markup(v.user_suffix)) want.push_back(id);
     EXPECT_EQ(users[i], want) << v.name << " user message " << i << ": \"" << user_texts[i] << "\"";
+    ++verbatim;
   }
+  EXPECT_GT(verbatim, 10);
 
-  // Generation ends at the end-of-turn token: the constraint closes the document, then the turn.
+  // Generation ends at the end-of-turn token: a required tool call's grammar closes the call and
+  // then the turn, with the token the template ends assistant turns with, so even random weights
+  // reach it.
   const std::int32_t eot = Markup(v.end_of_turn).at(0);
-  Json schema = {{"type", "object"}, {"properties", {{"ok", {{"type", "boolean"}}}}}, {"required", {"ok"}}};
+  Json params = {{"type", "object"}, {"properties", {{"ok", {{"type", "boolean"}}}}}, {"required", {"ok"}}};
   Json chat = PostJson(
       Client(), "/v1/chat/completions",
       {{"messages", {{{"role", "user"}, {"content", "Is it raining?"}}}},
-       {"max_tokens", 24},
+       {"max_tokens", 96},
        {"seed", 5},
-       {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "a"}, {"schema", schema}}}}}});
-  ASSERT_EQ(chat["choices"][0]["finish_reason"], "stop") << chat.dump();
-  Json doc = Json::parse(chat["choices"][0]["message"]["content"].get<std::string>(), nullptr, false);
-  EXPECT_TRUE(doc.is_object() && doc["ok"].is_boolean()) << chat.dump();
+       {"tools", {{{"type", "function"}, {"function", {{"name", "check"}, {"parameters", params}}}}}},
+       {"tool_choice", "required"}});
+  ASSERT_EQ(chat["choices"][0]["finish_reason"], "tool_calls") << chat.dump();
   const std::string session = chat["llmsync"]["session"];
   std::vector<std::vector<std::int32_t>> result =
       SessionTokens(session, {{{"id", chat["llmsync"]["runs"][0]["node"]}}});

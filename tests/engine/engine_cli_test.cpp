@@ -151,6 +151,37 @@ TEST_F(EngineCliTest, BenchEnginePrintsJson) {
     EXPECT_GT(std::strtod(r.out.c_str() + at + std::strlen(key), nullptr), 0.0) << key << "\n" << r.out;
   }
   ExpectFailure("bench engine --model " + model + " --prompt 0", "--prompt");
+  ExpectFailure("bench engine --model " + model + " --decode-from middle", "--decode-from");
+  ExpectFailure("bench engine --model " + model + " --repetitions 0", "--repetitions");
+}
+
+// llama-bench's tg (decode from an empty context), repetitions, and the memory the process holds:
+// the weights are mapped, so the file-backed pages carry them and the peak stays near file + KV.
+TEST_F(EngineCliTest, BenchEngineMatchesLlamaBenchAndReportsMemory) {
+  std::string model = MakeModel("m.gguf");
+  auto r = RunLlmsync("bench engine --model " + model +
+                      " --threads 1 --prompt 8 --gen 4 --repetitions 3 --decode-from empty");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"decode_from\": \"empty\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"repetitions\": 3"), std::string::npos) << r.out;
+  auto field = [&](const std::string& key) {
+    std::size_t at = r.out.find("\"" + key + "\": ");
+    EXPECT_NE(at, std::string::npos) << key << "\n" << r.out;
+    return at == std::string::npos ? -1.0 : std::strtod(r.out.c_str() + at + key.size() + 4, nullptr);
+  };
+  std::size_t all = r.out.find("\"decode_tok_s_all\": [");
+  ASSERT_NE(all, std::string::npos) << r.out;
+  EXPECT_EQ(
+      std::count(r.out.begin() + static_cast<std::ptrdiff_t>(all), r.out.begin() + r.out.find(']', all), ','),
+      2)
+      << "one rate per repetition\n"
+      << r.out;
+  EXPECT_GT(field("file_mib"), 0.0);
+  EXPECT_GE(field("kv_mib"), 0.0);  // present (tiny here: under 0.05 MiB)
+  EXPECT_GT(field("rss_peak_mib"), 0.0);
+  EXPECT_GE(field("rss_peak_mib"), field("rss_after_load_mib"));
+  EXPECT_GT(field("rss_file_mib"), 0.0);
+  EXPECT_GE(field("rss_anon_mib"), 0.0);
 }
 
 }  // namespace

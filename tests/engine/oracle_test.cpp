@@ -1,6 +1,8 @@
 // The correctness oracle: for each architecture and each tensor type, a model made by
 // `llmsync model make-test` is run by `llmsync eval --logits-out` and by an independent numpy
-// float64 forward (oracle/reference_forward.py), and the logits are compared.
+// float64 forward (oracle/reference_forward.py), and the logits are compared. Besides the byte
+// vocabulary, the shapes of real models: the Llama 3 and Qwen3 vocabularies of ../shared (llama3
+// rope factors, tied embeddings, q/k norm) and the Q4_K_M mix.
 //
 // Bounds, relative to the scale S = max |oracle logit| of the case (about 3 for these models):
 //   - f32/f16/bf16 weights: max |diff| <= 2e-3 S. The engine computes in f32 where the oracle uses
@@ -243,7 +245,7 @@ TEST_F(OracleTest, RealModelShapes) {
   Check({"llama q4_k_m mix llama3-rope", "llama", "q4_k_m", "--llama3-rope", false});
   LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-llama-bpe.gguf");
   LLMSYNC_REQUIRE_SHARED("vectors/tokenizer/ggml-vocab-qwen3.gguf");
-  const std::string vocabs = testing::SharedDir() + "/vectors/tokenizer/ggml-vocab-";
+  const std::string vocabs = llmsync::testing::SharedDir() + "/vectors/tokenizer/ggml-vocab-";
   Check({"llama3 vocab q8_0 llama3-rope tied", "llama", "q8_0",
          "--vocab " + vocabs + "llama-bpe.gguf --llama3-rope --tie-embeddings", false, 128256});
   Check({"qwen3 vocab q8_0 tied", "qwen3", "q8_0", "--vocab " + vocabs + "qwen3.gguf --tie-embeddings", false,
