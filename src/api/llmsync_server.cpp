@@ -141,7 +141,9 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   // The api role never computes: it needs the tokenizer, the template and the fingerprint, not an
   // engine, and it keeps the weights out of memory (they stay mapped, never resident).
   const bool computes = cfg.role != "api";
-  LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path));
+  LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path,
+                                                         computes ? engine::Model::Placement::kHugePageCopy
+                                                                  : engine::Model::Placement::kMapped));
   if (computes) {
     engine::EngineOptions eo;
     eo.n_threads = cfg.engine_threads;

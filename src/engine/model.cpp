@@ -92,11 +92,11 @@ class TensorLoader {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::Open(Env* env, const std::string& path) {
+Result<std::unique_ptr<Model>> Model::Open(Env* env, const std::string& path, Placement placement) {
   LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(env, path));
   auto model = FromGguf(std::move(file));
   if (!model.IsOk()) return model.GetStatus().WithContext(path);
-  if (CopyWeightsByDefault()) (*model)->CopyMatrices(path);
+  if (placement == Placement::kHugePageCopy && !WeightsForcedMapped()) (*model)->CopyMatrices(path);
   return model;
 }
 

@@ -1,9 +1,9 @@
 // Model: a Llama-family model loaded from a GGUF file — validated hyperparameters plus views of
 // every weight tensor by its GGUF name (token_embd.weight, blk.N.attn_q.weight, ...).
 //
-// Large matrices are read in their stored type by the matmul kernels: Open copies the ones the
-// forward pass streams into huge-page memory (ResidentWeights; LLMSYNC_WEIGHTS=map keeps them in the
-// file's memory map, as FromGguf always does), the token embedding stays mapped; small vectors (norm weights,
+// Large matrices are read in their stored type by the matmul kernels, from the file's memory map or
+// (Placement::kHugePageCopy) from huge-page copies of the ones the forward pass streams; small
+// vectors (norm weights,
 // biases, llama3 rope frequency factors) are converted to f32 at load time. Loading checks every tensor's
 // presence, shape and type against the hyperparameters, so a user's file never crashes the engine: a missing
 // tensor, a wrong shape or a type the engine cannot compute with yields a Status naming the tensor.
@@ -53,8 +53,14 @@ struct LayerWeights {
 
 class Model {
  public:
+  // Where Open keeps the matrices the forward pass streams: in the file's memory map, or copied
+  // into huge-page memory (ResidentWeights: faster decode, for processes that compute; a process
+  // that only reads metadata keeps them mapped). LLMSYNC_WEIGHTS=map turns a copy into kMapped.
+  enum class Placement { kMapped, kHugePageCopy };
+
   // Maps and loads the file at `path`.
-  static Result<std::unique_ptr<Model>> Open(Env* env, const std::string& path);
+  static Result<std::unique_ptr<Model>> Open(Env* env, const std::string& path,
+                                             Placement placement = Placement::kMapped);
   // Loads from an opened file, taking ownership of it.
   static Result<std::unique_ptr<Model>> FromGguf(std::unique_ptr<GgufFile> file);
 

@@ -55,9 +55,9 @@ const std::uint8_t* ResidentWeights::Read(int fd, std::uint64_t offset, std::uin
   return dst;
 }
 
-bool CopyWeightsByDefault() {
+bool WeightsForcedMapped() {
   const char* mode = std::getenv("LLMSYNC_WEIGHTS");
-  return mode == nullptr || std::strcmp(mode, "map") != 0;
+  return mode != nullptr && std::strcmp(mode, "map") == 0;
 }
 
 }  // namespace llmsync::engine

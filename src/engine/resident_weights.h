@@ -12,8 +12,9 @@
 // with pread, so the mapping's pages of copied matrices are never touched and never count); the
 // page cache keeps its own copy of the file, reclaimable by the kernel; loading reads the weights
 // once (the page cache makes that a memory copy when the file was read recently); and processes on
-// one host no longer share the weights' physical pages. LLMSYNC_WEIGHTS=map keeps every matrix in
-// the file mapping instead.
+// one host no longer share the weights' physical pages. Model::Open makes the copies only when
+// asked (Placement::kHugePageCopy: the processes that compute), and LLMSYNC_WEIGHTS=map overrides
+// that.
 //
 // Thread safety: Reserve and Read are for the loading thread only; the copies are immutable and
 // may be read by any number of threads afterwards, until the object is destroyed.
@@ -47,7 +48,7 @@ class ResidentWeights {
   std::uint64_t used_ = 0;
 };
 
-// False when $LLMSYNC_WEIGHTS is "map" (keep the weights in the file mapping), else true.
-bool CopyWeightsByDefault();
+// True when $LLMSYNC_WEIGHTS is "map": weights stay in the file mapping even where a copy was asked.
+bool WeightsForcedMapped();
 
 }  // namespace llmsync::engine

@@ -213,10 +213,10 @@ TEST(ModelTest, BadRopeFactorsAreRejected) {
   ExpectError(BuildModelFromImage(*image).GetStatus(), StatusCode::kInvalidArgument, "rope_freqs.weight");
 }
 
-// Open copies the streamed matrices into huge-page memory (ResidentWeights): the same bytes as the
-// file's, 64-byte aligned, outside the mapping; the token embedding stays mapped unless tied to the
-// output. LLMSYNC_WEIGHTS=map keeps everything mapped.
-TEST(ModelTest, OpenCopiesStreamedMatricesUnlessAskedToMap) {
+// Open(kHugePageCopy) copies the streamed matrices into huge-page memory (ResidentWeights): the
+// same bytes as the file's, 64-byte aligned, outside the mapping; the token embedding stays mapped
+// unless tied to the output. The default, and LLMSYNC_WEIGHTS=map, keep everything mapped.
+TEST(ModelTest, OpenCopiesStreamedMatricesWhenAsked) {
   llmsync::testing::TestDir dir;
   for (bool tied : {false, true}) {
     MakeTestModelOptions o = TinyOptions(ModelArch::kLlama, GgmlType::kQ4K);
@@ -225,11 +225,12 @@ TEST(ModelTest, OpenCopiesStreamedMatricesUnlessAskedToMap) {
     ASSERT_TRUE(w.IsOk()) << w.GetStatus().ToString();
     const std::string path = dir.File(tied ? "tied.gguf" : "untied.gguf");
     ASSERT_TRUE(w->WriteTo(Env::Default(), path).IsOk());
-    ASSERT_EQ(::setenv("LLMSYNC_WEIGHTS", "map", 1), 0);
     auto mapped = Model::Open(Env::Default(), path);
+    ASSERT_EQ(::setenv("LLMSYNC_WEIGHTS", "map", 1), 0);
+    auto forced = Model::Open(Env::Default(), path, Model::Placement::kHugePageCopy);
     ASSERT_EQ(::unsetenv("LLMSYNC_WEIGHTS"), 0);
-    auto copied = Model::Open(Env::Default(), path);
-    ASSERT_TRUE(mapped.IsOk() && copied.IsOk());
+    auto copied = Model::Open(Env::Default(), path, Model::Placement::kHugePageCopy);
+    ASSERT_TRUE(mapped.IsOk() && forced.IsOk() && copied.IsOk());
     auto in_file = [](const Model& m, const WeightMatrix& x) {
       const std::span<const std::uint8_t> file = m.File().FileBytes();
       return x.data >= file.data() && x.data < file.data() + file.size();
@@ -241,6 +242,7 @@ TEST(ModelTest, OpenCopiesStreamedMatricesUnlessAskedToMap) {
     const LayerWeights& lc = (*copied)->Layer(1);
     for (auto [m, c] : {std::pair{&lm.wq, &lc.wq}, {&lm.wv, &lc.wv}, {&lm.w_down, &lc.w_down}}) {
       EXPECT_TRUE(in_file(**mapped, *m));
+      EXPECT_TRUE(in_file(**forced, (*forced)->Layer(1).wq));
       EXPECT_FALSE(in_file(**copied, *c));
       EXPECT_EQ(reinterpret_cast<std::uintptr_t>(c->data) % 64, 0u);
       EXPECT_TRUE(same_bytes(*m, *c));

@@ -1,9 +1,10 @@
-// AVX-512 VNNI kernel set: the AVX2 set with faster Q8_0 and Q4_0 prefill.
+// AVX-512 VNNI kernel set, part 1: the AVX2 set with faster Q8_0 and Q4_0 prefill (part 2,
+// kernels_avx512_k.cpp, adds the Q4_K and Q6_K decode tiles).
 //
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c. Like the AVX2
-// files it must not emit inline functions other translation units also emit, so it includes no
-// kernel header with inline code (kernels.h has only declarations and one inline reduction that
-// it does not call) and keeps its helpers in an anonymous namespace.
+// files it must not emit inline functions other translation units also emit, so it includes only
+// kernels_avx512.h (namespace avx512, included by AVX-512 translation units alone) besides
+// kernels.h's declarations, and keeps its own helpers in an anonymous namespace.
 //
 // What changes: for groups of 8 tokens, one weight row takes two blocks of 32 codes per 512-bit
 // step, and vpdpbusd forms each token's four-code partial sums in one instruction (AVX2 needs
