@@ -145,7 +145,9 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   // engine, and it keeps the weights out of memory (they stay mapped, never resident).
   const bool computes = cfg.role != "api";
   if (cfg.engine_threads == 0) cfg.engine_threads = engine::DefaultThreadCount();
-  LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path));
+  LLMSYNC_ASSIGN_OR_RETURN(p->model, engine::Model::Open(env, cfg.model_path,
+                                                         computes ? engine::Model::Placement::kHugePageCopy
+                                                                  : engine::Model::Placement::kMapped));
   if (computes) {
     engine::EngineOptions eo;
     eo.n_threads = cfg.engine_threads;

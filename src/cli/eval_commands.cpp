@@ -52,7 +52,7 @@ struct Loaded {
 
 Result<Loaded> LoadEngine(const std::string& path, int threads, std::int64_t max_batch) {
   Loaded l;
-  LLMSYNC_ASSIGN_OR_RETURN(l.model, Model::Open(Env::Default(), path));
+  LLMSYNC_ASSIGN_OR_RETURN(l.model, Model::Open(Env::Default(), path, Model::Placement::kHugePageCopy));
   engine::EngineOptions options;
   options.n_threads = threads;
   options.max_batch_tokens = std::clamp<std::int64_t>(max_batch, 1, 512);

@@ -20,8 +20,8 @@
 // sets too. So logits recomputed on a machine without AVX2 match those computed with it.
 //
 // Kernel sets are chosen once per process: AVX-512 VNNI (the AVX2 set with faster Q8_0/Q4_0
-// prefill) when the CPU has AVX-512 F/BW/VL/VNNI besides AVX2+FMA+F16C, else AVX2 when it has
-// those, else scalar. LLMSYNC_FORCE_SCALAR=1 forces scalar and =avx2 forces AVX2 (debugging).
+// prefill and Q4_K/Q6_K decode) when the CPU has AVX-512 F/BW/VL/VNNI besides AVX2+FMA+F16C, else AVX2 when
+// it has those, else scalar. LLMSYNC_FORCE_SCALAR=1 forces scalar and =avx2 forces AVX2 (debugging).
 //
 // Thread safety: MatMulRows is a pure function of its inputs and may run concurrently over
 // disjoint row ranges of the same output. A PreparedActivations object is written by Prepare and

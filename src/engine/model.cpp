@@ -1,5 +1,8 @@
 #include "engine/model.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <string>
 
@@ -89,11 +92,38 @@ class TensorLoader {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::Open(Env* env, const std::string& path) {
+Result<std::unique_ptr<Model>> Model::Open(Env* env, const std::string& path, Placement placement) {
   LLMSYNC_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(env, path));
   auto model = FromGguf(std::move(file));
   if (!model.IsOk()) return model.GetStatus().WithContext(path);
+  if (placement == Placement::kHugePageCopy && !WeightsForcedMapped()) (*model)->CopyMatrices(path);
   return model;
+}
+
+void Model::CopyMatrices(const std::string& path) {
+  // Every matrix the forward pass streams. The token embedding is only gathered row by row, so it
+  // stays mapped unless it doubles as the output matrix.
+  std::vector<WeightMatrix*> matrices;
+  matrices.push_back(tied_output_ ? &token_embd_ : &output_);
+  for (LayerWeights& l : layers_) {
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+  }
+  std::uint64_t total = 0;
+  for (const WeightMatrix* m : matrices)
+    total += (m->row_bytes * static_cast<std::uint64_t>(m->rows) + 63) / 64 * 64;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // the mapped weights serve as they are
+  if (resident_.Reserve(total)) {
+    const std::uint8_t* file_start = file_->FileBytes().data();
+    for (WeightMatrix* m : matrices) {
+      const std::uint64_t bytes = m->row_bytes * static_cast<std::uint64_t>(m->rows);
+      const std::uint8_t* copy = resident_.Read(fd, static_cast<std::uint64_t>(m->data - file_start), bytes);
+      if (copy == nullptr) break;  // the rest stay mapped; both kinds of matrix compute the same
+      m->data = copy;
+    }
+    if (tied_output_) output_.data = token_embd_.data;
+  }
+  ::close(fd);
 }
 
 Result<std::unique_ptr<Model>> Model::FromGguf(std::unique_ptr<GgufFile> file) {

@@ -1,11 +1,12 @@
 // Model: a Llama-family model loaded from a GGUF file — validated hyperparameters plus views of
 // every weight tensor by its GGUF name (token_embd.weight, blk.N.attn_q.weight, ...).
 //
-// Large matrices stay in the file's memory map and are read in their stored type by the matmul
-// kernels; small vectors (norm weights, biases, llama3 rope frequency factors) are converted to
-// f32 at load time. Loading checks every tensor's presence, shape and type against the
-// hyperparameters, so a user's file never crashes the engine: a missing tensor, a wrong shape or a
-// type the engine cannot compute with yields a Status naming the tensor.
+// Large matrices are read in their stored type by the matmul kernels, from the file's memory map or
+// (Placement::kHugePageCopy) from huge-page copies of the ones the forward pass streams; small
+// vectors (norm weights,
+// biases, llama3 rope frequency factors) are converted to f32 at load time. Loading checks every tensor's
+// presence, shape and type against the hyperparameters, so a user's file never crashes the engine: a missing
+// tensor, a wrong shape or a type the engine cannot compute with yields a Status naming the tensor.
 //
 // Thread safety: immutable after loading; any number of Engines and threads may share one Model.
 #pragma once
@@ -20,6 +21,7 @@
 #include "engine/gguf/gguf_reader.h"
 #include "engine/hparams.h"
 #include "engine/kv_storage.h"
+#include "engine/resident_weights.h"
 
 namespace llmsync::engine {
 
@@ -51,8 +53,14 @@ struct LayerWeights {
 
 class Model {
  public:
+  // Where Open keeps the matrices the forward pass streams: in the file's memory map, or copied
+  // into huge-page memory (ResidentWeights: faster decode, for processes that compute; a process
+  // that only reads metadata keeps them mapped). LLMSYNC_WEIGHTS=map turns a copy into kMapped.
+  enum class Placement { kMapped, kHugePageCopy };
+
   // Maps and loads the file at `path`.
-  static Result<std::unique_ptr<Model>> Open(Env* env, const std::string& path);
+  static Result<std::unique_ptr<Model>> Open(Env* env, const std::string& path,
+                                             Placement placement = Placement::kMapped);
   // Loads from an opened file, taking ownership of it.
   static Result<std::unique_ptr<Model>> FromGguf(std::unique_ptr<GgufFile> file);
 
@@ -80,6 +88,9 @@ class Model {
 
  private:
   Status Load();
+  // Points every streamed matrix at a ResidentWeights copy read from `path`; on any failure the
+  // remaining matrices stay mapped.
+  void CopyMatrices(const std::string& path);
 
   std::unique_ptr<GgufFile> file_;
   ModelHparams hparams_;
@@ -89,6 +100,7 @@ class Model {
   std::vector<float> output_norm_;
   std::vector<LayerWeights> layers_;
   std::vector<float> rope_freq_factors_;
+  ResidentWeights resident_;
 };
 
 }  // namespace llmsync::engine

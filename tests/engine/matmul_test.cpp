@@ -167,6 +167,44 @@ TEST_P(MatMulTest, KernelSetsAgreeBitForBit) {
   }
 }
 
+// Weight blocks of random bytes reach every code and sub-block scale a quantizer would avoid
+// (Q6_K codes of 63 with scales of -128, Q4_K's 6-bit extremes); activations of +-1 quantize to
+// +-127. The kernels' int16 intermediate sums must still be exact, so all sets agree bit for bit.
+TEST_P(MatMulTest, ExtremeCodesAgreeBitForBit) {
+  const std::vector<KernelIsa> isas = SupportedIsas();
+  const GgmlType type = GetParam();
+  if (isas.size() < 2 || GetGgmlTypeInfo(type).block_elems == 1)
+    GTEST_SKIP() << "quantized types, two kernel sets";
+  const std::int64_t rows = 19, cols = 512, n_tokens = 3;
+  Weights w{type, rows, cols, {}, {}};
+  w.bytes.resize(*RowBytes(type, cols) * rows);
+  std::mt19937 rng(11);
+  for (std::uint8_t& b : w.bytes) b = static_cast<std::uint8_t>(rng());
+  // Every f16 scale field becomes 2^-10 (0x1400) so outputs stay finite.
+  const std::uint64_t block_bytes = *RowBytes(type, GetGgmlTypeInfo(type).block_elems);
+  const std::uint64_t d_at = type == GgmlType::kQ6K ? 208 : 0;
+  const int n_f16 = type == GgmlType::kQ4K ? 2 : 1;
+  for (std::uint64_t at = 0; at < w.bytes.size(); at += block_bytes) {
+    for (int k = 0; k < n_f16; ++k) {
+      w.bytes[at + d_at + 2 * k] = 0x00;
+      w.bytes[at + d_at + 2 * k + 1] = 0x14;
+    }
+  }
+  std::vector<float> x(static_cast<std::size_t>(n_tokens * cols));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = (rng() & 1) != 0 ? 1.0f : -1.0f;
+  std::fill(x.begin() + cols, x.begin() + 2 * cols, 1.0f);  // every code +127
+  std::fill(x.begin() + 2 * cols, x.end(), -1.0f);          // every code -127
+  const std::vector<float> scalar = RunMatMul(KernelIsa::kScalar, w, x, n_tokens, 0, rows);
+  for (KernelIsa isa : isas) {
+    const std::vector<float> got = RunMatMul(isa, w, x, n_tokens, 0, rows);
+    for (std::size_t i = 0; i < scalar.size(); ++i) {
+      ASSERT_EQ(std::memcmp(&scalar[i], &got[i], sizeof(float)), 0)
+          << GgmlTypeName(type) << " " << KernelIsaName(isa) << " output " << i << ": " << scalar[i] << " vs "
+          << got[i];
+    }
+  }
+}
+
 // Non-finite activations never crash and propagate to the outputs that read them.
 TEST_P(MatMulTest, NonFiniteActivationsPropagate) {
   const GgmlType type = GetParam();

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
+#include "../base/test_dir.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/quant/quant.h"
 #include "gguf_rewrite.h"
@@ -208,6 +211,46 @@ TEST(ModelTest, BadRopeFactorsAreRejected) {
   auto image = RewriteGguf(w->Serialize(), e);
   ASSERT_TRUE(image.IsOk());
   ExpectError(BuildModelFromImage(*image).GetStatus(), StatusCode::kInvalidArgument, "rope_freqs.weight");
+}
+
+// Open(kHugePageCopy) copies the streamed matrices into huge-page memory (ResidentWeights): the
+// same bytes as the file's, 64-byte aligned, outside the mapping; the token embedding stays mapped
+// unless tied to the output. The default, and LLMSYNC_WEIGHTS=map, keep everything mapped.
+TEST(ModelTest, OpenCopiesStreamedMatricesWhenAsked) {
+  llmsync::testing::TestDir dir;
+  for (bool tied : {false, true}) {
+    MakeTestModelOptions o = TinyOptions(ModelArch::kLlama, GgmlType::kQ4K);
+    o.tie_embeddings = tied;
+    auto w = BuildTestModel(Env::Default(), o);
+    ASSERT_TRUE(w.IsOk()) << w.GetStatus().ToString();
+    const std::string path = dir.File(tied ? "tied.gguf" : "untied.gguf");
+    ASSERT_TRUE(w->WriteTo(Env::Default(), path).IsOk());
+    auto mapped = Model::Open(Env::Default(), path);
+    ASSERT_EQ(::setenv("LLMSYNC_WEIGHTS", "map", 1), 0);
+    auto forced = Model::Open(Env::Default(), path, Model::Placement::kHugePageCopy);
+    ASSERT_EQ(::unsetenv("LLMSYNC_WEIGHTS"), 0);
+    auto copied = Model::Open(Env::Default(), path, Model::Placement::kHugePageCopy);
+    ASSERT_TRUE(mapped.IsOk() && forced.IsOk() && copied.IsOk());
+    auto in_file = [](const Model& m, const WeightMatrix& x) {
+      const std::span<const std::uint8_t> file = m.File().FileBytes();
+      return x.data >= file.data() && x.data < file.data() + file.size();
+    };
+    const auto same_bytes = [](const WeightMatrix& a, const WeightMatrix& b) {
+      return std::memcmp(a.data, b.data, a.row_bytes * static_cast<std::uint64_t>(a.rows)) == 0;
+    };
+    const LayerWeights& lm = (*mapped)->Layer(1);
+    const LayerWeights& lc = (*copied)->Layer(1);
+    for (auto [m, c] : {std::pair{&lm.wq, &lc.wq}, {&lm.wv, &lc.wv}, {&lm.w_down, &lc.w_down}}) {
+      EXPECT_TRUE(in_file(**mapped, *m));
+      EXPECT_TRUE(in_file(**forced, (*forced)->Layer(1).wq));
+      EXPECT_FALSE(in_file(**copied, *c));
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(c->data) % 64, 0u);
+      EXPECT_TRUE(same_bytes(*m, *c));
+    }
+    EXPECT_TRUE(same_bytes((*mapped)->Output(), (*copied)->Output()));
+    EXPECT_NE(in_file(**copied, (*copied)->TokenEmbedding()), tied) << "tied " << tied;
+    EXPECT_EQ((*copied)->Output().data == (*copied)->TokenEmbedding().data, tied);
+  }
 }
 
 TEST(ModelTest, OpenReportsThePath) {

@@ -175,7 +175,8 @@ int RunBenchEngine(const BenchArgs& args) {
   const bool from_empty = args.decode_from == "empty";
   Env* env = Env::Default();
   std::int64_t t0 = env->NowMicros();
-  auto model_or = engine::Model::Open(env, args.model);
+  // As serve's computing roles do: the streamed matrices in huge pages (LLMSYNC_WEIGHTS=map: mapped).
+  auto model_or = engine::Model::Open(env, args.model, engine::Model::Placement::kHugePageCopy);
   if (!model_or.IsOk()) return Fail(model_or.GetStatus());
   const engine::Model& model = **model_or;
   engine::EngineOptions options;

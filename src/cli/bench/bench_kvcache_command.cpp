@@ -275,7 +275,7 @@ int RunBenchKvcache(const BenchKvArgs& args) {
   }
   Env* env = Env::Default();
   Fixture f;
-  auto model = engine::Model::Open(env, args.model);
+  auto model = engine::Model::Open(env, args.model, engine::Model::Placement::kHugePageCopy);
   if (!model.IsOk()) return fail(model.GetStatus());
   f.model = std::move(model).Value();
   engine::EngineOptions eo;

@@ -52,8 +52,8 @@ const KernelSet& ScalarKernels();
 // Defined only when LLMSYNC_KERNELS_AVX2 is (x86-64 builds); callers check
 // IsKernelIsaSupported(KernelIsa::kAvx2) first.
 const KernelSet& Avx2Kernels();
-// The AVX2 set with AVX-512 VNNI Q8_0/Q4_0 kernels; likewise x86-64 only, checked with
-// IsKernelIsaSupported(KernelIsa::kAvx512Vnni).
+// The AVX2 set with AVX-512 VNNI Q8_0/Q4_0 prefill and Q4_K/Q6_K decode kernels; likewise x86-64 only,
+// checked with IsKernelIsaSupported(KernelIsa::kAvx512Vnni).
 const KernelSet& Avx512VnniKernels();
 
 // The final reduction of the eight float lanes, shared by both sets' float kernels.

@@ -1,9 +1,10 @@
-// AVX-512 VNNI kernel set: the AVX2 set with faster Q8_0 and Q4_0 prefill.
+// AVX-512 VNNI kernel set, part 1: the AVX2 set with faster Q8_0 and Q4_0 prefill (part 2,
+// kernels_avx512_k.cpp, adds the Q4_K and Q6_K decode tiles).
 //
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c. Like the AVX2
-// files it must not emit inline functions other translation units also emit, so it includes no
-// kernel header with inline code (kernels.h has only declarations and one inline reduction that
-// it does not call) and keeps its helpers in an anonymous namespace.
+// files it must not emit inline functions other translation units also emit, so it includes only
+// kernels_avx512.h (namespace avx512, included by AVX-512 translation units alone) besides
+// kernels.h's declarations, and keeps its own helpers in an anonymous namespace.
 //
 // What changes: for groups of 8 tokens, one weight row takes two blocks of 32 codes per 512-bit
 // step, and vpdpbusd forms each token's four-code partial sums in one instruction (AVX2 needs
@@ -18,46 +19,17 @@
 
 #include <cstdint>
 
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/kernels_avx512.h"
 
 namespace llmsync::engine {
 namespace {
 
+using avx512::F16At;
+using avx512::SumBlocksOf8;
+
 // Names here keep ggml's spelling of the types (Q8_0, Q4_0), as GgmlType's enumerators do.
 // NOLINTBEGIN(readability-identifier-naming)
-constexpr std::int64_t kTokenGroup = 8;
-constexpr std::int64_t kRowBlock = 16;        // rows whose weights stay cached across token groups
-constexpr std::int64_t kMinPartialGroup = 6;  // as the AVX2 schedule: 6 or 7 tokens still form a group
-
-float F16ToFloat(const std::uint8_t* p) {
-  std::uint16_t h;
-  __builtin_memcpy(&h, p, sizeof h);
-  return _cvtsh_ss(h);
-}
-
-// Element offsets of 8 tokens' rows (stride `stride`), the last real token repeated.
-__m256i TokenOffsets(std::int64_t stride, std::int64_t n_tokens) {
-  alignas(32) std::int32_t off[8];
-  for (int i = 0; i < 8; ++i) off[i] = static_cast<std::int32_t>((i < n_tokens ? i : n_tokens - 1) * stride);
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(off));
-}
-
-// p[t] holds token t's partial sums: 32-bit lanes 0-7 for the first block, 8-15 for the second.
-// Returns the 16 exact block sums as [first block: t0..t7 | second block: t0..t7].
-__m512i SumBlocksOf8Tokens(const __m512i* p) {
-  __m512i s[4];
-  for (int k = 0; k < 4; ++k) {  // per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3]
-    s[k] = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2 * k], p[2 * k + 1]),
-                            _mm512_unpackhi_epi32(p[2 * k], p[2 * k + 1]));
-  }
-  // Per 128-bit lane: the lane sums of four tokens.
-  const __m512i u0 = _mm512_add_epi32(_mm512_unpacklo_epi64(s[0], s[1]), _mm512_unpackhi_epi64(s[0], s[1]));
-  const __m512i u1 = _mm512_add_epi32(_mm512_unpacklo_epi64(s[2], s[3]), _mm512_unpackhi_epi64(s[2], s[3]));
-  // Add the two 128-bit lanes of each block: [b0 t0-3, b1 t0-3, b0 t4-7, b1 t4-7].
-  const __m512i sum = _mm512_add_epi32(_mm512_shuffle_i64x2(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                       _mm512_shuffle_i64x2(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
-  return _mm512_shuffle_i64x2(sum, sum, _MM_SHUFFLE(3, 1, 2, 0));
-}
+constexpr std::int64_t kRowBlock = 16;  // rows whose weights stay cached across token groups
 
 struct Q8_0Block {
   static constexpr std::int64_t kBytes = 34;
@@ -131,8 +103,8 @@ void TokensTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r, 
   const std::uint8_t* row = w + r * nb * Block::kBytes;
   const std::int8_t* xq[8];
   for (int i = 0; i < 8; ++i) xq[i] = x.q8 + (t0 + (i < n_tokens ? i : n_tokens - 1)) * x.n_cols;
-  const __m256i scale_idx = TokenOffsets(x.scales_per_row, n_tokens);
-  const __m256i sum_idx = TokenOffsets(x.sums_per_row, n_tokens);
+  const __m256i scale_idx = avx512::RepeatOffsets(x.scales_per_row, n_tokens);
+  const __m256i sum_idx = avx512::RepeatOffsets(x.sums_per_row, n_tokens);
   const float* xd = x.scales + t0 * x.scales_per_row;
   const std::int32_t* xs = x.sums + t0 * x.sums_per_row;
   const __m512i zero = _mm512_setzero_si512();
@@ -145,7 +117,7 @@ void TokensTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r, 
       isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(sums, 3));
     }
     const __m256 dx = Loaded ? _mm256_load_ps(group.xd + 8 * b) : _mm256_i32gather_ps(xd + b, scale_idx, 4);
-    const __m256 dw = _mm256_set1_ps(F16ToFloat(row + b * Block::kBytes));
+    const __m256 dw = _mm256_set1_ps(F16At(row + b * Block::kBytes));
     acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum), acc);
   };
   for (std::int64_t b = 0; b < nb; b += 2) {
@@ -158,7 +130,7 @@ void TokensTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r, 
       if constexpr (!Block::kOffset) xv = _mm512_mask_sub_epi8(xv, wp.negative, zero, xv);
       p[i] = _mm512_dpbusd_epi32(zero, wp.unsigned_codes, xv);
     }
-    const __m512i sums = SumBlocksOf8Tokens(p);
+    const __m512i sums = SumBlocksOf8(p);
     apply(b, _mm512_castsi512_si256(sums));
     if (two) apply(b + 1, _mm512_extracti64x4_epi64(sums, 1));
   }
@@ -170,13 +142,12 @@ void TokensTile(const std::uint8_t* w, const ActivationView& x, std::int64_t r, 
 template <typename Block>
 void MatMulBlock32(MatMulFn avx2, const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin,
                    std::int64_t row_end, float* y, std::int64_t y_stride) {
-  std::int64_t grouped = x.n_tokens / kTokenGroup * kTokenGroup;
-  if (x.n_tokens - grouped >= kMinPartialGroup) grouped = x.n_tokens;
+  const std::int64_t grouped = avx512::GroupedTokens(x.n_tokens);
   GroupScales group;
   for (std::int64_t b0 = row_begin; grouped > 0 && b0 < row_end; b0 += kRowBlock) {
     const std::int64_t b1 = b0 + kRowBlock < row_end ? b0 + kRowBlock : row_end;
-    for (std::int64_t t0 = 0; t0 < grouped; t0 += kTokenGroup) {
-      const std::int64_t n = grouped - t0 < kTokenGroup ? grouped - t0 : kTokenGroup;
+    for (std::int64_t t0 = 0; t0 < grouped; t0 += avx512::kTokenGroup) {
+      const std::int64_t n = grouped - t0 < avx512::kTokenGroup ? grouped - t0 : avx512::kTokenGroup;
       group.Fill(x, t0, n, Block::kOffset);
       for (std::int64_t r = b0; r < b1; ++r) {
         if (group.usable) {
@@ -189,13 +160,7 @@ void MatMulBlock32(MatMulFn avx2, const std::uint8_t* w, const ActivationView& x
   }
   if (grouped == x.n_tokens) return;
   // The remaining tokens, as their own activation view.
-  ActivationView rest = x;
-  rest.n_tokens = x.n_tokens - grouped;
-  rest.f32 = x.f32 != nullptr ? x.f32 + grouped * x.n_cols : nullptr;
-  rest.q8 = x.q8 + grouped * x.n_cols;
-  rest.scales = x.scales + grouped * x.scales_per_row;
-  rest.sums = x.sums + grouped * x.sums_per_row;
-  avx2(w, rest, row_begin, row_end, y + grouped * y_stride, y_stride);
+  avx2(w, avx512::TokensFrom(x, grouped), row_begin, row_end, y + grouped * y_stride, y_stride);
 }
 
 void MatMulQ8_0(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
@@ -216,6 +181,8 @@ const KernelSet& Avx512VnniKernels() {
     KernelSet set = Avx2Kernels();
     set.q8_0 = MatMulQ8_0;
     set.q4_0 = MatMulQ4_0;
+    set.q4k = avx512::MatMulQ4K;
+    set.q6k = avx512::MatMulQ6K;
     return set;
   }();
   return kSet;
