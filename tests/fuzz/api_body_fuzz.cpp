@@ -8,7 +8,8 @@
 // Input: byte 0 picks the route, byte 1 the variations (an Idempotency-Key header, an SSE Accept,
 // a path with an unknown session), the rest is the body. The routes' paths name a session created
 // at start (a new one every 256 inputs, so that the fuzzer does not only meet the node limit), one
-// of its nodes and one of its runs.
+// of its nodes and one of its runs; `{n}` in the body is replaced with that node's id too. With
+// LLMSYNC_FUZZ_VERBOSE set, each answer's status is printed.
 //
 // Thread safety: single-threaded driver; the server's threads run the runs.
 #include <chrono>
@@ -53,7 +54,7 @@ constexpr Route kRoutes[] = {
     {"POST", "/v1/chat/completions"},
     {"POST", "/v1/completions"},
     {"POST", "/v1/responses"},
-    {"POST", "/v1/responses/{r}/cancel"},
+    {"POST", "/v1/responses/resp_{r}/cancel"},
 };
 constexpr std::size_t kRouteCount = sizeof kRoutes / sizeof kRoutes[0];
 
@@ -117,6 +118,10 @@ HttpResponse Exchange(const llmsync::api::LlmsyncServer& server, const HttpReque
     response = std::move(*done);
   }
   if (response.status == 500) Fail(r, "500 (" + response.body + ")");
+  static const bool verbose = std::getenv("LLMSYNC_FUZZ_VERBOSE") != nullptr;  // to check a corpus
+  if (verbose)
+    std::fprintf(stderr, "%d %s %s %.200s\n", response.status, r.method.c_str(), r.path.c_str(),
+                 response.body.c_str());
   return response;
 }
 
@@ -150,17 +155,21 @@ struct Fixture {
         *server, Request("POST", "/v1/sessions/" + session + "/nodes",
                          R"({"parent":null,"nodes":[{"kind":"user","text":"hi","visibility":"hidden"}]})"));
     node = Field(appended, "head");
-    run = Field(Exchange(*server, Request("POST", "/v1/sessions/" + session + "/runs", "{}")), "id");
+    run = Field(
+        Exchange(*server, Request("POST", "/v1/sessions/" + session + "/runs", R"({"max_tokens":2})")), "id");
   }
 
   std::string Path(std::string pattern, bool unknown_session) const {
-    auto put = [&](const char* key, const std::string& value) {
-      if (std::size_t at = pattern.find(key); at != std::string::npos) pattern.replace(at, 3, value);
-    };
-    put("{s}", unknown_session ? std::string(64, 'a') : session);
-    put("{n}", node);
-    put("{r}", run);
+    Put(pattern, "{s}", unknown_session ? std::string(64, 'a') : session);
+    Put(pattern, "{n}", node);
+    Put(pattern, "{r}", run);
     return pattern;
+  }
+
+  // Replaces every `key` (3 characters) in `text` with `value`.
+  static void Put(std::string& text, std::string_view key, const std::string& value) {
+    for (std::size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+      text.replace(at, key.size(), value);
   }
 };
 
@@ -183,6 +192,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t flags = data[1];
   HttpRequest r = Request(route.method, fixture->Path(route.path, (flags & 4) != 0),
                           std::string(reinterpret_cast<const char*>(data) + 2, size - 2));
+  Fixture::Put(r.body, "{n}", fixture->node);
   if (flags & 1) r.headers["idempotency-key"] = "k" + std::to_string(flags >> 4);
   if (flags & 2) r.headers["accept"] = "text/event-stream";
   if (std::string_view(route.path) == "/v1/sessions/import")

@@ -1,5 +1,5 @@
 // FuzzServer: the real llmsync server the request fuzzers drive, built for many cheap inputs: a
-// one-layer generated model, at most 4 generated tokens a run, no access log, its data directory on
+// one-layer generated model, at most 8 generated tokens a run, no access log, its data directory on
 // tmpfs when there is one (the store's fsyncs then cost nothing), removed again at destruction.
 // Started, so runs execute and the HTTP port answers.
 //
@@ -41,8 +41,8 @@ struct FuzzServer {
     c.kv_ram_mb = 8;
     c.kv_disk_mb = 8;
     c.engine_threads = 1;
-    c.max_tokens = 4;
-    c.max_context = 512;
+    c.max_tokens = 8;
+    c.max_context = 2048;
     c.access_log = false;
     auto opened = api::LlmsyncServer::Open(c, Env::Default());
     if (!opened.IsOk()) std::abort();
