@@ -45,6 +45,7 @@ struct LlmsyncServer::Parts {
   ServerContext ctx;
   Router router;
   std::unique_ptr<EdgePolicy> edge;  // before http: the handler points at it
+  RequestHandler handler;            // what http serves, and Handle() calls
   std::unique_ptr<HttpServer> http;
   std::int64_t max_context = 0;   // in force: the config's, capped by the model's
   std::string store_description;  // "sqlite PATH" or "redis HOST:PORT/DB"
@@ -286,6 +287,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
       return DescribeRequest(*router, *config, r);
     });
   }
+  p->handler = handler;
   p->http = std::make_unique<HttpServer>(ho, std::move(handler));
   return std::make_unique<LlmsyncServer>(std::move(p));
 }
@@ -381,5 +383,7 @@ void LlmsyncServer::Stop() {
 }
 
 std::uint16_t LlmsyncServer::Port() const { return parts_->http->Port(); }
+
+HttpResponse LlmsyncServer::Handle(const HttpRequest& request) const { return parts_->handler(request); }
 
 }  // namespace llmsync::api

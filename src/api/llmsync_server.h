@@ -11,12 +11,13 @@
 // accepting and closes streams, the scheduler checkpoints runs in flight (they resume on the next
 // start), the KV cache is flushed to disk, and the store drains its queued writes.
 //
-// Thread safety: Open/Start/Stop from one controlling thread; Port() from any thread.
+// Thread safety: Open/Start/Stop from one controlling thread; Port() and Handle() from any thread.
 #pragma once
 
 #include <functional>
 #include <memory>
 
+#include "api/http/http_message.h"
 #include "api/server_config.h"
 #include "llmsync/status.h"
 #include "runs/scheduler/remote_engine.h"
@@ -37,6 +38,10 @@ class LlmsyncServer {
   Status Start();
   void Stop();
   std::uint16_t Port() const;
+  // The function the HTTP server serves: request hygiene, routing and every handler. Calling it is
+  // a request without a socket (the request fuzzer drives it in-process); a run's generation and
+  // streams still need Start().
+  HttpResponse Handle(const HttpRequest& request) const;
 
   struct Parts;  // defined in llmsync_server.cpp
   explicit LlmsyncServer(std::unique_ptr<Parts> parts);
