@@ -114,6 +114,9 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
       }
       index.children[n.parent].push_back(
           Child{n.id, n.content.kind, Digest(n.content), calls, content, reasoning_tokens});
+      if (n.content.kind == session::NodeKind::kSummary) {
+        if (auto folded = Id::FromHex(n.content.call_id); folded.IsOk()) index.summaries[*folded].push_back(n.id);
+      }
       index.seen_seq = std::max(index.seen_seq, n.seq);
     }
     if (!diff.more || diff.nodes.empty()) return Status::Ok();
@@ -203,6 +206,48 @@ std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vec
   return matched;
 }
 
+Id ConversationIndex::CompactedAt(SessionIndex& index, const Id& at, const std::vector<MessageDraft>& drafts,
+                                  std::size_t matched) {
+  auto it = index.summaries.find(at);
+  if (it == index.summaries.end() || matched >= drafts.size()) return Id();
+  Id best;
+  std::size_t best_depth = matched;
+  for (const Id& summary : it->second) {  // oldest first: on a tie the newest wins
+    std::size_t depth = MatchedDrafts(index, drafts, matched, summary);
+    if (depth > matched && depth >= best_depth) {
+      best = summary;
+      best_depth = depth;
+    }
+  }
+  return best;
+}
+
+Id ConversationIndex::CompactedCopy(SessionIndex& index, const std::vector<session::Node>& path, Id* summary) {
+  if (path.empty() || index.summaries.empty()) return path.empty() ? Id() : path.back().id;
+  for (std::size_t i = path.size() - 1; i-- > 0;) {  // the newest fold first
+    auto it = index.summaries.find(path[i].id);
+    if (it == index.summaries.end()) continue;
+    for (auto s = it->second.rbegin(); s != it->second.rend(); ++s) {
+      Id at = *s;
+      std::size_t j = i + 1;
+      for (; j < path.size(); ++j) {
+        const Id digest = Digest(path[j].content);
+        const std::vector<Child>& kids = index.children[at];
+        auto hit = std::find_if(kids.rbegin(), kids.rend(), [&](const Child& c) {
+          return c.kind == path[j].content.kind && c.digest == digest;
+        });
+        if (hit == kids.rend()) break;
+        at = hit->id;
+      }
+      if (j == path.size()) {
+        *summary = *s;
+        return at;
+      }
+    }
+  }
+  return path.back().id;
+}
+
 void ConversationIndex::RememberTools(const std::string& tenant, const Id& session,
                                       std::vector<ToolDigest> tools) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -273,6 +318,15 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
   LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, session));
   Placement out;
   out.session = session;
+  std::vector<session::Node> parent_path;
+  bool compacted = false;
+  if (!parent.IsZero()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    compacted = !sessions_[session].summaries.empty();
+  }
+  if (compacted) {
+    LLMSYNC_ASSIGN_OR_RETURN(parent_path, ctx_->sessions->Path(tenant, session, parent));
+  }
   out.reasoning_history = reasoning;
   const bool keep = reasoning == ReasoningHistory::kKeep;
   Id at = parent;
@@ -282,7 +336,13 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
   {
     std::lock_guard<std::mutex> lock(mu_);
     SessionIndex& index = sessions_[session];
+    // Continuing a response whose turns were compacted ahead of time: from their copy.
+    if (!parent_path.empty()) at = CompactedCopy(index, parent_path, &out.summary);
     while (matched < drafts.size()) {
+      if (Id summary = CompactedAt(index, at, drafts, matched); !summary.IsZero()) {
+        at = summary;  // the compacted branch: its copies of the next turns match from here
+        out.summary = summary;
+      }
       const std::vector<Child>& kids = index.children[at];
       std::size_t consumed = 1;
       const Child* by_content = nullptr;
@@ -304,7 +364,6 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
       ++matched_nodes;
     }
   }
-  out.reused_nodes = matched_nodes;
   if (parent.IsZero() && matched < drafts.size()) {
     LLMSYNC_RETURN_IF_ERROR(FindToolsDivergence(tenant, session, drafts, matched, &out));
   }
@@ -314,6 +373,10 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
   if (!at.IsZero()) {
     LLMSYNC_ASSIGN_OR_RETURN(out.path, ctx_->sessions->Path(tenant, session, at));
   }
+  // On a compacted branch every node up to `at` existed (the summary and the copies included),
+  // while the folded nodes the walk matched are not on the path.
+  if (!out.summary.IsZero()) matched_nodes = out.path.size();
+  out.reused_nodes = matched_nodes;
   for (std::size_t i = out.path.size() - std::min(out.path.size(), matched_nodes); i < out.path.size(); ++i) {
     out.reused_tokens += out.path[i].content.tokens.size();
   }
