@@ -327,6 +327,11 @@ void CompactionsAhead::End(const Id& session, std::optional<CompactionReport> re
   for (auto& w : waiters) w();
 }
 
+bool CompactionsAhead::Running(const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_.contains(session);
+}
+
 bool CompactionsAhead::WhenEnds(const Id& session, std::function<void()> then) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!running_.contains(session)) return false;
@@ -344,6 +349,59 @@ std::optional<CompactionReport> CompactionsAhead::Ready(const Id& session) {
 void CompactionsAhead::Forget(const Id& session) {
   std::lock_guard<std::mutex> lock(mu_);
   ready_.erase(session);
+}
+
+HttpResponse RespondAfterAhead(ServerContext& ctx, const Id& session, bool streaming, bool* waited,
+                               std::function<HttpResponse()> then) {
+  *waited = false;
+  if (ctx.compactions_ahead == nullptr) return HttpResponse();
+  // Registered now (so the caller knows whether to wait); the response picks the end up later.
+  struct Gate {
+    std::mutex mu;
+    bool ended = false;
+    std::function<void()> resume;  // set once the response waits
+  };
+  auto gate = std::make_shared<Gate>();
+  *waited = ctx.compactions_ahead->WhenEnds(session, [gate] {
+    std::function<void()> resume;
+    {
+      std::lock_guard<std::mutex> lock(gate->mu);
+      gate->ended = true;
+      resume = std::move(gate->resume);
+    }
+    if (resume) resume();
+  });
+  if (!*waited) return HttpResponse();
+  auto when_ended = [gate](std::function<void()> resume) {
+    {
+      std::lock_guard<std::mutex> lock(gate->mu);
+      if (!gate->ended) {
+        gate->resume = std::move(resume);
+        return;
+      }
+    }
+    resume();
+  };
+  if (streaming) {
+    return SseResponse([when_ended, then](std::shared_ptr<StreamSink> sink) {
+      when_ended([sink, then] {
+        HttpResponse r = then();
+        if (r.stream) return r.stream(sink);
+        Json err = Json::parse(r.body, nullptr, false);
+        sink->Write(FormatSseEvent(0, "error", err.is_discarded() ? r.body : DumpJson(err)));
+        sink->Close();
+      });
+    });
+  }
+  HttpResponse response;
+  response.deferred = [when_ended, then](std::function<void(HttpResponse)> finish) {
+    when_ended([finish, then] {
+      HttpResponse r = then();
+      if (r.deferred) return r.deferred(finish);
+      finish(std::move(r));
+    });
+  };
+  return response;
 }
 
 void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& session, const Id& run,

@@ -96,6 +96,7 @@ class CompactionsAhead {
   void End(const Id& session, std::optional<CompactionReport> ready);
   std::optional<CompactionReport> Ready(const Id& session);
   void Forget(const Id& session);
+  bool Running(const Id& session);
   // Calls `then` once the running one ends (after End has kept its report, on End's thread);
   // false, without calling it, when none is running for the session.
   bool WhenEnds(const Id& session, std::function<void()> then);
@@ -107,6 +108,11 @@ class CompactionsAhead {
   std::unordered_map<Id, CompactionReport> ready_;    // GUARDED_BY(mu_)
   std::unordered_map<Id, std::vector<std::function<void()>>> waiters_;  // GUARDED_BY(mu_)
 };
+
+// A response built by `then` once the session's running ahead compaction ends; *waited false
+// (and `then` not called) when none is running. `streaming` as in RespondAfterCompaction.
+HttpResponse RespondAfterAhead(ServerContext& ctx, const Id& session, bool streaming, bool* waited,
+                               std::function<HttpResponse()> then);
 
 // When `run` ends completed and the path to its answer is past the policy's high-water mark (an
 // auto policy only), compacts that path in the background, without moving the head. Returns at

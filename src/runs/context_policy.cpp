@@ -65,7 +65,7 @@ bool PastHighWater(std::int64_t prompt_tokens, std::int64_t turn_tokens, std::in
 
 bool AheadLeavesRoom(std::int64_t compacted_tokens, std::int64_t turn_tokens, std::int64_t reserve,
                      std::int64_t budget) {
-  return compacted_tokens + 3 * turn_tokens + reserve <= budget;
+  return compacted_tokens + 6 * turn_tokens + reserve <= budget;
 }
 
 namespace {

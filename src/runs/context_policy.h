@@ -70,10 +70,11 @@ std::uint64_t LastTurnTokens(const std::vector<session::Node>& path);
 // (the next or the one after) finds the compacted branch ready. A turn of 0 tokens never passes.
 bool PastHighWater(std::int64_t prompt_tokens, std::int64_t turn_tokens, std::int64_t reserve,
                    std::int64_t budget);
-// Whether compacting ahead pays: a compacted branch of `compacted_tokens` leaves room for three
-// more turns of `turn_tokens` (and the generation reserve) under the budget. When it does not
-// (turns large against the budget), an ahead compaction would be due again at the next turn;
-// compacting at the turn that passes the budget is then the better deal.
+// Whether compacting ahead pays: a compacted branch of `compacted_tokens` leaves room for six
+// more turns of `turn_tokens` (and the generation reserve) under the budget: the two or so
+// written before it is adopted (they are carried onto it) and a few after. When it does not
+// (turns large against the budget), the carried turns would make it due again within a turn or
+// two; compacting at the turn that passes the budget is then the better deal.
 bool AheadLeavesRoom(std::int64_t compacted_tokens, std::int64_t turn_tokens, std::int64_t reserve,
                      std::int64_t budget);
 

@@ -118,9 +118,9 @@ TEST(ContextPolicyTest, BudgetAndTargetDefaultsAndHysteresis) {
   EXPECT_FALSE(PastHighWater(700, 100, 16, 1000));
   EXPECT_TRUE(PastHighWater(800, 100, 16, 1000));
   EXPECT_FALSE(PastHighWater(999, 0, 0, 1000));  // no turn yet: nothing to extrapolate
-  // Ahead of time only when the compacted branch leaves room for three more turns.
+  // Ahead of time only when the compacted branch leaves room for six more turns.
   EXPECT_TRUE(AheadLeavesRoom(300, 100, 16, 1000));
-  EXPECT_FALSE(AheadLeavesRoom(300, 230, 16, 1000));
+  EXPECT_FALSE(AheadLeavesRoom(300, 120, 16, 1000));
 }
 
 TEST(ContextPolicyTest, LastTurnTokensCountsFromTheNewestUserNode) {

@@ -47,15 +47,17 @@ class LongSessionTest : public ::testing::Test {
     std::uint64_t new_tokens = 0;
   };
 
-  // Appends a user message and runs, `turns` times; every turn must succeed.
-  Drive Run(const std::string& session, int turns) {
+  // Appends a user message and runs, `turns` times; every turn must succeed. `brief`: a short
+  // message instead of a sentence.
+  Drive Run(const std::string& session, int turns, bool brief = false) {
     Drive d;
     bool watch_next = false;
     auto [gs, info] = env_->Get("/v1/sessions/" + session);
     EXPECT_EQ(gs, 200) << info;
     Json head = info["head"];
     for (int t = 0; t < turns; ++t) {
-      std::string text = "turn " + std::to_string(t) + ": tell me more about the tree of nodes, please.";
+      std::string text = brief ? "t" + std::to_string(t)
+                               : "turn " + std::to_string(t) + ": tell me more about the tree of nodes, please.";
       auto [as, appended] = env_->Post("/v1/sessions/" + session + "/nodes",
                                        {{"parent", head}, {"nodes", {{{"kind", "user"}, {"text", text}}}}});
       EXPECT_EQ(as, 201) << appended;
@@ -142,10 +144,11 @@ TEST_F(LongSessionTest, AutoPolicySummarisesOnABranchAndKeepsTheOriginal) {
 }
 
 TEST_F(LongSessionTest, AutoPolicyCompactsAheadOfTimeAndTheNextTurnAdoptsIt) {
-  // A budget that leaves room for a few turns after a compaction: the session is compacted in the
-  // background once two more turns would pass the budget, and a later run goes on there.
-  std::string s = NewSession(*env_, {{"policy", "auto"}, {"budget_tokens", 700}});
-  Drive d = Run(s, 24);
+  // Turns small against the budget, so a compacted branch leaves room for several: the session is
+  // compacted in the background once two more turns would pass the budget, and a later run goes
+  // on there.
+  std::string s = NewSession(*env_, {{"policy", "auto"}, {"budget_tokens", kContext}});
+  Drive d = Run(s, 30, true);
   std::size_t ahead = 0;
   for (const Json& c : d.compactions) {
     if (!c.value("ahead", false)) continue;

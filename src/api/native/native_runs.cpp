@@ -185,17 +185,10 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     auto go = [c, job, submit, key, compact]() { return AdoptOrCompact(*c, *job, submit, key, compact); };
     // Past the budget while the session is being compacted ahead of time: wait for that one
     // rather than compacting a second time (the wait holds no thread).
-    if (!compact || ctx.compactions_ahead == nullptr) return go();
-    HttpResponse deferred;
-    deferred.deferred = [c, session, go](std::function<void(HttpResponse)> finish) {
-      auto resume = [go, finish] {
-        HttpResponse r = go();
-        if (r.deferred) return r.deferred(finish);
-        finish(std::move(r));
-      };
-      if (!c->compactions_ahead->WhenEnds(session, resume)) resume();
-    };
-    return deferred;
+    if (!compact) return go();
+    bool waited = false;
+    HttpResponse after = RespondAfterAhead(ctx, session, false, &waited, go);
+    return waited ? std::move(after) : go();
   });
 }
 

@@ -236,6 +236,65 @@ Result<HttpResponse> SubmitChat(OpenAiState& st, ChatRequest chat, const runs::R
   });
 }
 
+// What a chat completion request asks, parsed, until it is placed and answered.
+struct ChatTurn {
+  ChatRequest chat;
+  std::vector<MessageDraft> drafts;
+  text::jinja::Value template_tools;
+  ReasoningHistory reasoning;
+  runs::RunParams params;
+  int n = 1;
+  bool stream = false;
+  std::size_t body_bytes = 0;
+  runs::ContextPolicy policy;
+};
+
+// Places the messages and answers: at once, or past the budget once the session is compacted.
+// With `may_wait`, a session being compacted ahead of time is placed again once that ends (the
+// walk then lands on the compacted branch) rather than compacted a second time.
+Result<HttpResponse> PlaceAndAnswer(OpenAiState& st, const Id& session, ChatTurn turn, bool may_wait) {
+  ServerContext& ctx = *st.ctx;
+  ChatRequest& chat = turn.chat;
+  OpenAiState* sp = &st;
+  if (may_wait && turn.policy.mode != runs::ContextMode::kNone && ctx.compactions_ahead != nullptr &&
+      ctx.compactions_ahead->Running(session)) {
+    // Placed for real only once it ends: messages appended to the original branch now would
+    // make it the deeper match, and the request would compact it a second time.
+    LLMSYNC_ASSIGN_OR_RETURN(Placement dry, st.index.Place(chat.tenant, session, Id(), turn.drafts,
+                                                           turn.template_tools, turn.reasoning, true));
+    LLMSYNC_ASSIGN_OR_RETURN(bool past, NeedsCompaction(ctx, dry.path, turn.policy, turn.params.max_tokens));
+    if (past) {
+      auto shared = std::make_shared<ChatTurn>(turn);
+      bool waited = false;
+      HttpResponse r = RespondAfterAhead(ctx, session, turn.stream, &waited, [sp, session, shared] {
+        Result<HttpResponse> again = PlaceAndAnswer(*sp, session, *shared, false);
+        return again.IsOk() ? std::move(again).Value() : OpenAiErrorResponse(again.GetStatus(), "messages");
+      });
+      if (waited) return r;
+    }
+  }
+  LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(chat.tenant, session, Id(), turn.drafts,
+                                                          turn.template_tools, turn.reasoning));
+  LLMSYNC_ASSIGN_OR_RETURN(bool compact,
+                           NeedsCompaction(ctx, chat.placement.path, turn.policy, turn.params.max_tokens));
+  if (!compact) {
+    return SubmitChat(st, std::move(chat), turn.params, turn.n, turn.stream, turn.body_bytes, turn.policy);
+  }
+  // Past the budget: compact onto a branch first (the index finds it again when the client
+  // re-sends this history), then run there.
+  CompactionJob job{chat.tenant, session, chat.placement.path, turn.policy, false, turn.params.sampling.seed};
+  auto shared = std::make_shared<ChatTurn>(std::move(turn));
+  return RespondAfterCompaction(ctx, std::move(job), shared->stream, [sp, shared](Result<CompactionReport> report) {
+    if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "messages");
+    ChatRequest c = shared->chat;
+    c.placement.node = report->compacted_tip;
+    c.compaction = CompactionJson(*report);
+    Result<HttpResponse> r =
+        SubmitChat(*sp, std::move(c), shared->params, shared->n, shared->stream, shared->body_bytes, shared->policy);
+    return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "messages");
+  });
+}
+
 // llmsync's extension of a chat completion request: {"llmsync": {"context": {...}}}, the native
 // context policy (docs/PROTOCOL.md); none when absent.
 Result<runs::ContextPolicy> ChatContextPolicy(const ServerContext& ctx, const Json& body) {
@@ -282,26 +341,9 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     }
     LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant, plan->session_tools));
     st.index.RememberTools(tenant, session, ToolDigests(plan->request));
-    LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(tenant, session, Id(), std::move(drafts),
-                                                            plan->template_tools, reasoning));
-    LLMSYNC_ASSIGN_OR_RETURN(bool compact,
-                             NeedsCompaction(ctx, chat.placement.path, policy, params.max_tokens));
-    if (!compact) return SubmitChat(st, std::move(chat), params, n, stream, req.body.size(), policy);
-    // Past the budget: compact onto a branch first (the index finds it again when the client
-    // re-sends this history), then run there.
-    CompactionJob job{tenant, session, chat.placement.path, policy, false, params.sampling.seed};
-    OpenAiState* sp = &st;
-    const std::size_t body_bytes = req.body.size();
-    return RespondAfterCompaction(
-        ctx, std::move(job), stream,
-        [sp, chat, params, n, stream, body_bytes, policy](Result<CompactionReport> report) {
-          if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "messages");
-          ChatRequest c = chat;
-          c.placement.node = report->compacted_tip;
-          c.compaction = CompactionJson(*report);
-          Result<HttpResponse> r = SubmitChat(*sp, std::move(c), params, n, stream, body_bytes, policy);
-          return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "messages");
-        });
+    ChatTurn turn{std::move(chat), std::move(drafts), plan->template_tools, reasoning, params, n, stream,
+                  req.body.size(),   policy};
+    return PlaceAndAnswer(st, session, std::move(turn), true);
   });
 }
 

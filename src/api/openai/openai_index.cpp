@@ -183,7 +183,7 @@ const ConversationIndex::Child* ConversationIndex::MatchStep(const std::vector<C
 }
 
 std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
-                                             std::size_t from, const Id& start) {
+                                             std::size_t from, const Id& start, bool jump_at_start, Walk* walk) {
   if (from == 0 && !drafts.empty() && drafts[0].tools_block) {
     // The generic tools block lists the other tools: any system node at the root stands for it.
     std::size_t best = 0;
@@ -194,7 +194,15 @@ std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vec
   }
   Id at = start;
   std::size_t matched = from;
+  std::size_t best = from;  // the deepest walk that went on under a summary
+  bool first = true;
   while (matched < drafts.size()) {
+    if (!first || jump_at_start) {  // or on the compacted branch of a summary that folds to here
+      if (auto it = index.summaries.find(at); it != index.summaries.end()) {
+        for (const Id& summary : it->second) best = std::max(best, MatchedDrafts(index, drafts, matched, summary));
+      }
+    }
+    first = false;
     std::size_t consumed = 1;
     const Child* by_content = nullptr;
     const Child* hit = MatchStep(index.children[at], drafts, matched, true, &consumed, &by_content);
@@ -203,18 +211,30 @@ std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vec
     at = hit->id;
     matched += consumed;
   }
-  return matched;
+  if (walk != nullptr) {
+    walk->under_summary = best > matched;
+    walk->at_leaf = index.children[at].empty();
+  }
+  return std::max(best, matched);
 }
 
 Id ConversationIndex::CompactedAt(SessionIndex& index, const Id& at, const std::vector<MessageDraft>& drafts,
                                   std::size_t matched) {
   auto it = index.summaries.find(at);
   if (it == index.summaries.end() || matched >= drafts.size()) return Id();
+  // Going on along this branch may reach a later fold whose compacted branch goes deeper.
+  Walk on;
+  const std::size_t going_on = MatchedDrafts(index, drafts, matched, at, false, &on);
   Id best;
   std::size_t best_depth = matched;
   for (const Id& summary : it->second) {  // oldest first: on a tie the newest wins
-    std::size_t depth = MatchedDrafts(index, drafts, matched, summary);
-    if (depth > matched && depth >= best_depth) {
+    Walk under;
+    std::size_t depth = MatchedDrafts(index, drafts, matched, summary, true, &under);
+    if (depth <= matched || depth < best_depth) continue;
+    // Deeper than going on, or every copy matched (the walk ends at the compacted branch's tip:
+    // the turns the original holds beyond it are appended there) unless going on reaches a later
+    // compacted branch.
+    if (depth >= going_on || (under.at_leaf && !under.under_summary && !on.under_summary)) {
       best = summary;
       best_depth = depth;
     }
@@ -314,7 +334,7 @@ Status ConversationIndex::FindToolsDivergence(const std::string& tenant, const I
 
 Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& session, const Id& parent,
                                            std::vector<MessageDraft> drafts, const text::jinja::Value& tools,
-                                           ReasoningHistory reasoning) {
+                                           ReasoningHistory reasoning, bool dry_run) {
   LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, session));
   Placement out;
   out.session = session;
@@ -389,6 +409,15 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
     for (std::size_t i = matched; i < drafts.size(); ++i) append.nodes.push_back(std::move(drafts[i].draft));
     LLMSYNC_RETURN_IF_ERROR(ctx_->sessions->ValidateAppend(append));  // limits before any tokenizing
     LLMSYNC_RETURN_IF_ERROR(ctx_->conversation->Freeze(out.path, &append.nodes, tools));
+    if (dry_run) {
+      for (session::NodeDraft& d : append.nodes) {
+        session::Node n;
+        n.content = std::move(d);
+        out.path.push_back(std::move(n));
+      }
+      out.node = at;
+      return out;
+    }
     LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx_->sessions->Append(append));
     at = appended.ids.back();
     out.appended_nodes = append.nodes.size();

@@ -104,10 +104,11 @@ class ConversationIndex {
   // previous prompt, generated tokens included, is reused.
   // `reasoning` decides whether such a match may reuse a node whose text holds reasoning (a
   // re-sent assistant message matches a run's node by its parsed content, or its calls).
+  // `dry_run`: nothing is appended; the path ends with the unappended nodes (frozen, no ids).
   Result<Placement> Place(const std::string& tenant, const Id& session, const Id& parent,
                           std::vector<MessageDraft> drafts,
                           const text::jinja::Value& tools = text::jinja::Value::None(),
-                          ReasoningHistory reasoning = ReasoningHistory::kKeep);
+                          ReasoningHistory reasoning = ReasoningHistory::kKeep, bool dry_run = false);
   // Records the tool list of a tool session (every session SessionFor returns, the no-tools one
   // with an empty list): a continuation placed in one session that another of the tenant's
   // sessions holds further is reported as a ToolsDivergence naming the first differing tool.
@@ -141,12 +142,20 @@ class ConversationIndex {
   static const Child* MatchStep(const std::vector<Child>& kids, const std::vector<MessageDraft>& drafts,
                                 std::size_t matched, bool keep, std::size_t* consumed,
                                 const Child** by_content);
-  // How many drafts match from the root (read-only). REQUIRES: mu_ held.
-  // `from` drafts are taken as matched up to node `start`.
+  // How many drafts match from the root (read-only), going on under summaries (the deepest walk
+  // counts). REQUIRES: mu_ held. `from` drafts are taken as matched up to node `start`;
+  // `jump_at_start` false: not under the summaries that fold to `start` itself.
+  struct Walk {
+    bool under_summary = false;  // the deepest walk went on under a summary
+    bool at_leaf = false;        // the walk without summaries ended at a node without children
+  };
   static std::size_t MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
-                                   std::size_t from = 0, const Id& start = Id());
+                                   std::size_t from = 0, const Id& start = Id(), bool jump_at_start = true,
+                                   Walk* walk = nullptr);
   // The summary to continue under at `at` with drafts[matched...] left: the one linked to `at`
-  // whose walk matches the most drafts (at least one); zero when none. REQUIRES: mu_ held.
+  // whose walk matches the most drafts (at least one), when that is at least as many as going on
+  // past `at` (which may reach a later fold), or when it matches every copy on its branch (the
+  // original's later turns are then appended there); zero when none. REQUIRES: mu_ held.
   static Id CompactedAt(SessionIndex& index, const Id& at, const std::vector<MessageDraft>& drafts,
                         std::size_t matched);
   // A request that continues `path` (previous_response_id): its copy on the newest compacted
