@@ -140,7 +140,7 @@ async function startFeed(session) {
       if (state.session !== session) return;
       if (ev.event === 'run.started') {
         if (!state.run || state.run.id !== ev.data.id) attach(ev.data.id);
-      } else if (ev.event === 'node.appended' || ev.event === 'head.moved' || ev.event === 'sync') {
+      } else if (['node.appended', 'head.moved', 'session.compacted', 'sync'].includes(ev.event)) {
         await session.sync().catch(() => {});
         render();
         if (ev.event === 'node.appended') refreshList().catch(() => {});

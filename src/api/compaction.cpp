@@ -304,7 +304,8 @@ bool CompactionsAhead::TryBegin(const Id& session, const std::vector<session::No
   if (running_.contains(session)) return false;
   if (auto it = ready_.find(session); it != ready_.end()) {
     const Id& tip = it->second.original_tip;
-    if (std::any_of(path.begin(), path.end(), [&](const session::Node& n) { return n.id == tip; })) return false;
+    if (std::any_of(path.begin(), path.end(), [&](const session::Node& n) { return n.id == tip; }))
+      return false;
   }
   running_.insert(session);
   return true;
@@ -412,7 +413,8 @@ void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& 
     auto check = [&]() -> Result<bool> {
       LLMSYNC_ASSIGN_OR_RETURN(RunOutcome outcome, ReadRunOutcome(*c, tenant, run));
       if (outcome.status != "completed" || outcome.node.IsZero()) return false;
-      LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path, c->sessions->Path(tenant, session, outcome.node));
+      LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path,
+                               c->sessions->Path(tenant, session, outcome.node));
       const auto prompt = static_cast<std::int64_t>(runs::Conversation::PathTokens(path).size());
       const std::int64_t budget = runs::EffectiveBudget(policy, c->max_context);
       const auto turn = static_cast<std::int64_t>(runs::LastTurnTokens(path));
@@ -448,7 +450,8 @@ void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& 
       LLMSYNC_LOG(kWarning) << "ahead compaction of session " << session.ShortHex() << ": " << e.what();
     }
   };
-  auto sub = ctx.hub->Subscribe(tenant, run, 0, [](const store::RunEvent&) { return true; }, on_end);
+  auto sub = ctx.hub->Subscribe(
+      tenant, run, 0, [](const store::RunEvent&) { return true; }, on_end);
   if (!sub.IsOk()) LLMSYNC_LOG(kWarning) << "ahead compaction: " << sub.GetStatus().ToString();
 }
 

@@ -104,8 +104,8 @@ class CompactionsAhead {
  private:
   static constexpr std::size_t kMaxReady = 4096;  // sessions; past it every finished one is dropped
   std::mutex mu_;
-  std::unordered_set<Id> running_;                    // GUARDED_BY(mu_)
-  std::unordered_map<Id, CompactionReport> ready_;    // GUARDED_BY(mu_)
+  std::unordered_set<Id> running_;                                      // GUARDED_BY(mu_)
+  std::unordered_map<Id, CompactionReport> ready_;                      // GUARDED_BY(mu_)
   std::unordered_map<Id, std::vector<std::function<void()>>> waiters_;  // GUARDED_BY(mu_)
 };
 

@@ -38,7 +38,7 @@ struct LlmsyncServer::Parts {
   std::unique_ptr<session::SessionService> sessions;
   std::unique_ptr<kvcache::KvManager> kv;
   std::unique_ptr<runs::EventHub> hub;
-  CompactionsAhead compactions_ahead;  // outlives the scheduler: summary runs end on its thread
+  CompactionsAhead compactions_ahead;          // outlives the scheduler: summary runs end on its thread
   std::unique_ptr<runs::RemoteEngine> remote;  // --engine-url; outlives the scheduler (reset first)
   std::unique_ptr<runs::RunScheduler> scheduler;
   std::unique_ptr<SessionEventBus> session_events;  // after store and scheduler: runs publish to it

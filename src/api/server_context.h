@@ -45,7 +45,7 @@ struct ServerContext {
   runs::RunScheduler* scheduler = nullptr;
   SessionEventBus* session_events = nullptr;
   CompactionsAhead* compactions_ahead = nullptr;  // api/compaction.h; null: none ahead of time
-  std::int64_t max_context = 0;  // in force: the config's, capped by the model's
+  std::int64_t max_context = 0;                   // in force: the config's, capped by the model's
 
   // Bytes clients sent per session since its last run: a turn's request_bytes is its appends plus
   // the run request.

@@ -56,8 +56,9 @@ class LongSessionTest : public ::testing::Test {
     EXPECT_EQ(gs, 200) << info;
     Json head = info["head"];
     for (int t = 0; t < turns; ++t) {
-      std::string text = brief ? "t" + std::to_string(t)
-                               : "turn " + std::to_string(t) + ": tell me more about the tree of nodes, please.";
+      std::string text =
+          brief ? "t" + std::to_string(t)
+                : "turn " + std::to_string(t) + ": tell me more about the tree of nodes, please.";
       auto [as, appended] = env_->Post("/v1/sessions/" + session + "/nodes",
                                        {{"parent", head}, {"nodes", {{{"kind", "user"}, {"text", text}}}}});
       EXPECT_EQ(as, 201) << appended;

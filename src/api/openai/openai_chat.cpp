@@ -231,9 +231,9 @@ Result<HttpResponse> SubmitChat(OpenAiState& st, ChatRequest chat, const runs::R
   if (stream) return StreamChat(st, std::move(chat));
   ServerContext* c = st.ctx;
   std::vector<Id> runs = chat.runs;
-  return RespondWhenRunsEnd(ctx, chat.tenant, std::move(runs), [c, chat](const std::vector<RunOutcome>& outcomes) {
-    return CompletionResponse(*c, chat, outcomes);
-  });
+  return RespondWhenRunsEnd(
+      ctx, chat.tenant, std::move(runs),
+      [c, chat](const std::vector<RunOutcome>& outcomes) { return CompletionResponse(*c, chat, outcomes); });
 }
 
 // What a chat completion request asks, parsed, until it is placed and answered.
@@ -284,15 +284,16 @@ Result<HttpResponse> PlaceAndAnswer(OpenAiState& st, const Id& session, ChatTurn
   // re-sends this history), then run there.
   CompactionJob job{chat.tenant, session, chat.placement.path, turn.policy, false, turn.params.sampling.seed};
   auto shared = std::make_shared<ChatTurn>(std::move(turn));
-  return RespondAfterCompaction(ctx, std::move(job), shared->stream, [sp, shared](Result<CompactionReport> report) {
-    if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "messages");
-    ChatRequest c = shared->chat;
-    c.placement.node = report->compacted_tip;
-    c.compaction = CompactionJson(*report);
-    Result<HttpResponse> r =
-        SubmitChat(*sp, std::move(c), shared->params, shared->n, shared->stream, shared->body_bytes, shared->policy);
-    return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "messages");
-  });
+  return RespondAfterCompaction(
+      ctx, std::move(job), shared->stream, [sp, shared](Result<CompactionReport> report) {
+        if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "messages");
+        ChatRequest c = shared->chat;
+        c.placement.node = report->compacted_tip;
+        c.compaction = CompactionJson(*report);
+        Result<HttpResponse> r = SubmitChat(*sp, std::move(c), shared->params, shared->n, shared->stream,
+                                            shared->body_bytes, shared->policy);
+        return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "messages");
+      });
 }
 
 // llmsync's extension of a chat completion request: {"llmsync": {"context": {...}}}, the native
@@ -341,8 +342,15 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     }
     LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant, plan->session_tools));
     st.index.RememberTools(tenant, session, ToolDigests(plan->request));
-    ChatTurn turn{std::move(chat), std::move(drafts), plan->template_tools, reasoning, params, n, stream,
-                  req.body.size(),   policy};
+    ChatTurn turn{std::move(chat),
+                  std::move(drafts),
+                  plan->template_tools,
+                  reasoning,
+                  params,
+                  n,
+                  stream,
+                  req.body.size(),
+                  policy};
     return PlaceAndAnswer(st, session, std::move(turn), true);
   });
 }

@@ -115,7 +115,8 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
       index.children[n.parent].push_back(
           Child{n.id, n.content.kind, Digest(n.content), calls, content, reasoning_tokens});
       if (n.content.kind == session::NodeKind::kSummary) {
-        if (auto folded = Id::FromHex(n.content.call_id); folded.IsOk()) index.summaries[*folded].push_back(n.id);
+        if (auto folded = Id::FromHex(n.content.call_id); folded.IsOk())
+          index.summaries[*folded].push_back(n.id);
       }
       index.seen_seq = std::max(index.seen_seq, n.seq);
     }
@@ -183,7 +184,8 @@ const ConversationIndex::Child* ConversationIndex::MatchStep(const std::vector<C
 }
 
 std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
-                                             std::size_t from, const Id& start, bool jump_at_start, Walk* walk) {
+                                             std::size_t from, const Id& start, bool jump_at_start,
+                                             Walk* walk) {
   if (from == 0 && !drafts.empty() && drafts[0].tools_block) {
     // The generic tools block lists the other tools: any system node at the root stands for it.
     std::size_t best = 0;
@@ -199,7 +201,8 @@ std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vec
   while (matched < drafts.size()) {
     if (!first || jump_at_start) {  // or on the compacted branch of a summary that folds to here
       if (auto it = index.summaries.find(at); it != index.summaries.end()) {
-        for (const Id& summary : it->second) best = std::max(best, MatchedDrafts(index, drafts, matched, summary));
+        for (const Id& summary : it->second)
+          best = std::max(best, MatchedDrafts(index, drafts, matched, summary));
       }
     }
     first = false;
@@ -242,7 +245,8 @@ Id ConversationIndex::CompactedAt(SessionIndex& index, const Id& at, const std::
   return best;
 }
 
-Id ConversationIndex::CompactedCopy(SessionIndex& index, const std::vector<session::Node>& path, Id* summary) {
+Id ConversationIndex::CompactedCopy(SessionIndex& index, const std::vector<session::Node>& path,
+                                    Id* summary) {
   if (path.empty() || index.summaries.empty()) return path.empty() ? Id() : path.back().id;
   for (std::size_t i = path.size() - 1; i-- > 0;) {  // the newest fold first
     auto it = index.summaries.find(path[i].id);

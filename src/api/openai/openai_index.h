@@ -132,7 +132,7 @@ class ConversationIndex {
   struct SessionIndex {
     std::uint64_t seen_seq = 0;
     std::unordered_map<Id, std::vector<Child>> children;  // parent (zero: root) -> children
-    std::unordered_map<Id, std::vector<Id>> summaries;     // last folded node -> summaries folding to it
+    std::unordered_map<Id, std::vector<Id>> summaries;    // last folded node -> summaries folding to it
   };
 
   Status CatchUp(const std::string& tenant, const Id& session);

@@ -217,7 +217,8 @@ int RunTrace(const TraceFlags& f) {
     OpenAiDriverOptions openai;
     openai.local = true;
     openai.server_policy = true;  // with --context-policy: llmsync compacts, the client re-sends all
-    Json r = play_local("openai", [&](const client::ClientOptions& o) { return MakeOpenAiDriver(o, openai, c); });
+    Json r =
+        play_local("openai", [&](const client::ClientOptions& o) { return MakeOpenAiDriver(o, openai, c); });
     if (!r.value("available", false))
       r["reason"] = "llmsync /v1/chat/completions not available: " + r.value("reason", "");
     report["targets"]["llmsync_chat_completions_stateless"] = r;
@@ -290,7 +291,8 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
   cmd->add_option("--kv-ram-mb", f->kv_ram_mb, "KV RAM budget: keep it below what all sessions need")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", f->threads, "Engine threads")->check(CLI::PositiveNumber);
-  cmd->add_option("--targets", f->targets, "Built-in targets to run: native, openai, client-truncation (comma-separated)");
+  cmd->add_option("--targets", f->targets,
+                  "Built-in targets to run: native, openai, client-truncation (comma-separated)");
   cmd->add_option("--target", f->target_url,
                   "Also drive this OpenAI-compatible URL (http://HOST:PORT[/path])");
   cmd->add_option("--target-model", f->target_model, "Model name sent to --target");

@@ -240,7 +240,8 @@ class OpenAiDriver : public TraceDriver {
     if (openai_.local) {
       LLMSYNC_ASSIGN_OR_RETURN(s.computed_tokens, engine_.Computed(s.computed_tokens, s.generated_tokens));
     }
-    if (!history_[session].empty() && s.prompt_tokens < history_[session].back().prompt_tokens) s.compacted = true;
+    if (!history_[session].empty() && s.prompt_tokens < history_[session].back().prompt_tokens)
+      s.compacted = true;
     messages.push_back({{"role", "assistant"}, {"content", reply}});
     last_prompt_bytes_ = PromptBytes(messages) - reply.size();
     last_prompt_tokens_ = s.prompt_tokens;
