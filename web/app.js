@@ -140,7 +140,7 @@ async function startFeed(session) {
       if (state.session !== session) return;
       if (ev.event === 'run.started') {
         if (!state.run || state.run.id !== ev.data.id) attach(ev.data.id);
-      } else if (ev.event === 'node.appended' || ev.event === 'head.moved' || ev.event === 'sync') {
+      } else if (['node.appended', 'head.moved', 'session.compacted', 'sync'].includes(ev.event)) {
         await session.sync().catch(() => {});
         render();
         if (ev.event === 'node.appended') refreshList().catch(() => {});
@@ -333,10 +333,63 @@ function costLine(u) {
   return parts.join(' · ');
 }
 
-function messageEl(node, session) {
+// ---- Compaction (issue 19): a summary node names the last node it folds (metadata.call_id).
+
+// The turns a summary stands in for: the user turns up to the node it folds, and those of the
+// earlier summaries it folded in turn.
+function foldedTurns(session, summary, depth = 0) {
+  const folded = summary.metadata?.call_id;
+  if (!folded || !session.nodes.has(folded) || depth > 64) return 0;
+  let turns = 0;
+  for (const n of session.pathTo(folded)) {
+    if (n.kind === 'user') ++turns;
+    if (n.kind === 'summary') turns += foldedTurns(session, n, depth + 1);
+  }
+  return turns;
+}
+
+// The original branch's node the compacted branch's copies lead to: down from the folded node
+// along the children that match the copies after the summary.
+function originalOf(session, summary) {
+  let orig = summary.metadata?.call_id;
+  if (!orig || !session.nodes.has(orig)) return null;
+  let copy = summary.id;
+  for (;;) {
+    const next = session.children(copy)[0];
+    const match = next && session.children(orig).find((k) => k.kind === next.kind && k.text === next.text);
+    if (!match) return orig;
+    orig = match.id;
+    copy = next.id;
+  }
+}
+
+function summaryBlock(node, session, el) {
+  const turns = foldedTurns(session, node);
+  const role = document.createElement('div');
+  role.className = 'role';
+  role.textContent = `summary · stands in for ${turns} earlier turn${turns === 1 ? '' : 's'}`;
+  el.setAttribute('aria-label', `Summary of ${turns} earlier turns`);
+  const text = document.createElement('div');
+  text.className = 'text';
+  text.textContent = node.text ?? '';
+  el.append(role, text);
+  const orig = originalOf(session, node);
+  if (orig) {
+    const tools = document.createElement('div');
+    tools.className = 'tools';
+    const b = button('Show the original turns', () => switchTo(session.nodes.get(orig)), 'Show the original branch');
+    b.disabled = !!state.run;
+    tools.append(b);
+    el.append(tools);
+  }
+  return el;
+}
+
+function messageEl(node, session, compactedAt) {
   const el = document.createElement('article');
   el.className = `msg ${node.kind}`;
   el.dataset.node = node.id;
+  if (node.kind === 'summary') return summaryBlock(node, session, el);
   const role = document.createElement('div');
   role.className = 'role';
   role.textContent = node.kind;
@@ -384,6 +437,10 @@ function messageEl(node, session) {
   if (node.kind === 'assistant' && !state.run) {
     tools.append(button('Regenerate', () => regenerate(node), 'Regenerate this reply'));
   }
+  const summary = compactedAt?.get(node.id);
+  if (summary && !state.run) {  // the turns up to here were compacted: the branch that goes on
+    tools.append(button('Compacted branch', () => switchTo(summary), 'Show the compacted branch'));
+  }
   if (tools.childElementCount) el.append(tools);
   if (node.kind === 'assistant' && state.usage[node.id]) {
     const cost = document.createElement('div');
@@ -419,8 +476,12 @@ function render() {
     renderPanel();
     return;
   }
+  const compactedAt = new Map();  // folded node -> its newest summary
+  for (const n of session.nodes.values()) {
+    if (n.kind === 'summary' && n.metadata?.call_id) compactedAt.set(n.metadata.call_id, n);
+  }
   for (const n of session.pathTo(session.head)) {
-    if (shownKinds(n)) box.append(messageEl(n, session));
+    if (shownKinds(n)) box.append(messageEl(n, session, compactedAt));
   }
   if (state.run) {
     const el = document.createElement('article');
@@ -480,7 +541,9 @@ function renderPanel() {
     const ul = document.createElement('ul');
     for (const k of kids) {
       const li = document.createElement('li');
-      const b = button(`${k.kind}: ${(k.text ?? '').slice(0, 60) || '…'}`, () => switchTo(k));
+      const label = k.kind === 'summary' ? `summary (${foldedTurns(session, k)} turns)` : k.kind;
+      const b = button(`${label}: ${(k.text ?? '').slice(0, 60) || '…'}`, () => switchTo(k));
+      if (k.kind === 'summary') b.classList.add('summary');
       if (onPath.has(k.id)) b.classList.add('on-path');
       if (k.id === session.head) b.classList.add('is-head');
       b.disabled = !!state.run;

@@ -58,6 +58,7 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
       drafts.assign(1, session::NodeDraft{});
       drafts[0].kind = session::NodeKind::kSummary;
       drafts[0].text = text;
+      drafts[0].call_id = path[plan.kept_from - 1].id.ToHex();  // the last folded node (the link)
       LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(pinned, &drafts));
       const auto tokens = static_cast<std::int64_t>(drafts[0].tokens.size());
       if (tokens <= allowed || text.empty() || attempt == 8) break;
@@ -199,6 +200,7 @@ Json CompactionJson(const CompactionReport& r) {
           {"tokens_after", r.tokens_after},
           {"summary_run", r.summary_run.IsZero() ? Json(nullptr) : Json(r.summary_run.ToHex())},
           {"unsummarised", r.unsummarised},
+          {"ahead", r.ahead},
           {"cost", r.summary_cost}};
 }
 
@@ -295,6 +297,207 @@ HttpResponse RespondAfterCompaction(ServerContext& ctx, CompactionJob job, bool 
     });
   };
   return response;
+}
+
+bool CompactionsAhead::TryBegin(const Id& session, const std::vector<session::Node>& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_.contains(session)) return false;
+  if (auto it = ready_.find(session); it != ready_.end()) {
+    const Id& tip = it->second.original_tip;
+    if (std::any_of(path.begin(), path.end(), [&](const session::Node& n) { return n.id == tip; }))
+      return false;
+  }
+  running_.insert(session);
+  return true;
+}
+
+void CompactionsAhead::End(const Id& session, std::optional<CompactionReport> ready) {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(session);
+    if (ready) {
+      if (ready_.size() >= kMaxReady) ready_.clear();
+      ready_[session] = std::move(*ready);
+    }
+    if (auto it = waiters_.find(session); it != waiters_.end()) {
+      waiters = std::move(it->second);
+      waiters_.erase(it);
+    }
+  }
+  for (auto& w : waiters) w();
+}
+
+bool CompactionsAhead::Running(const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_.contains(session);
+}
+
+bool CompactionsAhead::WhenEnds(const Id& session, std::function<void()> then) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!running_.contains(session)) return false;
+  waiters_[session].push_back(std::move(then));
+  return true;
+}
+
+std::optional<CompactionReport> CompactionsAhead::Ready(const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ready_.find(session);
+  if (it == ready_.end()) return std::nullopt;
+  return it->second;
+}
+
+void CompactionsAhead::Forget(const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ready_.erase(session);
+}
+
+HttpResponse RespondAfterAhead(ServerContext& ctx, const Id& session, bool streaming, bool* waited,
+                               std::function<HttpResponse()> then) {
+  *waited = false;
+  if (ctx.compactions_ahead == nullptr) return HttpResponse();
+  // Registered now (so the caller knows whether to wait); the response picks the end up later.
+  struct Gate {
+    std::mutex mu;
+    bool ended = false;
+    std::function<void()> resume;  // set once the response waits
+  };
+  auto gate = std::make_shared<Gate>();
+  *waited = ctx.compactions_ahead->WhenEnds(session, [gate] {
+    std::function<void()> resume;
+    {
+      std::lock_guard<std::mutex> lock(gate->mu);
+      gate->ended = true;
+      resume = std::move(gate->resume);
+    }
+    if (resume) resume();
+  });
+  if (!*waited) return HttpResponse();
+  auto when_ended = [gate](std::function<void()> resume) {
+    {
+      std::lock_guard<std::mutex> lock(gate->mu);
+      if (!gate->ended) {
+        gate->resume = std::move(resume);
+        return;
+      }
+    }
+    resume();
+  };
+  if (streaming) {
+    return SseResponse([when_ended, then](std::shared_ptr<StreamSink> sink) {
+      when_ended([sink, then] {
+        HttpResponse r = then();
+        if (r.stream) return r.stream(sink);
+        Json err = Json::parse(r.body, nullptr, false);
+        sink->Write(FormatSseEvent(0, "error", err.is_discarded() ? r.body : DumpJson(err)));
+        sink->Close();
+      });
+    });
+  }
+  HttpResponse response;
+  response.deferred = [when_ended, then](std::function<void(HttpResponse)> finish) {
+    when_ended([finish, then] {
+      HttpResponse r = then();
+      if (r.deferred) return r.deferred(finish);
+      finish(std::move(r));
+    });
+  };
+  return response;
+}
+
+void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& session, const Id& run,
+                       const runs::ContextPolicy& policy, std::int64_t max_tokens) {
+  if (policy.mode != runs::ContextMode::kAuto || ctx.compactions_ahead == nullptr) return;
+  ServerContext* c = &ctx;
+  auto on_end = [c, tenant, session, run, policy, max_tokens] {
+    auto check = [&]() -> Result<bool> {
+      LLMSYNC_ASSIGN_OR_RETURN(RunOutcome outcome, ReadRunOutcome(*c, tenant, run));
+      if (outcome.status != "completed" || outcome.node.IsZero()) return false;
+      LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path,
+                               c->sessions->Path(tenant, session, outcome.node));
+      const auto prompt = static_cast<std::int64_t>(runs::Conversation::PathTokens(path).size());
+      const std::int64_t budget = runs::EffectiveBudget(policy, c->max_context);
+      const auto turn = static_cast<std::int64_t>(runs::LastTurnTokens(path));
+      const std::int64_t reserve = runs::GenerationReserve(max_tokens, budget);
+      if (!runs::PastHighWater(prompt, turn, reserve, budget)) return false;
+      CompactionJob job{tenant, session, std::move(path), policy, false, 0};
+      // Only when the compacted branch leaves room for a few turns: else it would compact again
+      // at once, and compacting at the turn that passes the budget keeps more turns.
+      const std::int64_t summary = SummaryReserve(job, c->max_context);
+      auto plan = runs::PlanCompaction(job.path, runs::EffectiveTarget(policy, c->max_context), summary);
+      if (!plan.IsOk()) return false;
+      const auto compacted = static_cast<std::int64_t>(plan->pinned_tokens + plan->kept_tokens) + summary;
+      if (!runs::AheadLeavesRoom(compacted, turn, reserve, budget)) return false;
+      if (!c->compactions_ahead->TryBegin(session, job.path)) return false;
+      StartCompaction(*c, std::move(job), [c, session](Result<CompactionReport> report) {
+        if (!report.IsOk()) {
+          LLMSYNC_LOG(kWarning) << "ahead compaction of session " << session.ShortHex() << ": "
+                                << report.GetStatus().ToString();
+          return c->compactions_ahead->End(session, std::nullopt);
+        }
+        report->ahead = true;
+        c->compactions_ahead->End(session, std::move(report).Value());
+      });
+      return true;
+    };
+    try {
+      Result<bool> started = check();
+      if (!started.IsOk()) {
+        LLMSYNC_LOG(kWarning) << "ahead compaction of session " << session.ShortHex() << ": "
+                              << started.GetStatus().ToString();
+      }
+    } catch (const std::exception& e) {
+      LLMSYNC_LOG(kWarning) << "ahead compaction of session " << session.ShortHex() << ": " << e.what();
+    }
+  };
+  auto sub = ctx.hub->Subscribe(
+      tenant, run, 0, [](const store::RunEvent&) { return true; }, on_end);
+  if (!sub.IsOk()) LLMSYNC_LOG(kWarning) << "ahead compaction: " << sub.GetStatus().ToString();
+}
+
+Result<std::optional<CompactionReport>> AdoptAhead(ServerContext& ctx, const CompactionJob& job,
+                                                   std::int64_t max_tokens) {
+  if (ctx.compactions_ahead == nullptr || job.policy.mode != runs::ContextMode::kAuto) {
+    return std::optional<CompactionReport>();
+  }
+  std::optional<CompactionReport> ready = ctx.compactions_ahead->Ready(job.session);
+  if (!ready) return ready;
+  const std::vector<session::Node>& path = job.path;
+  auto at = std::find_if(path.begin(), path.end(),
+                         [&](const session::Node& n) { return n.id == ready->original_tip; });
+  if (at == path.end()) return std::optional<CompactionReport>();
+  // The nodes written since the compaction started, copied as they are onto the compacted branch
+  // (checked in memory first: a path that would still pass the budget is compacted at once).
+  LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> adopted,
+                           ctx.sessions->Path(job.tenant, job.session, ready->compacted_tip));
+  std::vector<session::NodeDraft> drafts;
+  for (auto it = at + 1; it != path.end(); ++it) {
+    if (it->purged) return std::optional<CompactionReport>();  // compacting at once says why
+    drafts.push_back(it->content);
+    session::Node copy;
+    copy.content = it->content;
+    adopted.push_back(std::move(copy));
+  }
+  ctx.compactions_ahead->Forget(job.session);
+  LLMSYNC_ASSIGN_OR_RETURN(bool still, NeedsCompaction(ctx, adopted, job.policy, max_tokens));
+  if (still) return std::optional<CompactionReport>();
+  Id tip = ready->compacted_tip;
+  if (!drafts.empty()) {
+    session::AppendRequest append;
+    append.tenant = job.tenant;
+    append.session = job.session;
+    append.parent = tip;
+    append.nodes = std::move(drafts);
+    append.move_head = job.move_head;
+    LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx.sessions->Append(append));
+    tip = appended.ids.back();
+  } else if (job.move_head) {
+    LLMSYNC_RETURN_IF_ERROR(ctx.sessions->SetHead(job.tenant, job.session, tip).GetStatus());
+  }
+  ready->compacted_tip = tip;
+  ready->tokens_before = runs::Conversation::PathTokens(path).size();
+  ready->tokens_after = runs::Conversation::PathTokens(adopted).size();
+  return ready;
 }
 
 }  // namespace llmsync::api

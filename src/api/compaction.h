@@ -8,7 +8,14 @@
 // writes the compacted branch (pinned nodes reused, the summary, copies of the kept turns), the
 // head moves there when asked, and `session.compacted` goes out on the session event feed.
 // Under `truncate` the branch is written at once, without the summary. The original branch is
-// never touched.
+// never touched. The summary node's metadata `call_id` holds the id of the last node it folds:
+// ids name whole paths, so it names exactly the history the summary stands in for, and the
+// OpenAI views (openai_index.h) continue a re-sent history that extends it on the compacted branch.
+//
+// Ahead of time: after a run ends past the high-water mark (runs::PastHighWater), the session is
+// compacted in the background (CompactAheadAfter), so that the turn that passes the budget finds
+// the compacted branch ready: the native API adopts it (AdoptAhead: the nodes written since are
+// copied onto it, frozen tokens as they are), the OpenAI views find it in the tree.
 //
 // Thread safety: every function is safe for concurrent use. StartCompaction never blocks on the
 // model: its continuation runs on the thread that ends the summary run (the inference loop, or the
@@ -16,8 +23,11 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "api/server_context.h"
@@ -47,6 +57,7 @@ struct CompactionReport {
   // The newest folded nodes the summary does not cover (they did not fit the context beside it);
   // every folded node under truncate.
   std::uint64_t unsummarised = 0;
+  bool ahead = false;  // done in the background after an earlier run (CompactAheadAfter)
 };
 Json CompactionJson(const CompactionReport& report);
 
@@ -71,5 +82,51 @@ void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done)
 // or, with `streaming`, an SSE stream whose events are those of `then`'s stream response.
 HttpResponse RespondAfterCompaction(ServerContext& ctx, CompactionJob job, bool streaming,
                                     std::function<HttpResponse(Result<CompactionReport>)> then);
+
+// Compactions started ahead of time, per session: at most one running, and the newest finished
+// one until the native API adopts it. In memory only: after a restart (or on another process of a
+// shared store) the turn that passes the budget compacts itself, as without ahead compaction.
+// Thread safety: all methods are safe for concurrent use.
+class CompactionsAhead {
+ public:
+  // False when one is running for the session, or a finished one not adopted yet folds a prefix
+  // of `path` (compacting again would repeat its work).
+  bool TryBegin(const Id& session, const std::vector<session::Node>& path);
+  // Ends the running one; `ready` (when set) waits for AdoptAhead.
+  void End(const Id& session, std::optional<CompactionReport> ready);
+  std::optional<CompactionReport> Ready(const Id& session);
+  void Forget(const Id& session);
+  bool Running(const Id& session);
+  // Calls `then` once the running one ends (after End has kept its report, on End's thread);
+  // false, without calling it, when none is running for the session.
+  bool WhenEnds(const Id& session, std::function<void()> then);
+
+ private:
+  static constexpr std::size_t kMaxReady = 4096;  // sessions; past it every finished one is dropped
+  std::mutex mu_;
+  std::unordered_set<Id> running_;                                      // GUARDED_BY(mu_)
+  std::unordered_map<Id, CompactionReport> ready_;                      // GUARDED_BY(mu_)
+  std::unordered_map<Id, std::vector<std::function<void()>>> waiters_;  // GUARDED_BY(mu_)
+};
+
+// A response built by `then` once the session's running ahead compaction ends; *waited false
+// (and `then` not called) when none is running. `streaming` as in RespondAfterCompaction.
+HttpResponse RespondAfterAhead(ServerContext& ctx, const Id& session, bool streaming, bool* waited,
+                               std::function<HttpResponse()> then);
+
+// When `run` ends completed and the path to its answer is past the policy's high-water mark (an
+// auto policy only), compacts that path in the background, without moving the head. Returns at
+// once; the report goes to ctx.compactions_ahead. `max_tokens`: the generation the session's
+// runs reserve.
+void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& session, const Id& run,
+                       const runs::ContextPolicy& policy, std::int64_t max_tokens);
+
+// The native API's side of ahead compaction, for a run from `job.path` (auto policy): when a
+// finished ahead compaction folded a prefix of the path, the nodes after its original tip are
+// copied onto the compacted branch (the head moves there when job.move_head) and the report
+// names the new tip, with tokens_before the path's. nullopt when there is none to adopt, or the
+// adopted path would still pass the budget (the caller then compacts at once if it must).
+Result<std::optional<CompactionReport>> AdoptAhead(ServerContext& ctx, const CompactionJob& job,
+                                                   std::int64_t max_tokens);
 
 }  // namespace llmsync::api

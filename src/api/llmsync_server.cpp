@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "api/compaction.h"
 #include "api/edge_policy.h"
 #include "api/http/access_log.h"
 #include "api/http/http_server.h"
@@ -39,6 +40,7 @@ struct LlmsyncServer::Parts {
   std::unique_ptr<session::SessionService> sessions;
   std::unique_ptr<kvcache::KvManager> kv;
   std::unique_ptr<runs::EventHub> hub;
+  CompactionsAhead compactions_ahead;          // outlives the scheduler: summary runs end on its thread
   std::unique_ptr<runs::RemoteEngine> remote;  // --engine-url; outlives the scheduler (reset first)
   std::unique_ptr<runs::RunScheduler> scheduler;
   std::unique_ptr<SessionEventBus> session_events;  // after store and scheduler: runs publish to it
@@ -262,6 +264,7 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
   ctx.scheduler = p->scheduler.get();
   ctx.max_context = p->max_context;
   ctx.session_events = p->session_events.get();
+  ctx.compactions_ahead = &p->compactions_ahead;
   AddSessionRoutes(p->router, ctx);
   AddRunRoutes(p->router, ctx);
   AddAdminRoutes(p->router, ctx);

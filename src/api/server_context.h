@@ -25,6 +25,7 @@
 namespace llmsync::api {
 
 class SessionEventBus;
+class CompactionsAhead;
 
 struct ServerContext {
   const ServerConfig* config = nullptr;
@@ -43,7 +44,8 @@ struct ServerContext {
   runs::EventHub* hub = nullptr;
   runs::RunScheduler* scheduler = nullptr;
   SessionEventBus* session_events = nullptr;
-  std::int64_t max_context = 0;  // in force: the config's, capped by the model's
+  CompactionsAhead* compactions_ahead = nullptr;  // api/compaction.h; null: none ahead of time
+  std::int64_t max_context = 0;                   // in force: the config's, capped by the model's
 
   // Bytes clients sent per session since its last run: a turn's request_bytes is its appends plus
   // the run request.

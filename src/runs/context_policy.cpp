@@ -28,7 +28,7 @@ std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_conte
 
 std::int64_t EffectiveTarget(const ContextPolicy& policy, std::int64_t max_context) {
   const std::int64_t budget = EffectiveBudget(policy, max_context);
-  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 2;
+  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 4;
 }
 
 Status ValidateContextPolicy(const ContextPolicy& policy, std::int64_t max_context) {
@@ -58,6 +58,16 @@ bool PassesBudget(std::int64_t prompt_tokens, std::int64_t reserve, std::int64_t
   return prompt_tokens + reserve > budget;
 }
 
+bool PastHighWater(std::int64_t prompt_tokens, std::int64_t turn_tokens, std::int64_t reserve,
+                   std::int64_t budget) {
+  return turn_tokens > 0 && prompt_tokens + 2 * turn_tokens + reserve > budget;
+}
+
+bool AheadLeavesRoom(std::int64_t compacted_tokens, std::int64_t turn_tokens, std::int64_t reserve,
+                     std::int64_t budget) {
+  return compacted_tokens + 6 * turn_tokens + reserve <= budget;
+}
+
 namespace {
 
 bool IsPinnedKind(session::NodeKind kind) {
@@ -68,15 +78,29 @@ std::uint64_t TokensOf(const session::Node& n) {
   return n.content.tokens.empty() ? n.token_count : n.content.tokens.size();
 }
 
+std::size_t PinnedCount(const std::vector<session::Node>& path) {
+  std::size_t n = 0;
+  while (n < path.size() && IsPinnedKind(path[n].content.kind)) ++n;
+  return n;
+}
+
 }  // namespace
+
+std::uint64_t LastTurnTokens(const std::vector<session::Node>& path) {
+  const std::size_t pinned = PinnedCount(path);
+  std::uint64_t tokens = 0;
+  for (std::size_t i = path.size(); i-- > pinned;) {
+    tokens += TokensOf(path[i]);
+    if (path[i].content.kind == session::NodeKind::kUser) return tokens;
+  }
+  return 0;
+}
 
 Result<CompactionPlan> PlanCompaction(const std::vector<session::Node>& path, std::int64_t target,
                                       std::int64_t summary_reserve) {
   CompactionPlan plan;
-  while (plan.pinned < path.size() && IsPinnedKind(path[plan.pinned].content.kind)) {
-    plan.pinned_tokens += TokensOf(path[plan.pinned]);
-    ++plan.pinned;
-  }
+  plan.pinned = PinnedCount(path);
+  for (std::size_t i = 0; i < plan.pinned; ++i) plan.pinned_tokens += TokensOf(path[i]);
   for (const session::Node& n : path) plan.tokens_before += TokensOf(n);
   // Turn starts after the pinned layer, oldest first; summary nodes belong to no turn (folded).
   std::vector<std::size_t> starts;

@@ -9,8 +9,11 @@
 // A compaction never rewrites a branch: it plans a new one whose nodes are the pinned nodes
 // themselves (same ids: same parent, same content), one summary node (policy auto) or nothing
 // (policy truncate), and copies of the most recent whole turns that fit the target. The target is
-// well under the budget (hysteresis: half of it unless set), so the turns after a compaction run
-// on the compacted prefix for a long while instead of compacting again at every turn.
+// well under the budget (hysteresis: a quarter of it unless set), so the turns after a compaction
+// run on the compacted prefix for a long while instead of compacting again at every turn.
+//
+// A session nearing its budget is compacted ahead of time, after a run (PastHighWater), so the
+// turn that passes the budget finds the compacted branch ready instead of waiting for a summary.
 //
 // Thread safety: values and pure functions.
 #pragma once
@@ -38,7 +41,7 @@ struct ContextPolicy {
   // Prompt + generation room. 0: three quarters of the server's context, so that the history a
   // compaction folds (up to about the budget) fits beside the summary instruction and the summary.
   std::int64_t budget_tokens = 0;
-  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: half the budget
+  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: a quarter of the budget
 };
 
 // The budget and target in force on a server whose context holds `max_context` tokens.
@@ -56,6 +59,24 @@ std::int64_t GenerationReserve(std::int64_t max_tokens, std::int64_t budget);
 // True when a run whose prompt has `prompt_tokens` tokens (generation prompt included) and
 // reserves `reserve` tokens for its answer passes the budget.
 bool PassesBudget(std::int64_t prompt_tokens, std::int64_t reserve, std::int64_t budget);
+
+// The tokens of the newest turn of `path`: from its last user node (after the pinned layer) to
+// the end; 0 when it has none.
+std::uint64_t LastTurnTokens(const std::vector<session::Node>& path);
+
+// The high-water mark: true when a path of `prompt_tokens` tokens (after a run), grown by two more
+// turns of `turn_tokens` each plus the generation `reserve`, would pass the budget. Past it the
+// session is compacted ahead of time, in the background, so that the turn that passes the budget
+// (the next or the one after) finds the compacted branch ready. A turn of 0 tokens never passes.
+bool PastHighWater(std::int64_t prompt_tokens, std::int64_t turn_tokens, std::int64_t reserve,
+                   std::int64_t budget);
+// Whether compacting ahead pays: a compacted branch of `compacted_tokens` leaves room for six
+// more turns of `turn_tokens` (and the generation reserve) under the budget: the two or so
+// written before it is adopted (they are carried onto it) and a few after. When it does not
+// (turns large against the budget), the carried turns would make it due again within a turn or
+// two; compacting at the turn that passes the budget is then the better deal.
+bool AheadLeavesRoom(std::int64_t compacted_tokens, std::int64_t turn_tokens, std::int64_t reserve,
+                     std::int64_t budget);
 
 struct CompactionPlan {
   std::size_t pinned = 0;           // path[0, pinned) stays: the pinned layer

@@ -3,6 +3,9 @@
 // about 3x past it. Every turn must succeed; past the budget llmsync compacts onto a new branch
 // (pinned system prompt, a model-written summary, the recent turns), the original branch keeps
 // every node, and the turns after a compaction reuse the compacted prefix (cached tokens > 0).
+// Then the same through chat completions with llmsync's `llmsync.context` extension and the
+// whole original history re-sent every turn, as chat clients do: llmsync continues on the
+// compacted branch, so compactions stay rare instead of happening at every turn past the budget.
 //
 //   node openai_long_session_test.mjs --llmsync BIN --npm-dir DIR --work DIR
 import assert from 'node:assert/strict';
@@ -107,10 +110,60 @@ async function LongConversation(client, port) {
   console.log(`${turns.length} turns, ${compactions} compactions`);
 }
 
+async function ChatConversation(client, port) {
+  const model = (await client.models.list()).data[0].id;
+  const system = 'You are a terse assistant for chat turns.';
+  const messages = [{ role: 'system', content: system }];
+  const turns = [];
+  let newTokens = 0;
+  for (let t = 0; newTokens < 3 * kContext; ++t) {
+    messages.push({ role: 'user', content: `chat ${t}: go on.` });
+    const r = await client.chat.completions.create({
+      model, messages, max_tokens: 8, seed: t, llmsync: { context: { policy: 'auto' } },
+    });
+    assert.equal(r.choices.length, 1, `turn ${t}`);
+    const reply = r.choices[0].message.content;
+    assert.equal(typeof reply, 'string', `turn ${t}`);
+    messages.push({ role: 'assistant', content: reply });  // the whole original history, re-sent
+    turns.push({ prompt: r.usage.prompt_tokens, cached: r.usage.prompt_tokens_details.cached_tokens,
+      session: r.llmsync.session, compaction: r.llmsync.compaction });
+    newTokens += 40 + 8;  // the message with its markup, and the reply
+  }
+  // The prompt shrinks where a turn runs on a new compacted branch; between two such turns the
+  // re-sent history keeps landing on the same branch and its cached prefix.
+  const shrinks = [];
+  for (let i = 1; i < turns.length; ++i) {
+    if (turns[i].prompt < turns[i - 1].prompt) shrinks.push(i);
+    if (i > 1 && turns[i - 1].prompt < turns[i - 2].prompt) {
+      assert.ok(turns[i].cached > 0, `turn ${i} after a compaction reused nothing`);
+    }
+  }
+  assert.ok(shrinks.length >= 2, `only ${shrinks.length} compactions in ${turns.length} turns`);
+  for (let k = 1; k < shrinks.length; ++k) {
+    assert.ok(shrinks[k] - shrinks[k - 1] >= 4, `compactions at turns ${shrinks}: not rare`);
+  }
+  for (let i = 1; i < turns.length; ++i) {
+    if (!shrinks.includes(i) && !shrinks.includes(i - 1)) assert.ok(turns[i].cached > 0, `turn ${i}`);
+  }
+  // One summary per compaction, not one per turn past the budget: the summaries under this
+  // conversation's system prompt node.
+  const diff = await (await fetch(`http://127.0.0.1:${port}/v1/sessions/${turns[0].session}?since=0`)).json();
+  const pinned = diff.nodes.filter((n) => n.kind === 'system' && n.text === system).map((n) => n.id);
+  const summaries = diff.nodes.filter((n) => n.kind === 'summary' && pinned.includes(n.parent));
+  assert.ok(summaries.length >= shrinks.length && summaries.length <= shrinks.length + 1,
+    `${summaries.length} summaries for ${shrinks.length} compactions`);
+  // A bad policy in the extension is a 400 naming the field.
+  await assert.rejects(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 2, llmsync: { context: { policy: 'sometimes' } } }),
+  (e) => e.status === 400 && /context\.policy/.test(e.message));
+  console.log(`chat: ${turns.length} turns, ${shrinks.length} compactions at turns ${shrinks}`);
+}
+
 const server = await StartServer();
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'local', maxRetries: 0 });
 try {
   await LongConversation(client, server.port);
+  await ChatConversation(client, server.port);
 } catch (e) {
   server.proc.kill('SIGKILL');
   console.error(e);

@@ -1,7 +1,8 @@
 // The web page in a real browser: puppeteer-core drives Debian's chromium (headless) against a
 // real `llmsync serve`. Send a message and see it stream; a second tab on the conversation URL
 // shows the same reply live; a reload mid-stream resumes and the reply completes exactly once;
-// stop cancels a run; an edit creates a branch and the ‹ 1/2 › switcher flips between them. No
+// stop cancels a run; an edit creates a branch and the ‹ 1/2 › switcher flips between them; a
+// compacted session shows its summary as a labelled block, and both branches stay reachable. No
 // page error, console error or failed request along the way. Screenshots of each step go to
 // --work. Every wait is on a condition, with generous timeouts (the test machine may be loaded).
 //
@@ -241,6 +242,28 @@ try {
   assert.ok(treeItems.some((t) => t.includes('Tell me more')) && treeItems.some((t) => t.includes('Tell me less')));
   const shotFile = await snap(a, 'tree');
   if (screenshotOut) fs.copyFileSync(shotFile, screenshotOut);
+
+  step('6. compaction');
+  // 6. Compact the session (issue 19): the head moves to a branch that starts with a summary of
+  // the first turn; the page labels it and links back to the original turns, and back again.
+  const compacted = await api(server.url, `/v1/sessions/${sessionId}/compact`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ context: { policy: 'auto' } }),
+  });
+  assert.equal(compacted.policy, 'auto');
+  await a.waitForFunction(() => document.querySelector('#messages .msg.summary'), kWait);
+  const label = await a.$eval('#messages .msg.summary .role', (e) => e.textContent);
+  assert.match(label, /^summary · stands in for 1 earlier turn$/);
+  assert.equal(await a.$$eval('#messages .msg.user', (ms) => ms.some((m) => m.textContent.includes('Hello'))), false);
+  assert.ok((await a.$$eval('#tree button.summary', (bs) => bs.map((x) => x.textContent)))
+    .some((t) => t.startsWith('summary (1 turns)')));
+  await snap(a, 'compacted');
+  await press(a, '#messages .msg.summary button[aria-label="Show the original branch"]');
+  await a.waitForFunction(() => !document.querySelector('#messages .msg.summary') &&
+    [...document.querySelectorAll('#messages .msg.user .text')].some((e) => e.textContent === 'Hello\nthere'), kWait);
+  await a.waitForSelector('#messages button[aria-label="Show the compacted branch"]', kWait);
+  await press(a, '#messages button[aria-label="Show the compacted branch"]');
+  await a.waitForFunction(() => document.querySelector('#messages .msg.summary'), kWait);
 
   assert.deepEqual(problems, [], 'no page error, console error or failed request');
   console.log(`web page test passed; screenshots in ${work}`);

@@ -122,7 +122,9 @@ std::optional<Json> CostOf(ServerContext& ctx, const std::string& tenant, const 
 
 Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant,
                                       const runs::SubmitRequest& submit, const std::string& key,
-                                      const Json* compaction);
+                                      const Json* compaction, const runs::ContextPolicy& policy);
+HttpResponse AdoptOrCompact(ServerContext& ctx, const CompactionJob& job, runs::SubmitRequest submit,
+                            const std::string& key, bool compact);
 
 // The policy of a run: the request's "context" object, else the session's.
 Result<runs::ContextPolicy> RunContextPolicy(ServerContext& ctx, const std::string& tenant, const Id& session,
@@ -174,27 +176,55 @@ HttpResponse StartRun(ServerContext& ctx, const HttpRequest& req, const PathPara
     params.erase("context");
     submit.stateless_equivalent_bytes = StatelessBytes(ctx, path, params);
     LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy, RunContextPolicy(ctx, tenant, session, body));
-    LLMSYNC_ASSIGN_OR_RETURN(bool compact, NeedsCompaction(ctx, path, policy, submit.params.max_tokens));
-    if (compact && !key.empty() && ctx.store->GetRun(tenant, submit.id).IsOk()) compact = false;  // a replay
-    if (!compact) return SubmitAndRespond(ctx, tenant, submit, key, nullptr);
-    // Past the budget: compact onto a new branch first, then run there (docs/PROTOCOL.md).
-    CompactionJob job{tenant, session, std::move(path), policy, true, submit.params.sampling.seed};
+    const bool replay = !key.empty() && ctx.store->GetRun(tenant, submit.id).IsOk();
+    auto job = std::make_shared<CompactionJob>(
+        CompactionJob{tenant, session, std::move(path), policy, true, submit.params.sampling.seed});
+    if (replay) return SubmitAndRespond(ctx, tenant, submit, key, nullptr, policy);
+    LLMSYNC_ASSIGN_OR_RETURN(bool compact, NeedsCompaction(ctx, job->path, policy, submit.params.max_tokens));
     ServerContext* c = &ctx;
-    return RespondAfterCompaction(
-        ctx, std::move(job), false, [c, tenant, submit, key](Result<CompactionReport> report) mutable {
-          if (!report.IsOk()) return ErrorResponse(report.GetStatus());
-          submit.from_node = report->compacted_tip;
-          Json compaction = CompactionJson(*report);
-          Result<HttpResponse> r = SubmitAndRespond(*c, tenant, submit, key, &compaction);
-          return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
-        });
+    auto go = [c, job, submit, key, compact]() { return AdoptOrCompact(*c, *job, submit, key, compact); };
+    // Past the budget while the session is being compacted ahead of time: wait for that one
+    // rather than compacting a second time (the wait holds no thread).
+    if (!compact) return go();
+    bool waited = false;
+    HttpResponse after = RespondAfterAhead(ctx, session, false, &waited, go);
+    return waited ? std::move(after) : go();
   });
+}
+
+// A run from job.path: on the branch compacted ahead of time when one is ready, else, past the
+// budget (`compact`), on a branch compacted first (docs/PROTOCOL.md), else on the path itself.
+HttpResponse AdoptOrCompact(ServerContext& ctx, const CompactionJob& job, runs::SubmitRequest submit,
+                            const std::string& key, bool compact) {
+  const std::string& tenant = job.tenant;
+  const runs::ContextPolicy& policy = job.policy;
+  auto adopted = AdoptAhead(ctx, job, submit.params.max_tokens);
+  if (!adopted.IsOk()) return ErrorResponse(adopted.GetStatus());
+  if (*adopted) {
+    submit.from_node = (*adopted)->compacted_tip;
+    Json compaction = CompactionJson(**adopted);
+    Result<HttpResponse> r = SubmitAndRespond(ctx, tenant, submit, key, &compaction, policy);
+    return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
+  }
+  if (!compact) {
+    Result<HttpResponse> r = SubmitAndRespond(ctx, tenant, submit, key, nullptr, policy);
+    return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
+  }
+  ServerContext* c = &ctx;
+  return RespondAfterCompaction(
+      ctx, job, false, [c, tenant, submit, key, policy](Result<CompactionReport> report) mutable {
+        if (!report.IsOk()) return ErrorResponse(report.GetStatus());
+        submit.from_node = report->compacted_tip;
+        Json compaction = CompactionJson(*report);
+        Result<HttpResponse> r = SubmitAndRespond(*c, tenant, submit, key, &compaction, policy);
+        return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());
+      });
 }
 
 // Submits the run and answers 202; a retried idempotency key replays the first answer.
 Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& tenant,
                                       const runs::SubmitRequest& submit, const std::string& key,
-                                      const Json* compaction) {
+                                      const Json* compaction, const runs::ContextPolicy& policy) {
   {
     const Id& session = submit.session;
     Result<store::RunRecord> submitted = ctx.scheduler->Submit(submit);
@@ -213,6 +243,8 @@ Result<HttpResponse> SubmitAndRespond(ServerContext& ctx, const std::string& ten
         {"id", run.id.ToHex()}, {"status", store::RunStatusName(run.status)}, {"session", session.ToHex()}};
     ctx.session_events->Publish(session, 0, "run.started", DumpJson(out));
     if (compaction != nullptr) out["compaction"] = *compaction;
+    // Nearing the budget, the next compaction starts once this run ends, off the next turn's path.
+    CompactAheadAfter(ctx, tenant, session, run.id, policy, submit.params.max_tokens);
     return JsonResponse(202, DumpJson(out));
   }
 }

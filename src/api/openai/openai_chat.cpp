@@ -1,6 +1,7 @@
 // GET /v1/models and POST /v1/chat/completions (stream and non-stream) over the state log.
 #include <atomic>
 
+#include "api/compaction.h"
 #include "api/openai/openai_internal.h"
 #include "api/openai/openai_messages.h"
 #include "api/openai/openai_schema.h"
@@ -52,7 +53,15 @@ struct ChatRequest {
   std::string id;
   std::int64_t created = 0;
   bool include_usage = false;
+  Json compaction;  // the session.compacted report when the request compacted first (else null)
 };
+
+// The response's llmsync extension object.
+Json ChatExtension(const ChatRequest& chat, const std::vector<RunOutcome>& outcomes) {
+  Json ext = ExtensionJson(chat.placement, outcomes);
+  ext["compaction"] = chat.compaction;
+  return ext;
+}
 
 // The assistant message for a run's text; `finish` becomes "tool_calls" when it holds calls.
 Json AssistantMessage(const ChatRequest& chat, const std::string& text, const Id& node, std::string* finish) {
@@ -89,7 +98,7 @@ Result<HttpResponse> CompletionResponse(ServerContext& ctx, const ChatRequest& c
               {"system_fingerprint", SystemFingerprint(ctx)},
               {"choices", std::move(choices)},
               {"usage", ChatUsage(chat.placement, outcomes)},
-              {"llmsync", ExtensionJson(chat.placement, outcomes)}};
+              {"llmsync", ChatExtension(chat, outcomes)}};
   HttpResponse r = JsonResponse(200, DumpJson(out));
   SetPlacementHeaders(chat.placement, &r);
   return r;
@@ -188,7 +197,7 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
         if (--shared->remaining != 0) return;
         if (chat.include_usage) {
           Json extra = {{"usage", ChatUsage(chat.placement, shared->outcomes)},
-                        {"llmsync", ExtensionJson(chat.placement, shared->outcomes)}};
+                        {"llmsync", ChatExtension(chat, shared->outcomes)}};
           sink->Write(Chunk(*ctx, chat, Json::array(), &extra));
         }
         sink->Write("data: [DONE]\n\n");
@@ -208,6 +217,97 @@ HttpResponse StreamChat(OpenAiState& st, ChatRequest chat) {
   return r;
 }
 
+// Submits the request's runs from chat.placement.node and answers (streamed or once they end).
+// Nearing the budget, the next compaction starts once the first run ends.
+Result<HttpResponse> SubmitChat(OpenAiState& st, ChatRequest chat, const runs::RunParams& params, int n,
+                                bool stream, std::size_t body_bytes, const runs::ContextPolicy& policy) {
+  ServerContext& ctx = *st.ctx;
+  const Id session = chat.placement.session;
+  LLMSYNC_ASSIGN_OR_RETURN(chat.runs,
+                           SubmitRuns(ctx, chat.tenant, session, chat.placement.node, params, n, body_bytes));
+  CompactAheadAfter(ctx, chat.tenant, session, chat.runs[0], policy, params.max_tokens);
+  chat.id = "chatcmpl-" + chat.runs[0].ToHex();
+  chat.created = UnixSeconds(ctx);
+  if (stream) return StreamChat(st, std::move(chat));
+  ServerContext* c = st.ctx;
+  std::vector<Id> runs = chat.runs;
+  return RespondWhenRunsEnd(
+      ctx, chat.tenant, std::move(runs),
+      [c, chat](const std::vector<RunOutcome>& outcomes) { return CompletionResponse(*c, chat, outcomes); });
+}
+
+// What a chat completion request asks, parsed, until it is placed and answered.
+struct ChatTurn {
+  ChatRequest chat;
+  std::vector<MessageDraft> drafts;
+  text::jinja::Value template_tools;
+  ReasoningHistory reasoning;
+  runs::RunParams params;
+  int n = 1;
+  bool stream = false;
+  std::size_t body_bytes = 0;
+  runs::ContextPolicy policy;
+};
+
+// Places the messages and answers: at once, or past the budget once the session is compacted.
+// With `may_wait`, a session being compacted ahead of time is placed again once that ends (the
+// walk then lands on the compacted branch) rather than compacted a second time.
+Result<HttpResponse> PlaceAndAnswer(OpenAiState& st, const Id& session, ChatTurn turn, bool may_wait) {
+  ServerContext& ctx = *st.ctx;
+  ChatRequest& chat = turn.chat;
+  OpenAiState* sp = &st;
+  if (may_wait && turn.policy.mode != runs::ContextMode::kNone && ctx.compactions_ahead != nullptr &&
+      ctx.compactions_ahead->Running(session)) {
+    // Placed for real only once it ends: messages appended to the original branch now would
+    // make it the deeper match, and the request would compact it a second time.
+    LLMSYNC_ASSIGN_OR_RETURN(Placement dry, st.index.Place(chat.tenant, session, Id(), turn.drafts,
+                                                           turn.template_tools, turn.reasoning, true));
+    LLMSYNC_ASSIGN_OR_RETURN(bool past, NeedsCompaction(ctx, dry.path, turn.policy, turn.params.max_tokens));
+    if (past) {
+      auto shared = std::make_shared<ChatTurn>(turn);
+      bool waited = false;
+      HttpResponse r = RespondAfterAhead(ctx, session, turn.stream, &waited, [sp, session, shared] {
+        Result<HttpResponse> again = PlaceAndAnswer(*sp, session, *shared, false);
+        return again.IsOk() ? std::move(again).Value() : OpenAiErrorResponse(again.GetStatus(), "messages");
+      });
+      if (waited) return r;
+    }
+  }
+  LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(chat.tenant, session, Id(), turn.drafts,
+                                                          turn.template_tools, turn.reasoning));
+  LLMSYNC_ASSIGN_OR_RETURN(bool compact,
+                           NeedsCompaction(ctx, chat.placement.path, turn.policy, turn.params.max_tokens));
+  if (!compact) {
+    return SubmitChat(st, std::move(chat), turn.params, turn.n, turn.stream, turn.body_bytes, turn.policy);
+  }
+  // Past the budget: compact onto a branch first (the index finds it again when the client
+  // re-sends this history), then run there.
+  CompactionJob job{chat.tenant, session, chat.placement.path, turn.policy, false, turn.params.sampling.seed};
+  auto shared = std::make_shared<ChatTurn>(std::move(turn));
+  return RespondAfterCompaction(
+      ctx, std::move(job), shared->stream, [sp, shared](Result<CompactionReport> report) {
+        if (!report.IsOk()) return OpenAiErrorResponse(report.GetStatus(), "messages");
+        ChatRequest c = shared->chat;
+        c.placement.node = report->compacted_tip;
+        c.compaction = CompactionJson(*report);
+        Result<HttpResponse> r = SubmitChat(*sp, std::move(c), shared->params, shared->n, shared->stream,
+                                            shared->body_bytes, shared->policy);
+        return r.IsOk() ? std::move(r).Value() : OpenAiErrorResponse(r.GetStatus(), "messages");
+      });
+}
+
+// llmsync's extension of a chat completion request: {"llmsync": {"context": {...}}}, the native
+// context policy (docs/PROTOCOL.md); none when absent.
+Result<runs::ContextPolicy> ChatContextPolicy(const ServerContext& ctx, const Json& body) {
+  if (!body.contains("llmsync") || body["llmsync"].is_null()) return runs::ContextPolicy{};
+  if (!body["llmsync"].is_object()) return Status::InvalidArgument("llmsync must be an object");
+  const Json& ext = body["llmsync"];
+  if (!ext.contains("context") || ext["context"].is_null()) return runs::ContextPolicy{};
+  auto policy = ParseContextPolicy(ext["context"], ctx.max_context);
+  if (!policy.IsOk()) return Status::InvalidArgument("llmsync." + policy.GetStatus().Message());
+  return policy;
+}
+
 HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
   ServerContext& ctx = *st.ctx;
   return OpenAiGuarded(ctx, req, "messages", [&](const std::string& tenant) -> Result<HttpResponse> {
@@ -225,6 +325,7 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     LLMSYNC_ASSIGN_OR_RETURN(int n, ParseChoiceCount(body));
     LLMSYNC_ASSIGN_OR_RETURN(bool stream, OptionalBool(body, "stream", false));
     LLMSYNC_ASSIGN_OR_RETURN(ReasoningHistory reasoning, ParseReasoningHistory(body));
+    LLMSYNC_ASSIGN_OR_RETURN(runs::ContextPolicy policy, ChatContextPolicy(ctx, body));
     std::optional<HttpResponse> tool_error;
     auto plan = PlanTools(st, body, req.body, false, &drafts, &params, &tool_error);
     if (tool_error) return std::move(*tool_error);
@@ -241,19 +342,16 @@ HttpResponse ChatCompletions(OpenAiState& st, const HttpRequest& req) {
     }
     LLMSYNC_ASSIGN_OR_RETURN(Id session, st.index.SessionFor(tenant, plan->session_tools));
     st.index.RememberTools(tenant, session, ToolDigests(plan->request));
-    LLMSYNC_ASSIGN_OR_RETURN(chat.placement, st.index.Place(tenant, session, Id(), std::move(drafts),
-                                                            plan->template_tools, reasoning));
-    LLMSYNC_ASSIGN_OR_RETURN(
-        chat.runs, SubmitRuns(ctx, tenant, session, chat.placement.node, params, n, req.body.size()));
-    chat.id = "chatcmpl-" + chat.runs[0].ToHex();
-    chat.created = UnixSeconds(ctx);
-    if (stream) return StreamChat(st, std::move(chat));
-    ServerContext* c = st.ctx;
-    std::vector<Id> runs = chat.runs;
-    return RespondWhenRunsEnd(ctx, tenant, std::move(runs),
-                              [c, chat](const std::vector<RunOutcome>& outcomes) {
-                                return CompletionResponse(*c, chat, outcomes);
-                              });
+    ChatTurn turn{std::move(chat),
+                  std::move(drafts),
+                  plan->template_tools,
+                  reasoning,
+                  params,
+                  n,
+                  stream,
+                  req.body.size(),
+                  policy};
+    return PlaceAndAnswer(st, session, std::move(turn), true);
   });
 }
 

@@ -114,6 +114,10 @@ Status ConversationIndex::CatchUp(const std::string& tenant, const Id& session) 
       }
       index.children[n.parent].push_back(
           Child{n.id, n.content.kind, Digest(n.content), calls, content, reasoning_tokens});
+      if (n.content.kind == session::NodeKind::kSummary) {
+        if (auto folded = Id::FromHex(n.content.call_id); folded.IsOk())
+          index.summaries[*folded].push_back(n.id);
+      }
       index.seen_seq = std::max(index.seen_seq, n.seq);
     }
     if (!diff.more || diff.nodes.empty()) return Status::Ok();
@@ -180,7 +184,8 @@ const ConversationIndex::Child* ConversationIndex::MatchStep(const std::vector<C
 }
 
 std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
-                                             std::size_t from, const Id& start) {
+                                             std::size_t from, const Id& start, bool jump_at_start,
+                                             Walk* walk) {
   if (from == 0 && !drafts.empty() && drafts[0].tools_block) {
     // The generic tools block lists the other tools: any system node at the root stands for it.
     std::size_t best = 0;
@@ -191,7 +196,16 @@ std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vec
   }
   Id at = start;
   std::size_t matched = from;
+  std::size_t best = from;  // the deepest walk that went on under a summary
+  bool first = true;
   while (matched < drafts.size()) {
+    if (!first || jump_at_start) {  // or on the compacted branch of a summary that folds to here
+      if (auto it = index.summaries.find(at); it != index.summaries.end()) {
+        for (const Id& summary : it->second)
+          best = std::max(best, MatchedDrafts(index, drafts, matched, summary));
+      }
+    }
+    first = false;
     std::size_t consumed = 1;
     const Child* by_content = nullptr;
     const Child* hit = MatchStep(index.children[at], drafts, matched, true, &consumed, &by_content);
@@ -200,7 +214,62 @@ std::size_t ConversationIndex::MatchedDrafts(SessionIndex& index, const std::vec
     at = hit->id;
     matched += consumed;
   }
-  return matched;
+  if (walk != nullptr) {
+    walk->under_summary = best > matched;
+    walk->at_leaf = index.children[at].empty();
+  }
+  return std::max(best, matched);
+}
+
+Id ConversationIndex::CompactedAt(SessionIndex& index, const Id& at, const std::vector<MessageDraft>& drafts,
+                                  std::size_t matched) {
+  auto it = index.summaries.find(at);
+  if (it == index.summaries.end() || matched >= drafts.size()) return Id();
+  // Going on along this branch may reach a later fold whose compacted branch goes deeper.
+  Walk on;
+  const std::size_t going_on = MatchedDrafts(index, drafts, matched, at, false, &on);
+  Id best;
+  std::size_t best_depth = matched;
+  for (const Id& summary : it->second) {  // oldest first: on a tie the newest wins
+    Walk under;
+    std::size_t depth = MatchedDrafts(index, drafts, matched, summary, true, &under);
+    if (depth <= matched || depth < best_depth) continue;
+    // Deeper than going on, or every copy matched (the walk ends at the compacted branch's tip:
+    // the turns the original holds beyond it are appended there) unless going on reaches a later
+    // compacted branch.
+    if (depth >= going_on || (under.at_leaf && !under.under_summary && !on.under_summary)) {
+      best = summary;
+      best_depth = depth;
+    }
+  }
+  return best;
+}
+
+Id ConversationIndex::CompactedCopy(SessionIndex& index, const std::vector<session::Node>& path,
+                                    Id* summary) {
+  if (path.empty() || index.summaries.empty()) return path.empty() ? Id() : path.back().id;
+  for (std::size_t i = path.size() - 1; i-- > 0;) {  // the newest fold first
+    auto it = index.summaries.find(path[i].id);
+    if (it == index.summaries.end()) continue;
+    for (auto s = it->second.rbegin(); s != it->second.rend(); ++s) {
+      Id at = *s;
+      std::size_t j = i + 1;
+      for (; j < path.size(); ++j) {
+        const Id digest = Digest(path[j].content);
+        const std::vector<Child>& kids = index.children[at];
+        auto hit = std::find_if(kids.rbegin(), kids.rend(), [&](const Child& c) {
+          return c.kind == path[j].content.kind && c.digest == digest;
+        });
+        if (hit == kids.rend()) break;
+        at = hit->id;
+      }
+      if (j == path.size()) {
+        *summary = *s;
+        return at;
+      }
+    }
+  }
+  return path.back().id;
 }
 
 void ConversationIndex::RememberTools(const std::string& tenant, const Id& session,
@@ -269,10 +338,19 @@ Status ConversationIndex::FindToolsDivergence(const std::string& tenant, const I
 
 Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& session, const Id& parent,
                                            std::vector<MessageDraft> drafts, const text::jinja::Value& tools,
-                                           ReasoningHistory reasoning) {
+                                           ReasoningHistory reasoning, bool dry_run) {
   LLMSYNC_RETURN_IF_ERROR(CatchUp(tenant, session));
   Placement out;
   out.session = session;
+  std::vector<session::Node> parent_path;
+  bool compacted = false;
+  if (!parent.IsZero()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    compacted = !sessions_[session].summaries.empty();
+  }
+  if (compacted) {
+    LLMSYNC_ASSIGN_OR_RETURN(parent_path, ctx_->sessions->Path(tenant, session, parent));
+  }
   out.reasoning_history = reasoning;
   const bool keep = reasoning == ReasoningHistory::kKeep;
   Id at = parent;
@@ -282,7 +360,13 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
   {
     std::lock_guard<std::mutex> lock(mu_);
     SessionIndex& index = sessions_[session];
+    // Continuing a response whose turns were compacted ahead of time: from their copy.
+    if (!parent_path.empty()) at = CompactedCopy(index, parent_path, &out.summary);
     while (matched < drafts.size()) {
+      if (Id summary = CompactedAt(index, at, drafts, matched); !summary.IsZero()) {
+        at = summary;  // the compacted branch: its copies of the next turns match from here
+        out.summary = summary;
+      }
       const std::vector<Child>& kids = index.children[at];
       std::size_t consumed = 1;
       const Child* by_content = nullptr;
@@ -304,7 +388,6 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
       ++matched_nodes;
     }
   }
-  out.reused_nodes = matched_nodes;
   if (parent.IsZero() && matched < drafts.size()) {
     LLMSYNC_RETURN_IF_ERROR(FindToolsDivergence(tenant, session, drafts, matched, &out));
   }
@@ -314,6 +397,10 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
   if (!at.IsZero()) {
     LLMSYNC_ASSIGN_OR_RETURN(out.path, ctx_->sessions->Path(tenant, session, at));
   }
+  // On a compacted branch every node up to `at` existed (the summary and the copies included),
+  // while the folded nodes the walk matched are not on the path.
+  if (!out.summary.IsZero()) matched_nodes = out.path.size();
+  out.reused_nodes = matched_nodes;
   for (std::size_t i = out.path.size() - std::min(out.path.size(), matched_nodes); i < out.path.size(); ++i) {
     out.reused_tokens += out.path[i].content.tokens.size();
   }
@@ -326,6 +413,15 @@ Result<Placement> ConversationIndex::Place(const std::string& tenant, const Id& 
     for (std::size_t i = matched; i < drafts.size(); ++i) append.nodes.push_back(std::move(drafts[i].draft));
     LLMSYNC_RETURN_IF_ERROR(ctx_->sessions->ValidateAppend(append));  // limits before any tokenizing
     LLMSYNC_RETURN_IF_ERROR(ctx_->conversation->Freeze(out.path, &append.nodes, tools));
+    if (dry_run) {
+      for (session::NodeDraft& d : append.nodes) {
+        session::Node n;
+        n.content = std::move(d);
+        out.path.push_back(std::move(n));
+      }
+      out.node = at;
+      return out;
+    }
     LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx_->sessions->Append(append));
     at = appended.ids.back();
     out.appended_nodes = append.nodes.size();

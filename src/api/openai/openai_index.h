@@ -21,6 +21,12 @@
 // message first differs from the closest existing child of the same kind (longest common prefix).
 // Children of other kinds are other conversations, not this message changed: no report.
 //
+// Compacted histories: a summary node names the last node it folds (api/compaction.h). When the
+// walk reaches such a node and the request goes on, it continues under the summary (the
+// compacted branch holds copies of the turns after the folded ones, then the turns run there),
+// so a client that re-sends its whole original history lands on the compacted branch and its
+// cached prefix instead of compacting again; the deepest such walk wins.
+//
 // Thread safety: all methods are safe for concurrent use; one mutex guards the maps.
 #pragma once
 
@@ -75,6 +81,7 @@ struct Placement {
   std::size_t reasoning_turns = 0;     // earlier turns whose reasoning was kept (keep) or stripped
   std::uint64_t reasoning_tokens = 0;  // the tokens of that reasoning, kept in or left out of the prompt
   std::optional<ToolsDivergence> tools_divergence;
+  Id summary;  // the summary the walk continued under, the last one (zero: the request's own history)
 };
 
 class ConversationIndex {
@@ -97,10 +104,11 @@ class ConversationIndex {
   // previous prompt, generated tokens included, is reused.
   // `reasoning` decides whether such a match may reuse a node whose text holds reasoning (a
   // re-sent assistant message matches a run's node by its parsed content, or its calls).
+  // `dry_run`: nothing is appended; the path ends with the unappended nodes (frozen, no ids).
   Result<Placement> Place(const std::string& tenant, const Id& session, const Id& parent,
                           std::vector<MessageDraft> drafts,
                           const text::jinja::Value& tools = text::jinja::Value::None(),
-                          ReasoningHistory reasoning = ReasoningHistory::kKeep);
+                          ReasoningHistory reasoning = ReasoningHistory::kKeep, bool dry_run = false);
   // Records the tool list of a tool session (every session SessionFor returns, the no-tools one
   // with an empty list): a continuation placed in one session that another of the tenant's
   // sessions holds further is reported as a ToolsDivergence naming the first differing tool.
@@ -124,6 +132,7 @@ class ConversationIndex {
   struct SessionIndex {
     std::uint64_t seen_seq = 0;
     std::unordered_map<Id, std::vector<Child>> children;  // parent (zero: root) -> children
+    std::unordered_map<Id, std::vector<Id>> summaries;    // last folded node -> summaries folding to it
   };
 
   Status CatchUp(const std::string& tenant, const Id& session);
@@ -133,10 +142,25 @@ class ConversationIndex {
   static const Child* MatchStep(const std::vector<Child>& kids, const std::vector<MessageDraft>& drafts,
                                 std::size_t matched, bool keep, std::size_t* consumed,
                                 const Child** by_content);
-  // How many drafts match from the root (read-only). REQUIRES: mu_ held.
-  // `from` drafts are taken as matched up to node `start`.
+  // How many drafts match from the root (read-only), going on under summaries (the deepest walk
+  // counts). REQUIRES: mu_ held. `from` drafts are taken as matched up to node `start`;
+  // `jump_at_start` false: not under the summaries that fold to `start` itself.
+  struct Walk {
+    bool under_summary = false;  // the deepest walk went on under a summary
+    bool at_leaf = false;        // the walk without summaries ended at a node without children
+  };
   static std::size_t MatchedDrafts(SessionIndex& index, const std::vector<MessageDraft>& drafts,
-                                   std::size_t from = 0, const Id& start = Id());
+                                   std::size_t from = 0, const Id& start = Id(), bool jump_at_start = true,
+                                   Walk* walk = nullptr);
+  // The summary to continue under at `at` with drafts[matched...] left: the one linked to `at`
+  // whose walk matches the most drafts (at least one), when that is at least as many as going on
+  // past `at` (which may reach a later fold), or when it matches every copy on its branch (the
+  // original's later turns are then appended there); zero when none. REQUIRES: mu_ held.
+  static Id CompactedAt(SessionIndex& index, const Id& at, const std::vector<MessageDraft>& drafts,
+                        std::size_t matched);
+  // A request that continues `path` (previous_response_id): its copy on the newest compacted
+  // branch that folded a prefix of it and copied the rest, else its last node. REQUIRES: mu_ held.
+  static Id CompactedCopy(SessionIndex& index, const std::vector<session::Node>& path, Id* summary);
   Status FindToolsDivergence(const std::string& tenant, const Id& session,
                              const std::vector<MessageDraft>& drafts, std::size_t matched, Placement* out);
   static Id Digest(const session::NodeContent& content);

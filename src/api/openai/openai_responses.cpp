@@ -538,6 +538,11 @@ Result<HttpResponse> SubmitResponse(OpenAiState& st, const std::string& tenant, 
   ServerContext& ctx = *st.ctx;
   LLMSYNC_ASSIGN_OR_RETURN(std::vector<Id> runs,
                            SubmitRuns(ctx, tenant, c.session, from, c.params, 1, body_bytes));
+  if (c.extras.truncation == "auto") {  // nearing the budget: compact once the run ends
+    runs::ContextPolicy policy;
+    policy.mode = runs::ContextMode::kAuto;
+    CompactAheadAfter(ctx, tenant, c.session, runs[0], policy, c.params.max_tokens);
+  }
   HttpResponse r;
   if (c.stream) {
     r = StreamResponse(&ctx, tenant, runs[0], -1);

@@ -58,8 +58,20 @@ class TraceDriver {
 
 std::unique_ptr<TraceDriver> MakeNativeDriver(const client::ClientOptions& options,
                                               const TraceConfig& config);
-// `path` is the chat completions path ("/v1/chat/completions"); `model` the model name to send.
-std::unique_ptr<TraceDriver> MakeOpenAiDriver(const client::ClientOptions& options, const std::string& path,
-                                              const std::string& model, const TraceConfig& config);
+// How the stateless OpenAI driver plays the trace.
+struct OpenAiDriverOptions {
+  std::string path = "/v1/chat/completions";
+  std::string model = "default";  // the model name to send
+  // The bench's own llmsync: computed tokens come from its /metrics (summary runs included).
+  bool local = false;
+  // Sends the trace's context policy as llmsync's extension (`llmsync.context`).
+  bool server_policy = false;
+  // > 0: the client keeps its prompt under this many tokens itself, the way harnesses do: it drops
+  // the oldest turns (after the system prompt) and re-sends the rest, so the prompt's prefix
+  // changes at every turn past the limit.
+  std::int64_t client_budget = 0;
+};
+std::unique_ptr<TraceDriver> MakeOpenAiDriver(const client::ClientOptions& options,
+                                              const OpenAiDriverOptions& openai, const TraceConfig& config);
 
 }  // namespace llmsync::cli

@@ -214,12 +214,26 @@ int RunTrace(const TraceFlags& f) {
         play_local("native", [&](const client::ClientOptions& o) { return MakeNativeDriver(o, c); });
   }
   if (f.targets.find("openai") != std::string::npos) {
-    Json r = play_local("openai", [&](const client::ClientOptions& o) {
-      return MakeOpenAiDriver(o, "/v1/chat/completions", "default", c);
-    });
+    OpenAiDriverOptions openai;
+    openai.local = true;
+    openai.server_policy = true;  // with --context-policy: llmsync compacts, the client re-sends all
+    Json r =
+        play_local("openai", [&](const client::ClientOptions& o) { return MakeOpenAiDriver(o, openai, c); });
     if (!r.value("available", false))
       r["reason"] = "llmsync /v1/chat/completions not available: " + r.value("reason", "");
     report["targets"]["llmsync_chat_completions_stateless"] = r;
+  }
+  if (f.targets.find("client-truncation") != std::string::npos) {
+    // The baseline: no server policy, the client drops its oldest turns to stay under the budget
+    // llmsync's policy would use (three quarters of the context).
+    OpenAiDriverOptions openai;
+    openai.local = true;
+    openai.client_budget = c.max_context > 0 ? c.max_context * 3 / 4 : 0;
+    Json r = openai.client_budget > 0
+                 ? play_local("client-truncation",
+                              [&](const client::ClientOptions& o) { return MakeOpenAiDriver(o, openai, c); })
+                 : Json{{"available", false}, {"reason", "client-truncation needs --max-context"}};
+    report["targets"]["llmsync_chat_completions_client_truncation"] = r;
   }
   if (!f.target_url.empty()) {
     client::ClientOptions remote;
@@ -230,7 +244,10 @@ int RunTrace(const TraceFlags& f) {
     if (auto slash = rest.find('/'); slash != std::string_view::npos && slash + 1 < rest.size()) {
       path = std::string(rest.substr(slash));
     }
-    report["targets"]["target"] = s.IsOk() ? PlayTarget(*MakeOpenAiDriver(remote, path, f.target_model, c), c)
+    OpenAiDriverOptions openai;
+    openai.path = path;
+    openai.model = f.target_model;
+    report["targets"]["target"] = s.IsOk() ? PlayTarget(*MakeOpenAiDriver(remote, openai, c), c)
                                            : Json{{"available", false}, {"reason", s.Message()}};
     report["targets"]["target"]["url"] = f.target_url;
   }
@@ -263,9 +280,10 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--seed", f->trace.seed, "Trace seed");
   cmd->add_option("--context-policy", f->trace.context_policy,
-                  "Native sessions' context policy past the context: auto | truncate (default: none)");
+                  "Context policy past the context: auto | truncate (default: none); native sessions "
+                  "get it as their policy, chat completions as llmsync.context");
   cmd->add_option("--context-target", f->trace.context_target,
-                  "Tokens a compaction aims for (default: half)");
+                  "Tokens a compaction aims for (default: a quarter of the budget)");
   cmd->add_option("--max-context", f->trace.max_context,
                   "The server's context in tokens (default: the model's)");
   cmd->add_option("--model", f->model, "GGUF model for the embedded server (default: the demo model)");
@@ -273,7 +291,8 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
   cmd->add_option("--kv-ram-mb", f->kv_ram_mb, "KV RAM budget: keep it below what all sessions need")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", f->threads, "Engine threads")->check(CLI::PositiveNumber);
-  cmd->add_option("--targets", f->targets, "Built-in targets to run: native, openai (comma-separated)");
+  cmd->add_option("--targets", f->targets,
+                  "Built-in targets to run: native, openai, client-truncation (comma-separated)");
   cmd->add_option("--target", f->target_url,
                   "Also drive this OpenAI-compatible URL (http://HOST:PORT[/path])");
   cmd->add_option("--target-model", f->target_model, "Model name sent to --target");

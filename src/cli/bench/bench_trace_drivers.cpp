@@ -29,15 +29,55 @@ void FillNewTokens(const std::vector<TurnSample>& history, TurnSample* s) {
   }
   const TurnSample& prev = history.back();
   s->new_tokens = std::max<std::int64_t>(0, s->prompt_tokens - prev.prompt_tokens - prev.generated_tokens);
-  // A compacted prompt is shorter than the last one: the trace's turns are all alike, so the
-  // turn's new tokens are taken to be the previous turn's.
-  if (s->prompt_tokens < prev.prompt_tokens) s->new_tokens = prev.new_tokens;
+  // A compacted (or client-side truncated) prompt does not extend the last one: the trace's turns
+  // are all alike, so the turn's new tokens are taken to be the previous turn's.
+  if (s->compacted || s->prompt_tokens < prev.prompt_tokens) s->new_tokens = prev.new_tokens;
 }
+
+// llmsync_tokens_prefilled_total + llmsync_tokens_generated_total from the server's /metrics.
+Result<std::int64_t> EngineTokens(const client::ClientOptions& options) {
+  client::HttpClient http(options.host, options.port, options.timeout);
+  client::HeaderList headers;
+  if (!options.api_key.empty()) headers["Authorization"] = "Bearer " + options.api_key;
+  LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, http.Get("/metrics", headers));
+  std::int64_t total = 0;
+  for (std::string_view name : {"llmsync_tokens_prefilled_total ", "llmsync_tokens_generated_total "}) {
+    std::size_t at = r.body.find("\n" + std::string(name));
+    if (at != std::string::npos) total += std::atoll(r.body.c_str() + at + 1 + name.size());
+  }
+  return total;
+}
+
+// Everything the engine computed since the last turn ended, summary runs of compactions done in
+// the background between turns included, except the turn's own answer; at least `reported`.
+class EngineCounter {
+ public:
+  explicit EngineCounter(const client::ClientOptions& options) : options_(options) {}
+  Status Start() {
+    if (last_ >= 0) return Status::Ok();
+    LLMSYNC_ASSIGN_OR_RETURN(last_, EngineTokens(options_));
+    return Status::Ok();
+  }
+  Result<std::int64_t> Computed(std::int64_t reported, std::int64_t generated) {
+    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t now, EngineTokens(options_));
+    const std::int64_t delta = now - last_ - generated;
+    last_ = now;
+    return std::max(reported, delta);
+  }
+
+ private:
+  client::ClientOptions options_;
+  std::int64_t last_ = -1;
+};
 
 class NativeDriver : public TraceDriver {
  public:
   NativeDriver(const client::ClientOptions& options, const TraceConfig& config)
-      : options_(options), config_(config), clients_(config.sessions), history_(config.sessions) {}
+      : options_(options),
+        config_(config),
+        clients_(config.sessions),
+        history_(config.sessions),
+        engine_(options) {}
 
   Result<TurnSample> Turn(int session, int turn, const std::string& message) override {
     std::unique_ptr<client::Client>& c = clients_[session];
@@ -48,7 +88,7 @@ class NativeDriver : public TraceDriver {
     }
     // Compaction runs (summaries) are the server's work for this turn too: count every token the
     // engine computed meanwhile, from the server's own counters.
-    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t engine_before, EngineTokens());
+    LLMSYNC_RETURN_IF_ERROR(engine_.Start());
     std::vector<client::NewNode> nodes;
     if (turn == 0) nodes.push_back({"system", TraceSystemPrompt()});
     nodes.push_back({"user", message});
@@ -79,10 +119,7 @@ class NativeDriver : public TraceDriver {
     s.generated_tokens = r.cost->generated;
     s.server_ttft_ms = r.cost->ttft_ms;
     if (first) s.ttft_ms = MsSince(start);
-    LLMSYNC_ASSIGN_OR_RETURN(std::int64_t engine_after, EngineTokens());
-    // Everything prefilled or generated during the turn, except the turn's own answer.
-    s.computed_tokens =
-        std::max<std::int64_t>(s.computed_tokens, engine_after - engine_before - s.generated_tokens);
+    LLMSYNC_ASSIGN_OR_RETURN(s.computed_tokens, engine_.Computed(s.computed_tokens, s.generated_tokens));
     s.compacted =
         r.cost->prompt_tokens < (history_[session].empty() ? 0 : history_[session].back().prompt_tokens);
     // The head is the new assistant node; the replica learns it without a full sync.
@@ -104,53 +141,47 @@ class NativeDriver : public TraceDriver {
     if (r.status != 200) return Status::InvalidArgument("setting the context policy: " + r.body);
     return Status::Ok();
   }
-  // llmsync_tokens_prefilled_total + llmsync_tokens_generated_total from /metrics.
-  Result<std::int64_t> EngineTokens() {
-    client::HttpClient http(options_.host, options_.port, options_.timeout);
-    client::HeaderList headers;
-    if (!options_.api_key.empty()) headers["Authorization"] = "Bearer " + options_.api_key;
-    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, http.Get("/metrics", headers));
-    std::int64_t total = 0;
-    for (std::string_view name : {"llmsync_tokens_prefilled_total ", "llmsync_tokens_generated_total "}) {
-      std::size_t at = r.body.find("\n" + std::string(name));
-      if (at != std::string::npos) total += std::atoll(r.body.c_str() + at + 1 + name.size());
-    }
-    return total;
-  }
-
   client::ClientOptions options_;
   TraceConfig config_;
   std::vector<std::unique_ptr<client::Client>> clients_;
   std::vector<std::vector<TurnSample>> history_;
+  EngineCounter engine_;
 };
 
 class OpenAiDriver : public TraceDriver {
  public:
-  OpenAiDriver(const client::ClientOptions& options, std::string path, std::string model,
+  OpenAiDriver(const client::ClientOptions& options, const OpenAiDriverOptions& openai,
                const TraceConfig& config)
       : http_(options.host, options.port, options.timeout),
         api_key_(options.api_key),
-        path_(std::move(path)),
-        model_(std::move(model)),
+        openai_(openai),
         config_(config),
         messages_(config.sessions, Json::array()),
-        history_(config.sessions) {}
+        history_(config.sessions),
+        engine_(options) {}
 
   Result<TurnSample> Turn(int session, int turn, const std::string& message) override {
     Json& messages = messages_[session];
     if (turn == 0) messages.push_back({{"role", "system"}, {"content", TraceSystemPrompt()}});
     messages.push_back({{"role", "user"}, {"content", message}});
-    Json body = {{"model", model_},
+    const bool dropped = openai_.client_budget > 0 && FitClientSide(session);
+    if (openai_.local) LLMSYNC_RETURN_IF_ERROR(engine_.Start());
+    Json body = {{"model", openai_.model},
                  {"messages", messages},
                  {"max_tokens", config_.generate_tokens},
                  {"temperature", 0.0},
                  {"seed", config_.seed},
                  {"stream", true},
                  {"stream_options", {{"include_usage", true}}}};
+    if (openai_.server_policy && !config_.context_policy.empty()) {
+      body["llmsync"]["context"] = {{"policy", config_.context_policy}};
+      if (config_.context_target > 0) body["llmsync"]["context"]["target_tokens"] = config_.context_target;
+    }
     std::string text = body.dump();
     client::HeaderList headers = {{"Content-Type", "application/json"}};
     if (!api_key_.empty()) headers["Authorization"] = "Bearer " + api_key_;
     TurnSample s;
+    s.compacted = dropped;
     s.bytes_sent = text.size();
     std::string reply;
     bool first = true;
@@ -184,6 +215,10 @@ class OpenAiDriver : public TraceDriver {
         s.prompt_tokens = u.value("prompt_tokens", std::int64_t{0});
         s.generated_tokens = u.value("completion_tokens", std::int64_t{0});
       }
+      if (chunk.contains("llmsync") && chunk["llmsync"].is_object() &&
+          chunk["llmsync"].value("compaction", Json()).is_object()) {
+        s.compacted = true;
+      }
       // Each server reports its cache in its own field (llama-server: timings.prompt_n and
       // tokens_cached; OpenAI, vLLM, SGLang, llmsync: usage.prompt_tokens_details.cached_tokens).
       if (std::optional<remote::CacheReport> report = remote::ReadCacheReport(chunk);
@@ -198,24 +233,55 @@ class OpenAiDriver : public TraceDriver {
     int status = 0;
     std::string error_body;
     LLMSYNC_RETURN_IF_ERROR(
-        http_.StreamRequest("POST", path_, text, headers, on_event, &status, &error_body));
+        http_.StreamRequest("POST", openai_.path, text, headers, on_event, &status, &error_body));
     if (status != 200) return client::StatusFromReply(status, error_body);
     if (first) s.ttft_ms = MsSince(start);
     s.computed_tokens = s.prompt_tokens - s.cached_tokens;
+    if (openai_.local) {
+      LLMSYNC_ASSIGN_OR_RETURN(s.computed_tokens, engine_.Computed(s.computed_tokens, s.generated_tokens));
+    }
+    if (!history_[session].empty() && s.prompt_tokens < history_[session].back().prompt_tokens)
+      s.compacted = true;
     messages.push_back({{"role", "assistant"}, {"content", reply}});
+    last_prompt_bytes_ = PromptBytes(messages) - reply.size();
+    last_prompt_tokens_ = s.prompt_tokens;
     FillNewTokens(history_[session], &s);
     history_[session].push_back(s);
     return s;
   }
 
  private:
+  static std::size_t PromptBytes(const Json& messages) {
+    std::size_t n = 0;
+    for (const Json& m : messages) n += m.value("content", std::string()).size();
+    return n;
+  }
+  // Drops the oldest turns (user message and reply, after the system prompt) until the prompt,
+  // estimated from the last turn's tokens per byte, leaves room for the answer under the budget.
+  bool FitClientSide(int session) {
+    Json& messages = messages_[session];
+    const double per_byte = last_prompt_bytes_ > 0 ? static_cast<double>(last_prompt_tokens_) /
+                                                         static_cast<double>(last_prompt_bytes_)
+                                                   : 1.5;
+    auto estimate = [&] { return static_cast<double>(PromptBytes(messages)) * per_byte; };
+    const double limit = static_cast<double>(openai_.client_budget - config_.generate_tokens);
+    bool dropped = false;
+    while (messages.size() > 3 && estimate() > limit) {
+      messages.erase(messages.begin() + 1, messages.begin() + 3);
+      dropped = true;
+    }
+    return dropped;
+  }
+
   client::HttpClient http_;
   std::string api_key_;
-  std::string path_;
-  std::string model_;
+  OpenAiDriverOptions openai_;
   TraceConfig config_;
   std::vector<Json> messages_;
   std::vector<std::vector<TurnSample>> history_;
+  EngineCounter engine_;
+  std::size_t last_prompt_bytes_ = 0;
+  std::int64_t last_prompt_tokens_ = 0;
 };
 
 }  // namespace
@@ -251,9 +317,9 @@ std::unique_ptr<TraceDriver> MakeNativeDriver(const client::ClientOptions& optio
   return std::make_unique<NativeDriver>(options, config);
 }
 
-std::unique_ptr<TraceDriver> MakeOpenAiDriver(const client::ClientOptions& options, const std::string& path,
-                                              const std::string& model, const TraceConfig& config) {
-  return std::make_unique<OpenAiDriver>(options, path, model, config);
+std::unique_ptr<TraceDriver> MakeOpenAiDriver(const client::ClientOptions& options,
+                                              const OpenAiDriverOptions& openai, const TraceConfig& config) {
+  return std::make_unique<OpenAiDriver>(options, openai, config);
 }
 
 }  // namespace llmsync::cli
