@@ -9,11 +9,22 @@
 
 namespace llmsync::runs {
 
+namespace {
+// The deepest path nodes a dispatch looks up (the script checks each against every live engine).
+constexpr std::size_t kMaxDispatchNodes = 512;
+}  // namespace
+
 RunScheduler::RunScheduler(SchedulerDeps deps, SchedulerOptions options)
     : deps_(std::move(deps)), options_(options), run_metrics_(deps_.metrics) {
   if (deps_.metrics != nullptr) {
     tokens_prefilled_ = deps_.metrics->GetCounter("llmsync_tokens_prefilled_total", "Prompt tokens computed");
     tokens_generated_ = deps_.metrics->GetCounter("llmsync_tokens_generated_total", "Tokens generated");
+  }
+  // Every engine process publishes its load; only runs on the local engine add to its directory
+  // (the KV of remote runs is the upstreams').
+  if (MultiProcess() && options_.execute && deps_.kv != nullptr) {
+    directory_ = std::make_unique<KvDirectory>(deps_.store, deps_.kv, options_.worker_id, options_.lease_ms,
+                                               options_.kv_directory_cap);
   }
 }
 
@@ -110,10 +121,18 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
     if (stopping_) return Status::Unavailable("the server is shutting down");
     if (options_.execute) LLMSYNC_RETURN_IF_ERROR(CheckQueueRoomLocked());
   }
-  LLMSYNC_RETURN_IF_ERROR(deps_.store->CreateRun(record));
+  std::optional<store::RunPlacement> placement;
+  if (MultiProcess()) placement = Dispatch(record, *run);
+  Status created = deps_.store->CreateRun(record);
+  if (!created.IsOk()) {
+    if (placement) (void)deps_.store->WithdrawDispatch(record.id);
+    return created;
+  }
   if (!options_.execute) return record;  // an engine process claims it
   RunLease lease{record.tenant};
   if (MultiProcess()) {
+    // Offered to another engine: it claims the run (or, past the grace period, anyone does).
+    if (placement && !placement->target.empty() && placement->target != options_.worker_id) return record;
     // Claim it before any other engine's scan can; if one was faster, it runs there.
     Result<std::uint64_t> claimed =
         deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
@@ -121,6 +140,10 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
     lease.epoch = *claimed;
     run->lease_epoch = lease.epoch;
     run->lease_lost = lease.lost;
+    lease.placement = placement.value_or(store::RunPlacement{});
+    lease.placement.engine = options_.worker_id;
+    if (lease.placement.target.empty()) lease.placement.reason = "fallback";
+    run->placement = lease.placement;
   }
   deps_.hub->Open(record.id, record.tenant, {});
   {
@@ -164,6 +187,7 @@ Status RunScheduler::Resume(store::RunRecord record, const RunLease& lease) {
   std::unique_ptr<ActiveRun> run = std::move(prepared).Value();
   run->lease_epoch = lease.epoch;
   run->lease_lost = lease.lost;
+  run->placement = lease.placement;
   for (const store::RunEvent& e : events) {
     if (e.type != kEventToken) continue;
     LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
@@ -195,6 +219,7 @@ Status RunScheduler::Start() {
     stopping_ = false;
   }
   if (!options_.execute) return Status::Ok();
+  Heartbeat();  // dispatchers see this engine before its first scan
   thread_ = std::thread([this] { Loop(); });
   if (MultiProcess()) coordinator_ = std::thread([this] { CoordinatorLoop(); });
   return Status::Ok();
@@ -209,7 +234,60 @@ void RunScheduler::CoordinatorLoop() {
   }
 }
 
+std::optional<store::RunPlacement> RunScheduler::Dispatch(const store::RunRecord& record, const ActiveRun& run) {
+  store::DispatchRequest request = DispatchPathOf(record.tenant, run.path, kMaxDispatchNodes);
+  request.run = record.id;
+  request.session = record.session;
+  request.mode = options_.dispatch;
+  request.queue_bound = options_.dispatch_queue_bound;
+  request.grace_ms = options_.dispatch_grace_ms;
+  Result<store::RunPlacement> placed = deps_.store->DispatchRun(request);
+  if (!placed.IsOk()) {
+    LLMSYNC_LOG(kWarning) << "dispatching run " << record.id.ShortHex() << ": " << placed.GetStatus().ToString()
+                          << "; the first engine to come claims it";
+    return std::nullopt;
+  }
+  return *placed;
+}
+
+void RunScheduler::Heartbeat() {
+  if (!directory_) return;
+  QueueStats queued = Queue();
+  Status s = directory_->Beat(active_count_.load(), queued.runs, queued.prompt_tokens);
+  if (!s.IsOk()) LLMSYNC_LOG(kWarning) << "publishing this engine's load and KV directory: " << s.ToString();
+}
+
+void RunScheduler::PublishHeld(ActiveRun& run, const Id& result_node) {
+  if (!directory_ || run.remote_attempts > 0) return;
+  std::vector<Id> nodes;
+  std::vector<std::int64_t> ends;
+  std::int64_t end = 0;
+  for (const session::Node& n : run.path) {
+    end += static_cast<std::int64_t>(n.content.tokens.size());
+    nodes.push_back(n.id);
+    ends.push_back(end);
+  }
+  std::vector<TokenId> tokens = run.SequenceTokens();
+  if (!result_node.IsZero()) {  // generation prompt + generated tokens, after the path
+    nodes.push_back(result_node);
+    ends.push_back(static_cast<std::int64_t>(tokens.size()));
+  }
+  directory_->Record(run.record.tenant, nodes, ends, tokens);
+  Heartbeat();
+}
+
+Status RunScheduler::PinSession(const Id& session, double ttl_s) {
+  if (!MultiProcess() || !options_.execute) return Status::Ok();
+  return deps_.store->PinSession(session, options_.worker_id, static_cast<std::int64_t>(ttl_s * 1000.0));
+}
+
+Status RunScheduler::UnpinSession(const Id& session) {
+  if (!MultiProcess() || !options_.execute) return Status::Ok();
+  return deps_.store->UnpinSession(session, options_.worker_id);
+}
+
 void RunScheduler::RenewAndClaim() {
+  Heartbeat();
   std::map<Id, RunLease> owned;
   std::size_t load = 0;
   {
@@ -257,6 +335,9 @@ void RunScheduler::RenewAndClaim() {
     if (!claimed.IsOk() || *claimed == 0) continue;
     Id id = record.id;
     RunLease lease{record.tenant, *claimed};
+    Result<store::RunPlacement> placed = deps_.store->GetRunPlacement(id);
+    lease.placement = placed.IsOk() ? *placed : store::RunPlacement{options_.worker_id, "", "fallback", 0};
+    lease.placement.engine = options_.worker_id;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
@@ -264,7 +345,8 @@ void RunScheduler::RenewAndClaim() {
     }
     owned[id] = lease;
     LLMSYNC_LOG(kInfo) << "worker " << options_.worker_id << " claimed run " << id.ShortHex() << " ("
-                       << store::RunStatusName(record.status) << ", lease epoch " << lease.epoch << ")";
+                       << store::RunStatusName(record.status) << ", lease epoch " << lease.epoch << ", "
+                       << lease.placement.reason << ")";
     Status resumed = Resume(std::move(record), lease);
     if (!resumed.IsOk())
       LLMSYNC_LOG(kWarning) << "resuming run " << id.ShortHex() << ": " << resumed.ToString();
@@ -314,6 +396,10 @@ void RunScheduler::Stop() {
   coordinator_cv_.notify_all();
   thread_.join();
   if (coordinator_.joinable()) coordinator_.join();
+  if (directory_) {  // dispatchers stop offering runs here at once
+    Status retired = directory_->Retire();
+    if (!retired.IsOk()) LLMSYNC_LOG(kWarning) << "leaving the engine directory: " << retired.ToString();
+  }
   // Events emitted without waiting (Emit) may still sit in the store's queue, and their completions
   // publish to the hub from the store's writer thread. An empty append queues behind them: once it
   // returns, no completion of this scheduler is left to run after the hub is gone (issue 17).
