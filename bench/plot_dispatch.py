@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots bench/dispatch_bench.sh's two reports as one SVG (no plotting library needed).
 
-Per turn: the prompt tokens the engines computed (summed over the sessions) under round-robin and
+Per turn after the first: the prompt tokens the engines computed (summed over the sessions) under round-robin and
 cache-aware dispatch, against the new tokens of the turn (what an ideal cache computes).
 
     plot_dispatch.py ROUND_ROBIN.json CACHE_AWARE.json OUT.svg ENGINES
@@ -11,8 +11,9 @@ import sys
 
 
 def per_turn(path, key):
+    """Turns 1.. (turn 0 prefills every session's system prompt and first message either way)."""
     target = json.load(open(path))["targets"]["native"]
-    return [t[key] for t in target["per_turn"]], target["totals"]["computed_over_new_after_turn_0"]
+    return [t[key] for t in target["per_turn"][1:]], target["totals"]["computed_over_new_after_turn_0"]
 
 
 def main():
@@ -40,7 +41,7 @@ def main():
              f'<text x="16" y="{(top + y(0)) / 2}" transform="rotate(-90 16 {(top + y(0)) / 2})" '
              f'text-anchor="middle">tokens (all sessions)</text>']
     for i in range(turns):
-        parts.append(f'<text x="{x(i)}" y="{y(0) + 16}" text-anchor="middle">{i}</text>')
+        parts.append(f'<text x="{x(i)}" y="{y(0) + 16}" text-anchor="middle">{i + 1}</text>')
     for k in range(5):
         v = ymax * k / 4
         parts.append(f'<text x="{left - 6}" y="{y(v) + 4}" text-anchor="end">{int(v)}</text>')

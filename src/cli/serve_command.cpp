@@ -132,9 +132,10 @@ void AddServeCommands(CLI::App& app, CliState& state) {
                    "With a shared store: a run's claim lasts this long unrenewed (default " +
                        std::to_string(d.run_lease_ms) + ")")
       ->check(CLI::PositiveNumber);
-  serve->add_option("--dispatch", flags->dispatch,
-                    "With a shared store: how a run picks its engine process: cache_aware (the engine holding "
-                    "its prefix; default) or round_robin");
+  serve->add_option(
+      "--dispatch", flags->dispatch,
+      "With a shared store: how a run picks its engine process: cache_aware (the engine holding "
+      "its prefix; default) or round_robin");
   serve->add_option("--dispatch-queue-bound", flags->dispatch_queue_bound,
                     "With cache_aware dispatch: runs queued at the prefix's engine beyond which the least "
                     "loaded engine takes a run and pays the prefill (default " +

@@ -151,8 +151,9 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
     client::HttpClient c(a.host, a.port, options_.probe_timeout);
     LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, c.Get("/v1/models", AuthHeaders()));
     if (r.status == 401 || r.status == 403) {
-      return Status::Unavailable("the upstream refused our credentials (HTTP " + std::to_string(r.status) +
-                                 (options_.api_key.empty() ? "; set --engine-key)" : "; check --engine-key)"));
+      return Status::Unavailable(
+          "the upstream refused our credentials (HTTP " + std::to_string(r.status) +
+          (options_.api_key.empty() ? "; set --engine-key)" : "; check --engine-key)"));
     }
     UpstreamIdentity id;
     id.known = true;
@@ -287,8 +288,7 @@ Status Generation::StreamOnce(bool text_prompt, bool* refused) {
   std::string error_body;
   Status sent = client_.StreamRequest("POST", "/v1/completions",
                                       body.dump(-1, ' ', false, Json::error_handler_t::replace),
-                                      engine_->AuthHeaders(), on_event,
-                                      &status, &error_body);
+                                      engine_->AuthHeaders(), on_event, &status, &error_body);
   LLMSYNC_RETURN_IF_ERROR(sent);
   LLMSYNC_RETURN_IF_ERROR(parse_error);
   if (status < 200 || status >= 300) {
@@ -322,7 +322,8 @@ void Generation::Run() {
   }
   std::vector<TokenId> held = request_.tokens;
   held.insert(held.end(), produced_.begin(), produced_.end());
-  engine_->Pool().End(upstream_, result.IsOk() || aborting_, request_.tenant, request_.tokens, std::move(held), engine_->NowMs());
+  engine_->Pool().End(upstream_, result.IsOk() || aborting_, request_.tenant, request_.tokens,
+                      std::move(held), engine_->NowMs());
   {
     std::lock_guard<std::mutex> lock(mu_);
     ended_ = true;

@@ -88,8 +88,9 @@ void UpstreamPool::Begin(std::size_t i) {
   ++state_[i].active;
 }
 
-void UpstreamPool::End(std::size_t i, bool ok, const std::string& tenant, const std::vector<text::TokenId>& prompt,
-                       std::vector<text::TokenId> held, std::int64_t now_ms) {
+void UpstreamPool::End(std::size_t i, bool ok, const std::string& tenant,
+                       const std::vector<text::TokenId>& prompt, std::vector<text::TokenId> held,
+                       std::int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   --state_[i].active;
   if (!ok) {

@@ -88,15 +88,15 @@ class UpstreamPool {
   struct Held {
     std::size_t upstream = 0;
     std::string tenant;
-    std::size_t prompt_tokens = 0;       // a request continues this one when it starts with these
+    std::size_t prompt_tokens = 0;      // a request continues this one when it starts with these
     std::vector<text::TokenId> tokens;  // prompt + generated
   };
 
   const std::vector<UpstreamAddress> upstreams_;
   const std::int64_t down_ms_;
   mutable std::mutex mu_;
-  std::vector<State> state_;  // GUARDED_BY(mu_)
-  std::list<Held> held_;      // GUARDED_BY(mu_): most recent first
+  std::vector<State> state_;     // GUARDED_BY(mu_)
+  std::list<Held> held_;         // GUARDED_BY(mu_): most recent first
   std::size_t held_tokens_ = 0;  // GUARDED_BY(mu_)
   std::size_t next_ = 0;         // GUARDED_BY(mu_): round robin among equals
 };

@@ -98,9 +98,9 @@ struct UpstreamEvent {
   std::uint64_t from_token = 0;
   std::string previous_error;  // why the previous upstream was left; empty on the first attempt
   bool exact = true;
-  bool token_ids = true;     // false: the upstream streams text, re-tokenized here
-  bool text_prompt = false;  // the upstream takes text prompts: the template-rendered text went up
-  std::string reason;        // why this upstream: cache_hit, least_loaded (failover: the next one)
+  bool token_ids = true;             // false: the upstream streams text, re-tokenized here
+  bool text_prompt = false;          // the upstream takes text prompts: the template-rendered text went up
+  std::string reason;                // why this upstream: cache_hit, least_loaded (failover: the next one)
   std::uint64_t matched_tokens = 0;  // prompt tokens it was expected to hold
 };
 

@@ -88,11 +88,11 @@ enum class DispatchMode { kCacheAware, kRoundRobin };
 struct DispatchRequest {
   Id run;
   Id session;
-  std::vector<std::string> path;       // directory members of the run's path nodes, deepest first
-  std::vector<std::uint64_t> depths;   // tokens of the path up to and including each of them
+  std::vector<std::string> path;      // directory members of the run's path nodes, deepest first
+  std::vector<std::uint64_t> depths;  // tokens of the path up to and including each of them
   DispatchMode mode = DispatchMode::kCacheAware;
-  std::uint64_t queue_bound = 0;       // queued + offered runs beyond which a holder is passed over
-  std::int64_t grace_ms = 0;           // how long other engines leave a run offered to a live one
+  std::uint64_t queue_bound = 0;  // queued + offered runs beyond which a holder is passed over
+  std::int64_t grace_ms = 0;      // how long other engines leave a run offered to a live one
 };
 
 class Store {

@@ -104,11 +104,13 @@ TEST_F(DispatchTest, SessionsReturnToTheirPrefixLeasesPinAndABusyOrDeadHolderIsP
   constexpr int kSessions = 4;
   constexpr int kTurns = 3;
   std::vector<std::string> sessions;
-  for (int s = 0; s < kSessions; ++s) sessions.push_back(PostJson(api_->Client(), "/v1/sessions", Json::object())["id"]);
+  for (int s = 0; s < kSessions; ++s)
+    sessions.push_back(PostJson(api_->Client(), "/v1/sessions", Json::object())["id"]);
   std::map<std::string, std::string> holder;  // session -> the worker of its first turn
   for (int t = 0; t < kTurns; ++t) {
     for (int s = 0; s < kSessions; ++s) {
-      Turn turn = Play(sessions[s], "Session " + std::to_string(s) + ", turn " + std::to_string(t) + ": go on.");
+      Turn turn =
+          Play(sessions[s], "Session " + std::to_string(s) + ", turn " + std::to_string(t) + ": go on.");
       ASSERT_FALSE(turn.worker.empty());
       if (t == 0) {
         holder[sessions[s]] = turn.worker;
@@ -131,7 +133,8 @@ TEST_F(DispatchTest, SessionsReturnToTheirPrefixLeasesPinAndABusyOrDeadHolderIsP
   auto info = api_->Client().Get("/v1/sessions/" + leased);
   ASSERT_TRUE(info.IsOk());
   const std::string head = Json::parse(info->body)["head"];
-  Json lease = PostJson(lessee.Client(), "/v1/sessions/" + leased + "/lease", {{"node", head}, {"ttl_s", 600}});
+  Json lease =
+      PostJson(lessee.Client(), "/v1/sessions/" + leased + "/lease", {{"node", head}, {"ttl_s", 600}});
   ASSERT_TRUE(lease.contains("lease_id")) << lease.dump();
   for (int t = 0; t < 2; ++t) {
     Turn turn = Play(leased, "Leased turn " + std::to_string(t) + ".");

@@ -135,8 +135,9 @@ TEST(RemoteEngineTest, StatelessConversationsSpreadOverUpstreamsAndEachReturnsTo
   std::vector<std::string> home(conversations.size());
   for (int turn = 0; turn < 3; ++turn) {
     for (std::size_t k = 0; k < conversations.size(); ++k) {
-      Json reply = PostJson(front.Client(), "/v1/chat/completions",
-                            {{"model", "default"}, {"messages", conversations[k]}, {"max_tokens", 8}, {"seed", 3}});
+      Json reply =
+          PostJson(front.Client(), "/v1/chat/completions",
+                   {{"model", "default"}, {"messages", conversations[k]}, {"max_tokens", 8}, {"seed", 3}});
       ASSERT_TRUE(reply.contains("llmsync")) << reply.dump();
       const Json& dispatch = reply["llmsync"]["runs"][0]["cost"]["dispatch"];
       const std::string upstream = dispatch["engine"];
@@ -149,7 +150,8 @@ TEST(RemoteEngineTest, StatelessConversationsSpreadOverUpstreamsAndEachReturnsTo
         EXPECT_GT(dispatch["matched_tokens"].get<std::uint64_t>(), 0u) << dispatch.dump();
       }
       conversations[k].push_back(reply["choices"][0]["message"]);
-      conversations[k].push_back({{"role", "user"}, {"content", "And then, turn " + std::to_string(turn) + "?"}});
+      conversations[k].push_back(
+          {{"role", "user"}, {"content", "And then, turn " + std::to_string(turn) + "?"}});
     }
   }
   EXPECT_NE(home[0], home[1]) << "two new conversations go to two upstreams";
@@ -162,7 +164,8 @@ TEST(RemoteEngineTest, EngineKeyReachesAnUpstreamThatRequiresOne) {
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);
   const std::string config = dir.File("upstream.json");
-  ASSERT_TRUE(WriteFileAtomically(Env::Default(), config, R"({"api_keys": {"sk-upstream": "front"}})").IsOk());
+  ASSERT_TRUE(
+      WriteFileAtomically(Env::Default(), config, R"({"api_keys": {"sk-upstream": "front"}})").IsOk());
   ServeProcess up(model, dir.File("up"), {"--config", config});
   up.Start();
   auto one_run = [&](ServeProcess& front) {

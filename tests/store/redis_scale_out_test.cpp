@@ -44,8 +44,8 @@ class RedisScaleOutTest : public ::testing::Test {
 // the live holder of the deepest member, unless its queue is over the bound; other engines leave
 // an offered run to a live target and take it once the target stops beating; leases pin.
 TEST_F(RedisScaleOutTest, DispatchOffersRunsToTheDeepestHolderAndClaimsFollowTheOffer) {
-  auto beat = [&](Store& store, const std::string& worker, std::int64_t ttl_ms, std::vector<std::string> added,
-                  std::vector<std::string> removed = {}) {
+  auto beat = [&](Store& store, const std::string& worker, std::int64_t ttl_ms,
+                  std::vector<std::string> added, std::vector<std::string> removed = {}) {
     EngineBeat b;
     b.worker = worker;
     b.ttl_ms = ttl_ms;

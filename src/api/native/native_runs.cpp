@@ -262,7 +262,8 @@ HttpResponse GetRun(ServerContext& ctx, const HttpRequest& req, const PathParams
     // and where the dispatcher offered it and why (null when the run was not dispatched).
     LLMSYNC_ASSIGN_OR_RETURN(store::RunPlacement placement, ctx.store->GetRunPlacement(run.id));
     out["worker"] = placement.engine.empty() ? Json(nullptr) : Json(placement.engine);
-    out["dispatch"] = placement.reason.empty() && placement.target.empty() ? Json(nullptr) : DispatchJson(placement);
+    out["dispatch"] =
+        placement.reason.empty() && placement.target.empty() ? Json(nullptr) : DispatchJson(placement);
     return JsonResponse(200, DumpJson(out));
   });
 }

@@ -218,6 +218,8 @@ int RunTrace(const TraceFlags& f) {
     report["targets"]["native"] = s.IsOk() ? PlayTarget(*MakeNativeDriver(external, c), c)
                                            : Json{{"available", false}, {"reason", s.Message()}};
     report["targets"]["native"]["url"] = f.native_url;
+    report["config"]["model"] = "the server's at " + f.native_url;  // not the embedded server's
+    report["config"]["kv_ram_mb"] = nullptr;
   } else if (f.targets.find("native") != std::string::npos) {
     report["targets"]["native"] =
         play_local("native", [&](const client::ClientOptions& o) { return MakeNativeDriver(o, c); });

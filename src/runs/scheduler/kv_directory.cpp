@@ -26,7 +26,11 @@ store::DispatchRequest DispatchPathOf(std::string_view tenant, const std::vector
 
 KvDirectory::KvDirectory(store::Store* store, kvcache::KvManager* kv, std::string worker, std::int64_t ttl_ms,
                          std::size_t cap)
-    : store_(store), kv_(kv), worker_(std::move(worker)), ttl_ms_(ttl_ms), cap_(std::max<std::size_t>(1, cap)) {}
+    : store_(store),
+      kv_(kv),
+      worker_(std::move(worker)),
+      ttl_ms_(ttl_ms),
+      cap_(std::max<std::size_t>(1, cap)) {}
 
 void KvDirectory::Record(const std::string& tenant, const std::vector<Id>& nodes,
                          const std::vector<std::int64_t>& ends, std::span<const std::int32_t> tokens) {

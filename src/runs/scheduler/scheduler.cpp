@@ -234,7 +234,8 @@ void RunScheduler::CoordinatorLoop() {
   }
 }
 
-std::optional<store::RunPlacement> RunScheduler::Dispatch(const store::RunRecord& record, const ActiveRun& run) {
+std::optional<store::RunPlacement> RunScheduler::Dispatch(const store::RunRecord& record,
+                                                          const ActiveRun& run) {
   store::DispatchRequest request = DispatchPathOf(record.tenant, run.path, kMaxDispatchNodes);
   request.run = record.id;
   request.session = record.session;
@@ -243,8 +244,8 @@ std::optional<store::RunPlacement> RunScheduler::Dispatch(const store::RunRecord
   request.grace_ms = options_.dispatch_grace_ms;
   Result<store::RunPlacement> placed = deps_.store->DispatchRun(request);
   if (!placed.IsOk()) {
-    LLMSYNC_LOG(kWarning) << "dispatching run " << record.id.ShortHex() << ": " << placed.GetStatus().ToString()
-                          << "; the first engine to come claims it";
+    LLMSYNC_LOG(kWarning) << "dispatching run " << record.id.ShortHex() << ": "
+                          << placed.GetStatus().ToString() << "; the first engine to come claims it";
     return std::nullopt;
   }
   return *placed;
