@@ -24,6 +24,10 @@
 // api role) Submit only records the run; an engine claims it. Every claim has an epoch (a fencing
 // token, Store::LeaseRun) that the run's writes carry: an engine paused past its lease finds its
 // writes refused once another engine took the run over, and drops the run without writing more.
+// Cache-aware dispatch (scheduler_dispatch.cpp): Submit offers each run to the engine holding the
+// deepest node of its path (Store::DispatchRun), which other engines leave it to for a grace period;
+// an engine publishes its load and the nodes whose KV it holds (kv_directory.h) every scan and at
+// the end of every run.
 //
 // Thread safety: Submit, Cancel and the accessors may be called from any thread; Start and Stop
 // from one controlling thread.
