@@ -34,12 +34,21 @@ export interface Usage {
   prompt_tokens: number; cached_tokens: { ram: number; disk: number }; recomputed_tokens: number;
   generated_tokens: number; request_bytes: number; stateless_equivalent_bytes: number;
   ttft_ms: number; decode_tokens_per_s: number; divergence: null | { position: number; node: Id };
+  /** Which engine served the run and why (docs/PROTOCOL.md, Cost feedback). */
+  dispatch?: Dispatch;
+}
+
+export interface Dispatch {
+  engine: string | null; target: string | null;
+  reason: 'cache_hit' | 'least_loaded' | 'lease' | 'round_robin' | 'fallback' | 'takeover' | 'local' | null;
+  matched_tokens: number;
 }
 
 export interface RunRecord {
   id: Id; session: Id; from: Id; status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
   node_id: Id | null; usage: Usage; error?: { code: string; message: string };
   created_at: number; updated_at: number; last_event_id: number; worker: string | null;
+  dispatch: Dispatch | null;
 }
 
 export class Client {

@@ -75,9 +75,19 @@ Json CostJson(const runs::CostReport& c) {
                      {"cached_tokens", u.cached_tokens ? Json(*u.cached_tokens) : Json(nullptr)},
                      {"cached_field", u.cached_field.empty() ? Json(nullptr) : Json(u.cached_field)},
                      {"expected_cached_tokens", u.expected_cached_tokens},
-                     {"attempts", u.attempts}};
+                     {"attempts", u.attempts},
+                     {"reason", u.reason.empty() ? Json(nullptr) : Json(u.reason)},
+                     {"matched_tokens", u.matched_tokens}};
   }
+  if (c.dispatch) j["dispatch"] = DispatchJson(*c.dispatch);
   return j;
+}
+
+Json DispatchJson(const store::RunPlacement& p) {
+  return {{"engine", p.engine.empty() ? Json(nullptr) : Json(p.engine)},
+          {"target", p.target.empty() ? Json(nullptr) : Json(p.target)},
+          {"reason", p.reason.empty() ? Json(nullptr) : Json(p.reason)},
+          {"matched_tokens", p.matched_tokens}};
 }
 
 Json RunJson(const store::RunRecord& run, const Json* cost) {
@@ -121,7 +131,9 @@ runs::EventCodec MakeEventCodec() {
                 {"previous_error", e.previous_error.empty() ? Json(nullptr) : Json(e.previous_error)},
                 {"continuation", e.exact ? "exact" : "may_differ"},
                 {"token_ids", e.token_ids ? "upstream" : "retokenized"},
-                {"prompt", e.text_prompt ? "text" : "token_ids"}};
+                {"prompt", e.text_prompt ? "text" : "token_ids"},
+                {"reason", e.reason.empty() ? Json(nullptr) : Json(e.reason)},
+                {"matched_tokens", e.matched_tokens}};
       }
     };
     return DumpJson(std::visit(Visitor{}, body));

@@ -24,6 +24,8 @@ std::string DumpJson(const Json& j);
 
 Json NodeJson(const session::Node& node, bool include_tokens);
 Json CostJson(const runs::CostReport& cost);
+// Where a run went and why (usage.dispatch, GET /v1/runs/{id}'s dispatch).
+Json DispatchJson(const store::RunPlacement& placement);
 Json UsageJson(const store::RunUsage& usage);
 // The run record, with the cost report of its run.usage event when it has one.
 Json RunJson(const store::RunRecord& run, const Json* cost);

@@ -244,6 +244,10 @@ Result<std::unique_ptr<LlmsyncServer>> LlmsyncServer::Open(ServerConfig config, 
     sched.execute = cfg.role != "api";
     sched.lease_ms = cfg.run_lease_ms;
     sched.scan_ms = std::max<std::int64_t>(50, cfg.run_lease_ms / 6);
+    sched.dispatch =
+        cfg.dispatch == "round_robin" ? store::DispatchMode::kRoundRobin : store::DispatchMode::kCacheAware;
+    sched.dispatch_queue_bound = static_cast<std::uint64_t>(cfg.dispatch_queue_bound);
+    sched.dispatch_grace_ms = cfg.dispatch_grace_ms;
     p->worker_id = sched.worker_id;
   }
   p->scheduler = std::make_unique<runs::RunScheduler>(deps, sched);

@@ -65,6 +65,9 @@ const std::vector<std::string_view>& ConfigFileKeys() {
                                                       "seal_key_file",
                                                       "role",
                                                       "run_lease_ms",
+                                                      "dispatch",
+                                                      "dispatch_queue_bound",
+                                                      "dispatch_grace_ms",
                                                       "data_dir",
                                                       "snapshot_dir",
                                                       "kv_ram_mb",
@@ -113,6 +116,11 @@ std::string ExampleConfigFile() {
        "file with the seal key's hex; every process of a store shares it"},
       {"role", str(d.role), "all, api (HTTP only) or engine (executes runs); api/engine need redis"},
       {"run_lease_ms", num(d.run_lease_ms), "with redis: a run's claim lasts this long unrenewed"},
+      {"dispatch", str(d.dispatch), "with redis: cache_aware (runs go where their prefix is) or round_robin"},
+      {"dispatch_queue_bound", num(d.dispatch_queue_bound),
+       "with redis: runs queued at the prefix's engine beyond which the least loaded takes a run"},
+      {"dispatch_grace_ms", num(d.dispatch_grace_ms),
+       "with redis: other engines leave a run offered to a live engine alone this long"},
       {"snapshot_dir", str(d.snapshot_dir), "KV snapshot directory; \"\": data_dir/kv"},
       {"kv_ram_mb", num(d.kv_ram_mb), "KV cache RAM budget, MiB"},
       {"kv_disk_mb", num(d.kv_disk_mb), "KV snapshot disk budget, MiB (0: no disk tier)"},
@@ -175,6 +183,9 @@ Status LoadConfigFile(Env* env, const std::string& path, ServerConfig* config) {
   LLMSYNC_RETURN_IF_ERROR(Take(j, "seal_key_file", &config->seal_key_file));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "role", &config->role));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "run_lease_ms", &config->run_lease_ms));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "dispatch", &config->dispatch));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "dispatch_queue_bound", &config->dispatch_queue_bound));
+  LLMSYNC_RETURN_IF_ERROR(Take(j, "dispatch_grace_ms", &config->dispatch_grace_ms));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "data_dir", &config->data_dir));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "snapshot_dir", &config->snapshot_dir));
   LLMSYNC_RETURN_IF_ERROR(Take(j, "kv_ram_mb", &config->kv_ram_mb));
@@ -215,6 +226,14 @@ Status FinalizeConfig(ServerConfig* config) {
   }
   if (config->run_lease_ms < 200 || config->run_lease_ms > 600000)
     return Status::InvalidArgument("run_lease_ms must be in [200, 600000]");
+  if (config->dispatch != "cache_aware" && config->dispatch != "round_robin") {
+    return Status::InvalidArgument("--dispatch must be cache_aware or round_robin, got '" + config->dispatch +
+                                   "'");
+  }
+  if (config->dispatch_queue_bound < 0 || config->dispatch_queue_bound > 1000000)
+    return Status::InvalidArgument("dispatch_queue_bound must be in [0, 1000000]");
+  if (config->dispatch_grace_ms < 0 || config->dispatch_grace_ms > 600000)
+    return Status::InvalidArgument("dispatch_grace_ms must be in [0, 600000]");
   if (config->snapshot_dir.empty()) config->snapshot_dir = JoinPath(config->data_dir, "kv");
   if (config->listen.find(':') == std::string::npos) {
     return Status::InvalidArgument("--listen must be HOST:PORT, got '" + config->listen + "'");

@@ -13,7 +13,7 @@
 // Config file shape (every key optional; unknown keys are an error, so typos do not pass silently):
 //   {"listen": "127.0.0.1:8420", "model": "m.gguf", "db": "data/llmsync.sqlite",
 //    "store": "redis://127.0.0.1:6379/0", "seal_key_file": "/etc/llmsync/seal.key", "role": "all",
-//    "run_lease_ms": 3000,
+//    "run_lease_ms": 3000, "dispatch": "cache_aware", "dispatch_queue_bound": 4, "dispatch_grace_ms": 2000,
 //    "data_dir": "data", "snapshot_dir": "data/kv", "kv_ram_mb": 512, "kv_disk_mb": 4096,
 //    "api_keys": {"sk-...": "tenant-a"}, "seal_key": "<64 hex>", "max_body_bytes": 8388608,
 //    "max_context": 4096, "max_active_runs": 8, "engine_threads": 0, "http_threads": 2,
@@ -60,6 +60,13 @@ struct ServerConfig {
   // With a shared store, how long an engine's claim on a run lasts unrenewed: a killed engine's
   // runs move to another engine within about this plus half a second.
   std::int64_t run_lease_ms = 3000;
+  // With a shared store, how a submitted run picks its engine process: "cache_aware" (the engine
+  // holding the deepest node of its path, unless that engine's queue exceeds dispatch_queue_bound
+  // runs; then the least loaded) or "round_robin" (for comparison). Other engines leave a run
+  // offered to a live engine alone for dispatch_grace_ms.
+  std::string dispatch = "cache_aware";
+  std::int64_t dispatch_queue_bound = 4;
+  std::int64_t dispatch_grace_ms = 2000;
   std::size_t max_body_bytes = 8 << 20;
   std::int64_t max_context = 4096;
   int max_active_runs = 8;

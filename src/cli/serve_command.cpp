@@ -19,6 +19,9 @@ struct ServeFlags {
   std::string seal_key_file;
   std::string role;
   std::int64_t run_lease_ms = 0;
+  std::string dispatch;
+  std::int64_t dispatch_queue_bound = -1;
+  std::int64_t dispatch_grace_ms = -1;
   std::string data_dir;
   std::string snapshot_dir;
   std::string config;
@@ -28,6 +31,7 @@ struct ServeFlags {
   std::string log_level = "info";
   bool no_access_log = false;
   std::vector<std::string> engine_urls;
+  std::string engine_key;
 };
 
 int RunServe(const ServeFlags& f) {
@@ -53,6 +57,9 @@ int RunServe(const ServeFlags& f) {
   if (!f.seal_key_file.empty()) config.seal_key_file = f.seal_key_file;
   if (!f.role.empty()) config.role = f.role;
   if (f.run_lease_ms > 0) config.run_lease_ms = f.run_lease_ms;
+  if (!f.dispatch.empty()) config.dispatch = f.dispatch;
+  if (f.dispatch_queue_bound >= 0) config.dispatch_queue_bound = f.dispatch_queue_bound;
+  if (f.dispatch_grace_ms >= 0) config.dispatch_grace_ms = f.dispatch_grace_ms;
   if (!f.data_dir.empty()) config.data_dir = f.data_dir;
   if (!f.snapshot_dir.empty()) config.snapshot_dir = f.snapshot_dir;
   if (f.kv_ram_mb > 0) config.kv_ram_mb = f.kv_ram_mb;
@@ -68,9 +75,11 @@ int RunServe(const ServeFlags& f) {
     }
   }
   config.engine_urls = f.engine_urls;
-  api::RemoteEngineFactory remote_engine = [urls = f.engine_urls](const text::Tokenizer& tokenizer) {
+  api::RemoteEngineFactory remote_engine = [urls = f.engine_urls,
+                                            key = f.engine_key](const text::Tokenizer& tokenizer) {
     remote::HttpRemoteOptions options;
     options.urls = urls;
+    options.api_key = key;
     return remote::MakeHttpRemoteEngine(options, &tokenizer);
   };
 
@@ -124,6 +133,18 @@ void AddServeCommands(CLI::App& app, CliState& state) {
                        std::to_string(d.run_lease_ms) + ")")
       ->check(CLI::PositiveNumber);
   serve->add_option(
+      "--dispatch", flags->dispatch,
+      "With a shared store: how a run picks its engine process: cache_aware (the engine holding "
+      "its prefix; default) or round_robin");
+  serve->add_option("--dispatch-queue-bound", flags->dispatch_queue_bound,
+                    "With cache_aware dispatch: runs queued at the prefix's engine beyond which the least "
+                    "loaded engine takes a run and pays the prefill (default " +
+                        std::to_string(d.dispatch_queue_bound) + ")");
+  serve->add_option("--dispatch-grace-ms", flags->dispatch_grace_ms,
+                    "With a shared store: other engines leave a run offered to a live engine alone this long "
+                    "(default " +
+                        std::to_string(d.dispatch_grace_ms) + ")");
+  serve->add_option(
       "--data-dir", flags->data_dir,
       "Directory for the database, snapshots, keys and the process lock (default " + d.data_dir + ")");
   serve->add_option("--snapshot-dir", flags->snapshot_dir, "KV snapshot directory (default DATA_DIR/kv)");
@@ -144,6 +165,9 @@ void AddServeCommands(CLI::App& app, CliState& state) {
                     "Run generation on an OpenAI-compatible upstream (llama-server, vLLM, SGLang, another "
                     "llmsync) at http://HOST:PORT; repeat for several. --model names the same model file "
                     "(its tokenizer and template stay here); default none: the local engine generates");
+  serve->add_option("--engine-key", flags->engine_key,
+                    "API key sent to every --engine-url upstream as Authorization: Bearer (vLLM or "
+                    "llama-server --api-key, an llmsync with api_keys); default none");
   serve->add_option("--log-level", flags->log_level, "debug, info, warning or error (default info)");
   serve->add_flag("--no-access-log", flags->no_access_log,
                   "Do not log a line per request (default: logged at info; config key access_log)");

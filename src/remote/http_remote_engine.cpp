@@ -34,8 +34,8 @@ class HttpRemoteEngine;
 // One run's stream from one upstream, on its own thread.
 class Generation final : public runs::RemoteGeneration {
  public:
-  Generation(HttpRemoteEngine* engine, std::size_t upstream, UpstreamIdentity identity,
-             runs::RemoteRequest request, std::function<void()> wake, std::uint64_t expected_cached);
+  Generation(HttpRemoteEngine* engine, const UpstreamChoice& choice, UpstreamIdentity identity,
+             runs::RemoteRequest request, std::function<void()> wake);
   ~Generation() override {
     aborting_ = true;  // an abort is not the upstream's failure
     client_.Abort();
@@ -104,7 +104,8 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
   Result<std::unique_ptr<runs::RemoteGeneration>> Start(const runs::RemoteRequest& request,
                                                         std::function<void()> wake) override {
     std::string errors;
-    for (std::size_t i : pool_.Candidates(request.session_key, NowMs())) {
+    for (const UpstreamChoice& choice : pool_.Candidates(request.tenant, request.tokens, NowMs())) {
+      const std::size_t i = choice.upstream;
       UpstreamIdentity identity = pool_.Identity(i);
       if (!identity.known) {
         Result<UpstreamIdentity> probed = Probe(i);
@@ -118,9 +119,8 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
         LLMSYNC_LOG(kInfo) << "upstream engine " << pool_.At(i).url << ": " << identity.kind << ", model '"
                            << identity.model << "'";
       }
-      std::uint64_t expected = pool_.ExpectedCached(request.session_key, i, request.tokens);
-      pool_.Begin(request.session_key, i, request.tokens);
-      auto g = std::make_unique<Generation>(this, i, identity, request, std::move(wake), expected);
+      pool_.Begin(i);
+      auto g = std::make_unique<Generation>(this, choice, identity, request, std::move(wake));
       g->Launch();
       return std::unique_ptr<runs::RemoteGeneration>(std::move(g));
     }
@@ -134,6 +134,11 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
   }
 
   std::int64_t NowMs() const { return options_.env->NowMicros() / 1000; }
+  client::HeaderList AuthHeaders() const {
+    client::HeaderList headers;
+    if (!options_.api_key.empty()) headers["Authorization"] = "Bearer " + options_.api_key;
+    return headers;
+  }
   UpstreamPool& Pool() { return pool_; }
   const HttpRemoteOptions& Options() const { return options_; }
   const text::Tokenizer& Tokenizer() const { return *tokenizer_; }
@@ -144,7 +149,12 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
   Result<UpstreamIdentity> Probe(std::size_t i) {
     const UpstreamAddress& a = pool_.At(i);
     client::HttpClient c(a.host, a.port, options_.probe_timeout);
-    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, c.Get("/v1/models"));
+    LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r, c.Get("/v1/models", AuthHeaders()));
+    if (r.status == 401 || r.status == 403) {
+      return Status::Unavailable(
+          "the upstream refused our credentials (HTTP " + std::to_string(r.status) +
+          (options_.api_key.empty() ? "; set --engine-key)" : "; check --engine-key)"));
+    }
     UpstreamIdentity id;
     id.known = true;
     id.kind = "openai-compatible";
@@ -163,16 +173,18 @@ class HttpRemoteEngine final : public runs::RemoteEngine {
   const text::Tokenizer* tokenizer_;
 };
 
-Generation::Generation(HttpRemoteEngine* engine, std::size_t upstream, UpstreamIdentity identity,
-                       runs::RemoteRequest request, std::function<void()> wake, std::uint64_t expected_cached)
+Generation::Generation(HttpRemoteEngine* engine, const UpstreamChoice& choice, UpstreamIdentity identity,
+                       runs::RemoteRequest request, std::function<void()> wake)
     : engine_(engine),
-      upstream_(upstream),
+      upstream_(choice.upstream),
       request_(std::move(request)),
       wake_(std::move(wake)),
       identity_(std::move(identity)),
-      client_(engine->Pool().At(upstream).host, engine->Pool().At(upstream).port,
+      client_(engine->Pool().At(choice.upstream).host, engine->Pool().At(choice.upstream).port,
               engine->Options().read_timeout) {
-  placement_.upstream = engine->Pool().At(upstream).url;
+  placement_.upstream = engine->Pool().At(choice.upstream).url;
+  placement_.reason = choice.reason;
+  placement_.matched_tokens = choice.matched_tokens;
   placement_.kind = identity_.kind;
   // llmsync keys sampling by (seed, position): a seeded continuation on another llmsync equals
   // the uninterrupted run. Other servers seed a generator per request, so only greedy is exact.
@@ -180,7 +192,9 @@ Generation::Generation(HttpRemoteEngine* engine, std::size_t upstream, UpstreamI
   placement_.text_prompt = identity_.text_prompts;
   cost_.upstream = placement_.upstream;
   cost_.kind = identity_.kind;
-  cost_.expected_cached_tokens = expected_cached;
+  cost_.expected_cached_tokens = choice.matched_tokens;
+  cost_.reason = choice.reason;
+  cost_.matched_tokens = choice.matched_tokens;
   pending_.cost = cost_;
 }
 
@@ -273,8 +287,8 @@ Status Generation::StreamOnce(bool text_prompt, bool* refused) {
   int status = 0;
   std::string error_body;
   Status sent = client_.StreamRequest("POST", "/v1/completions",
-                                      body.dump(-1, ' ', false, Json::error_handler_t::replace), {}, on_event,
-                                      &status, &error_body);
+                                      body.dump(-1, ' ', false, Json::error_handler_t::replace),
+                                      engine_->AuthHeaders(), on_event, &status, &error_body);
   LLMSYNC_RETURN_IF_ERROR(sent);
   LLMSYNC_RETURN_IF_ERROR(parse_error);
   if (status < 200 || status >= 300) {
@@ -308,8 +322,8 @@ void Generation::Run() {
   }
   std::vector<TokenId> held = request_.tokens;
   held.insert(held.end(), produced_.begin(), produced_.end());
-  engine_->Pool().End(request_.session_key, upstream_, result.IsOk() || aborting_, std::move(held),
-                      engine_->NowMs());
+  engine_->Pool().End(upstream_, result.IsOk() || aborting_, request_.tenant, request_.tokens,
+                      std::move(held), engine_->NowMs());
   {
     std::lock_guard<std::mutex> lock(mu_);
     ended_ = true;

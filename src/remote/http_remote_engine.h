@@ -9,7 +9,7 @@
 //     llama-server `tokens`); otherwise the text is re-tokenized here and the event says so;
 //   - the usage report at the end (stream_options.include_usage) is read for the upstream's own
 //     cache figure (remote/upstream_report.h), and llmsync's expectation is set beside it.
-// Which upstream serves a run is UpstreamPool's choice (session stickiness, health).
+// Which upstream serves a run is UpstreamPool's choice (the deepest prefix it computed, load, health).
 //
 // Thread safety: Start may be called from any thread; each generation streams on its own thread
 // (see runs/scheduler/remote_engine.h for the contract).
@@ -33,6 +33,9 @@ struct HttpRemoteOptions {
   std::chrono::milliseconds probe_timeout{3000};  // GET /v1/models on first use
   std::int64_t down_ms = 2000;                    // how long a failed upstream is passed over
   Env* env = nullptr;                             // clock; null: Env::Default()
+  // Sent as `Authorization: Bearer <api_key>` to every upstream (vLLM --api-key, llama-server
+  // --api-key, an llmsync with api_keys); empty: no header.
+  std::string api_key;
 };
 
 // kInvalidArgument naming the URL when one is malformed. REQUIRES: `tokenizer` outlives the engine.

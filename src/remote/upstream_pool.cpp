@@ -41,65 +41,56 @@ Result<UpstreamAddress> ParseUpstreamUrl(std::string_view url) {
 UpstreamPool::UpstreamPool(std::vector<UpstreamAddress> upstreams, std::int64_t down_ms)
     : upstreams_(std::move(upstreams)), down_ms_(down_ms), state_(upstreams_.size()) {}
 
-UpstreamPool::SessionEntry& UpstreamPool::TouchLocked(const std::string& key) {
-  auto it = by_key_.find(key);
-  if (it != by_key_.end()) {
-    sessions_.splice(sessions_.begin(), sessions_, it->second);
-    return sessions_.front();
-  }
-  if (sessions_.size() >= kMaxSessions) {
-    by_key_.erase(sessions_.back().key);
-    sessions_.pop_back();
-  }
-  sessions_.push_front(SessionEntry{key, SIZE_MAX, {}});
-  by_key_[key] = sessions_.begin();
-  return sessions_.front();
-}
-
-std::vector<std::size_t> UpstreamPool::Candidates(const std::string& session_key, std::int64_t now_ms) {
+std::vector<UpstreamChoice> UpstreamPool::Candidates(const std::string& tenant,
+                                                     const std::vector<text::TokenId>& tokens,
+                                                     std::int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
+  const std::size_t n = upstreams_.size();
+  // Per upstream: the longest prefix of `tokens` it computed, and the deepest run it continues.
+  std::vector<std::uint64_t> matched(n, 0);
+  std::vector<std::uint64_t> continued(n, 0);
+  for (const Held& h : held_) {
+    if (h.tenant != tenant) continue;
+    auto mismatch = std::mismatch(h.tokens.begin(), h.tokens.end(), tokens.begin(), tokens.end());
+    auto common = static_cast<std::uint64_t>(mismatch.first - h.tokens.begin());
+    matched[h.upstream] = std::max(matched[h.upstream], common);
+    if (h.prompt_tokens > 0 && common >= h.prompt_tokens)
+      continued[h.upstream] = std::max(continued[h.upstream], common);
+  }
   std::vector<std::size_t> up;
   std::vector<std::size_t> down;
-  for (std::size_t k = 0; k < upstreams_.size(); ++k) {
-    std::size_t i = (next_ + k) % upstreams_.size();  // rotate, so equals take turns
+  for (std::size_t k = 0; k < n; ++k) {
+    std::size_t i = (next_ + k) % n;  // rotate, so equals take turns
     (state_[i].down_until_ms <= now_ms ? up : down).push_back(i);
   }
-  next_ = (next_ + 1) % upstreams_.size();
+  next_ = (next_ + 1) % n;
   std::stable_sort(up.begin(), up.end(),
                    [&](std::size_t a, std::size_t b) { return state_[a].active < state_[b].active; });
   std::stable_sort(down.begin(), down.end(), [&](std::size_t a, std::size_t b) {
     return state_[a].down_until_ms < state_[b].down_until_ms;
   });
-  auto it = by_key_.find(session_key);
-  if (it != by_key_.end()) {
-    std::size_t sticky = it->second->upstream;
-    auto pos = std::find(up.begin(), up.end(), sticky);
-    if (pos != up.end()) std::rotate(up.begin(), pos, pos + 1);  // the session's upstream first
+  // The deepest continuation first (by load among equals, as sorted).
+  auto deepest = std::max_element(up.begin(), up.end(),
+                                  [&](std::size_t a, std::size_t b) { return continued[a] < continued[b]; });
+  const bool hit = deepest != up.end() && continued[*deepest] > 0;
+  if (hit) std::rotate(up.begin(), deepest, deepest + 1);
+  std::vector<UpstreamChoice> out;
+  for (std::size_t i : up) {
+    bool first = out.empty();
+    out.push_back({i, first && hit ? "cache_hit" : "least_loaded", matched[i]});
   }
-  up.insert(up.end(), down.begin(), down.end());
-  return up;
+  for (std::size_t i : down) out.push_back({i, "least_loaded", matched[i]});
+  return out;
 }
 
-std::uint64_t UpstreamPool::ExpectedCached(const std::string& session_key, std::size_t i,
-                                           const std::vector<text::TokenId>& tokens) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_key_.find(session_key);
-  if (it == by_key_.end() || it->second->upstream != i) return 0;
-  const std::vector<text::TokenId>& held = it->second->tokens;
-  auto mismatch = std::mismatch(held.begin(), held.end(), tokens.begin(), tokens.end());
-  return static_cast<std::uint64_t>(mismatch.first - held.begin());
-}
-
-void UpstreamPool::Begin(const std::string& session_key, std::size_t i, std::vector<text::TokenId> tokens) {
+void UpstreamPool::Begin(std::size_t i) {
   std::lock_guard<std::mutex> lock(mu_);
   ++state_[i].active;
-  SessionEntry& e = TouchLocked(session_key);
-  e.upstream = i;
-  e.tokens = std::move(tokens);
 }
 
-void UpstreamPool::End(const std::string& session_key, std::size_t i, bool ok,
-                       std::vector<text::TokenId> held, std::int64_t now_ms) {
+void UpstreamPool::End(std::size_t i, bool ok, const std::string& tenant,
+                       const std::vector<text::TokenId>& prompt, std::vector<text::TokenId> held,
+                       std::int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   --state_[i].active;
   if (!ok) {
@@ -107,8 +98,26 @@ void UpstreamPool::End(const std::string& session_key, std::size_t i, bool ok,
     return;
   }
   state_[i].down_until_ms = 0;
-  auto it = by_key_.find(session_key);
-  if (it != by_key_.end() && it->second->upstream == i) it->second->tokens = std::move(held);
+  // What this run continued on the same upstream is covered by the new sequence: drop it, keeping
+  // its anchor (a request continuing an earlier turn of the conversation still finds it here).
+  std::size_t anchor = prompt.size();
+  for (auto it = held_.begin(); it != held_.end();) {
+    bool covered = it->upstream == i && it->tenant == tenant && it->tokens.size() <= held.size() &&
+                   std::equal(it->tokens.begin(), it->tokens.end(), held.begin());
+    if (covered) {
+      anchor = std::min(anchor, it->prompt_tokens);
+      held_tokens_ -= it->tokens.size();
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  held_tokens_ += held.size();
+  held_.push_front(Held{i, tenant, anchor, std::move(held)});
+  while (held_.size() > kMaxSequences || (held_tokens_ > kMaxTokens && held_.size() > 1)) {
+    held_tokens_ -= held_.back().tokens.size();
+    held_.pop_back();
+  }
 }
 
 UpstreamIdentity UpstreamPool::Identity(std::size_t i) const {

@@ -1,12 +1,16 @@
-// UpstreamPool: the upstream engines of `--engine-url`, which one a session sticks to, and which
-// are down. A session's turns go to the upstream that last served its prefix while that one is up
-// (its prefix cache holds the session); a new session, or one whose upstream is down, goes to the
-// least busy upstream that is up. An upstream that failed is down for `down_ms`, after which it is
-// tried again; with every upstream down, the one down longest is tried.
+// UpstreamPool: the upstream engines of `--engine-url`, which one a request goes to, and which are
+// down. The pool remembers, per upstream, the token sequences it computed (prompt + generated): a
+// request that continues one of them (its prompt starts with that run's whole prompt: the next turn
+// of a conversation, whatever session it is kept in) goes to the upstream holding the deepest such
+// prefix while that one is up (reason cache_hit), since that upstream's prefix cache holds it. A
+// request that continues nothing (a new conversation, which shares at most a system prompt) goes
+// to the least busy upstream that is up, rotating among equals (reason least_loaded), so
+// conversations spread. An upstream that failed is down for `down_ms`, after which it is tried
+// again; with every upstream down, the one down longest is tried.
 //
-// Per session the pool also remembers the tokens it last sent to (or received from) the upstream,
-// so a run can report llmsync's own expectation of that upstream's cache hit beside the
-// upstream's figure. Both maps are bounded (least recently used sessions are forgotten).
+// The remembered sequences also give llmsync's own expectation of the upstream's cache hit (the
+// longest prefix of the request it computed) beside the upstream's own figure. They are bounded
+// (kMaxSequences and kMaxTokens; least recently used forgotten first).
 //
 // Thread safety: every method may be called from any thread (one mutex).
 #pragma once
@@ -16,7 +20,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "llmsync/status.h"
@@ -42,9 +45,17 @@ struct UpstreamIdentity {
   bool text_prompts = false;  // refused token-id prompts: send the template-rendered text
 };
 
+// One upstream to try, and why it is in that place.
+struct UpstreamChoice {
+  std::size_t upstream = 0;
+  std::string reason;                // cache_hit | least_loaded
+  std::uint64_t matched_tokens = 0;  // of the request, computed there before (its expected cache hit)
+};
+
 class UpstreamPool {
  public:
-  static constexpr std::size_t kMaxSessions = 4096;
+  static constexpr std::size_t kMaxSequences = 4096;
+  static constexpr std::size_t kMaxTokens = std::size_t{1} << 22;
 
   // REQUIRES: !upstreams.empty().
   UpstreamPool(std::vector<UpstreamAddress> upstreams, std::int64_t down_ms);
@@ -52,19 +63,17 @@ class UpstreamPool {
   std::size_t Size() const { return upstreams_.size(); }
   const UpstreamAddress& At(std::size_t i) const { return upstreams_[i]; }
 
-  // Upstreams to try for a session, best first: its sticky upstream when up, then the others that
-  // are up by load, then the ones that are down by how long they have been.
-  std::vector<std::size_t> Candidates(const std::string& session_key, std::int64_t now_ms);
+  // Upstreams to try for a request's tokens, best first: the one holding the deepest prefix it
+  // continues when up, else the up ones by load; then the down ones by how long they have been.
+  // Only sequences of the same tenant count (as the local KV cache, tenants never share prefixes).
+  std::vector<UpstreamChoice> Candidates(const std::string& tenant, const std::vector<text::TokenId>& tokens,
+                                         std::int64_t now_ms);
 
-  // Tokens of `tokens` that upstream `i` should already hold for this session.
-  std::uint64_t ExpectedCached(const std::string& session_key, std::size_t i,
-                               const std::vector<text::TokenId>& tokens);
-
-  // A generation started on `i` for the session (the session now sticks to it); it ended.
-  void Begin(const std::string& session_key, std::size_t i, std::vector<text::TokenId> tokens);
-  // `held`: the sequence the upstream computed (prompt + generated), when it succeeded.
-  void End(const std::string& session_key, std::size_t i, bool ok, std::vector<text::TokenId> held,
-           std::int64_t now_ms);
+  // A generation started on `i` with the prompt `prompt`; it ended. `held`: the sequence the
+  // upstream computed (prompt + generated), when it succeeded.
+  void Begin(std::size_t i);
+  void End(std::size_t i, bool ok, const std::string& tenant, const std::vector<text::TokenId>& prompt,
+           std::vector<text::TokenId> held, std::int64_t now_ms);
 
   UpstreamIdentity Identity(std::size_t i) const;
   void SetIdentity(std::size_t i, UpstreamIdentity identity);
@@ -76,21 +85,20 @@ class UpstreamPool {
     std::int64_t down_until_ms = 0;
     UpstreamIdentity identity;
   };
-  struct SessionEntry {
-    std::string key;
+  struct Held {
     std::size_t upstream = 0;
-    std::vector<text::TokenId> tokens;  // what that upstream was last given or produced
+    std::string tenant;
+    std::size_t prompt_tokens = 0;      // a request continues this one when it starts with these
+    std::vector<text::TokenId> tokens;  // prompt + generated
   };
-  // REQUIRES: mu_ held. Moves the session to the front, creating it (evicting the oldest).
-  SessionEntry& TouchLocked(const std::string& key);
 
   const std::vector<UpstreamAddress> upstreams_;
   const std::int64_t down_ms_;
   mutable std::mutex mu_;
-  std::vector<State> state_;          // GUARDED_BY(mu_)
-  std::list<SessionEntry> sessions_;  // GUARDED_BY(mu_): most recent first
-  std::unordered_map<std::string, std::list<SessionEntry>::iterator> by_key_;  // GUARDED_BY(mu_)
-  std::size_t next_ = 0;  // GUARDED_BY(mu_): round robin among equals
+  std::vector<State> state_;     // GUARDED_BY(mu_)
+  std::list<Held> held_;         // GUARDED_BY(mu_): most recent first
+  std::size_t held_tokens_ = 0;  // GUARDED_BY(mu_)
+  std::size_t next_ = 0;         // GUARDED_BY(mu_): round robin among equals
 };
 
 }  // namespace llmsync::remote

@@ -47,6 +47,10 @@ struct UpstreamCost {
   // same session (what that upstream's prefix cache can hold).
   std::uint64_t expected_cached_tokens = 0;
   int attempts = 1;  // upstreams the run started on
+  // Why the run went to that upstream (cache_hit, least_loaded) and the prompt tokens llmsync
+  // expected it to hold when chosen.
+  std::string reason;
+  std::uint64_t matched_tokens = 0;
 };
 
 struct CostReport {
@@ -57,6 +61,9 @@ struct CostReport {
   double decode_tokens_per_s = 0;
   std::optional<Divergence> divergence;
   std::optional<UpstreamCost> upstream;  // set when a remote engine computed the run
+  // Which engine served the run and why: the engine process (many processes on one store), the
+  // upstream (remote engines in one process), or "local".
+  std::optional<store::RunPlacement> dispatch;
 };
 
 struct StartedEvent {
@@ -91,8 +98,10 @@ struct UpstreamEvent {
   std::uint64_t from_token = 0;
   std::string previous_error;  // why the previous upstream was left; empty on the first attempt
   bool exact = true;
-  bool token_ids = true;     // false: the upstream streams text, re-tokenized here
-  bool text_prompt = false;  // the upstream takes text prompts: the template-rendered text went up
+  bool token_ids = true;             // false: the upstream streams text, re-tokenized here
+  bool text_prompt = false;          // the upstream takes text prompts: the template-rendered text went up
+  std::string reason;                // why this upstream: cache_hit, least_loaded (failover: the next one)
+  std::uint64_t matched_tokens = 0;  // prompt tokens it was expected to hold
 };
 
 using EventBody = std::variant<StartedEvent, TokenEvent, UsageEvent, CompletedEvent, FailedEvent,

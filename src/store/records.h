@@ -122,6 +122,17 @@ struct RunRecord {
   std::uint64_t last_event_id = 0;  // maintained by the store
 };
 
+// Where a run went and why.
+struct RunPlacement {
+  std::string engine;  // the worker that claimed the run last; empty: nobody yet
+  std::string target;  // the engine the dispatcher offered it to; empty: none
+  // cache_hit | least_loaded | lease | round_robin (the dispatcher's, when the target claimed it),
+  // fallback (another engine claimed it: the target was dead or did not claim in time, or there
+  // was none), takeover (resumed after its engine's lease lapsed). Empty: not dispatched.
+  std::string reason;
+  std::uint64_t matched_tokens = 0;  // of the prompt, held by the target when offered
+};
+
 struct RunEventDraft {
   std::string tenant;
   Id run;

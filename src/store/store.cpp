@@ -26,6 +26,26 @@ Result<std::uint64_t> Store::LeaseRun(const Id&, const std::string&, std::int64_
 
 Result<std::string> Store::RunWorker(const Id&) { return std::string(); }
 
+Status Store::PublishEngine(const EngineBeat&) { return Status::Ok(); }
+
+Status Store::RetireEngine(const std::string&) { return Status::Ok(); }
+
+Result<RunPlacement> Store::DispatchRun(const DispatchRequest&) {
+  return Status::Unimplemented("this store has one process: there is no engine to choose");
+}
+
+Status Store::WithdrawDispatch(const Id&) { return Status::Ok(); }
+
+Result<RunPlacement> Store::GetRunPlacement(const Id& run) {
+  RunPlacement placement;
+  LLMSYNC_ASSIGN_OR_RETURN(placement.engine, RunWorker(run));
+  return placement;
+}
+
+Status Store::PinSession(const Id&, const std::string&, std::int64_t) { return Status::Ok(); }
+
+Status Store::UnpinSession(const Id&, const std::string&) { return Status::Ok(); }
+
 Result<SessionFeedEvent> Store::PublishSessionEvent(const Id&, std::uint64_t, std::string_view,
                                                     std::string_view) {
   return Status::Unimplemented("this store does not share session events between processes");

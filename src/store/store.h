@@ -65,6 +65,36 @@ inline bool IsLeaseLost(const Status& s) {
   return s.Code() == StatusCode::kConflict && s.Message().rfind(kLeaseLostPrefix, 0) == 0;
 }
 
+// ---- Cache-aware dispatch across engine processes (docs/ARCHITECTURE.md, "Cache-aware dispatch").
+
+// What an engine process publishes every heartbeat: its load, and the changes to the set of KV
+// directory members it holds ("<node id hex>:<tenant>": a node id hashes its whole path, so holding
+// a member is an exact statement about a token prefix of that tenant).
+struct EngineBeat {
+  std::string worker;
+  std::int64_t ttl_ms = 0;  // the engine counts as live this long after the beat
+  std::uint64_t active_runs = 0;
+  std::uint64_t queued_runs = 0;
+  std::uint64_t queued_prompt_tokens = 0;
+  std::vector<std::string> held_added;    // members held now (re-adding refreshes their age)
+  std::vector<std::string> held_removed;  // members whose KV left the cache
+  std::size_t held_cap = 0;               // the directory keeps at most this many, the newest
+};
+
+enum class DispatchMode { kCacheAware, kRoundRobin };
+
+// A run to place: offered to the live engine holding the deepest member of its path, unless that
+// engine's queue exceeds queue_bound (then to the least loaded), or to the session's lease holder.
+struct DispatchRequest {
+  Id run;
+  Id session;
+  std::vector<std::string> path;      // directory members of the run's path nodes, deepest first
+  std::vector<std::uint64_t> depths;  // tokens of the path up to and including each of them
+  DispatchMode mode = DispatchMode::kCacheAware;
+  std::uint64_t queue_bound = 0;  // queued + offered runs beyond which a holder is passed over
+  std::int64_t grace_ms = 0;      // how long other engines leave a run offered to a live one
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -183,6 +213,26 @@ class Store {
                                          std::uint64_t epoch);
   // The worker that last claimed the run; empty when none did.
   virtual Result<std::string> RunWorker(const Id& run);
+
+  // ---- Cache-aware dispatch (a store shared by many processes; the defaults suit a store one
+  // process owns, where there is nothing to choose: publishing is a no-op and dispatch unimplemented).
+
+  // Records the engine as live for beat.ttl_ms with its load, and applies its directory changes.
+  virtual Status PublishEngine(const EngineBeat& beat);
+  // Removes the engine and its directory at once (a graceful stop).
+  virtual Status RetireEngine(const std::string& worker);
+  // Chooses the engine for a run not created yet and offers it there; other engines leave the run
+  // to that engine for request.grace_ms (LeaseRun), unless it stops being live. Target empty: no
+  // engine is live, and the first to come claims the run. kUnimplemented on a store one process owns.
+  virtual Result<RunPlacement> DispatchRun(const DispatchRequest& request);
+  // Takes back an offer whose run was never created.
+  virtual Status WithdrawDispatch(const Id& run);
+  // Where the run is (the claiming engine, the dispatcher's target and the reason).
+  virtual Result<RunPlacement> GetRunPlacement(const Id& run);
+  // `worker` holds a KV lease on the session for ttl_ms: its runs are offered there (reason lease).
+  // Unpin forgets it if `worker` is still the holder.
+  virtual Status PinSession(const Id& session, const std::string& worker, std::int64_t ttl_ms);
+  virtual Status UnpinSession(const Id& session, const std::string& worker);
 
   // ---- The session event feed across processes. Live notifications, not the log (the node tree
   // is the log): a store shared by many processes carries them so that a subscriber on any process

@@ -1,7 +1,8 @@
 // Remote engines (issue 16): `llmsync serve --engine-url` in front of other `llmsync serve`
 // processes over HTTP. The upstream is SIGKILLed mid-run and a second one finishes the run;
 // seeded output through the remote path equals the local engine's; sessions stick to their
-// upstream and the upstream's own cache report reaches run.usage; llmsync's /v1/completions takes
+// upstream and the upstream's own cache report reaches run.usage; stateless conversations spread
+// over the upstreams by prefix and return to their own; llmsync's /v1/completions takes
 // token-id prompts; the field readers know each server's spelling.
 #include "remote/upstream_report.h"
 #include "serve_process.h"
@@ -115,6 +116,75 @@ TEST(RemoteEngineTest, SessionSticksToItsUpstreamWhoseCacheReportReachesTheUsage
   EXPECT_EQ(last["cached_tokens"]["ram"].get<std::uint64_t>(), cached);
   EXPECT_EQ(last["recomputed_tokens"].get<std::uint64_t>(), prompt - cached);
   front.Kill(SIGTERM);
+}
+
+// The OpenAI stateless view keeps a tenant's conversations in one session; dispatch by prefix
+// still spreads them over the upstreams, and each one's later turns return to its own upstream.
+TEST(RemoteEngineTest, StatelessConversationsSpreadOverUpstreamsAndEachReturnsToItsOwn) {
+  TestDir dir;
+  std::string model = ServerTestEnv::TinyModel(dir);
+  ServeProcess a(model, dir.File("up_a"));
+  ServeProcess b(model, dir.File("up_b"));
+  a.Start();
+  b.Start();
+  ServeProcess front(model, dir.File("front"), {"--engine-url", Url(a), "--engine-url", Url(b)});
+  front.Start();
+  std::vector<Json> conversations = {
+      Json::array({{{"role", "user"}, {"content", "Alpha: tell me about rivers."}}}),
+      Json::array({{{"role", "user"}, {"content", "Beta: tell me about mountains."}}})};
+  std::vector<std::string> home(conversations.size());
+  for (int turn = 0; turn < 3; ++turn) {
+    for (std::size_t k = 0; k < conversations.size(); ++k) {
+      Json reply =
+          PostJson(front.Client(), "/v1/chat/completions",
+                   {{"model", "default"}, {"messages", conversations[k]}, {"max_tokens", 8}, {"seed", 3}});
+      ASSERT_TRUE(reply.contains("llmsync")) << reply.dump();
+      const Json& dispatch = reply["llmsync"]["runs"][0]["cost"]["dispatch"];
+      const std::string upstream = dispatch["engine"];
+      if (turn == 0) {
+        home[k] = upstream;
+        EXPECT_EQ(dispatch["reason"], "least_loaded") << dispatch.dump();
+      } else {
+        EXPECT_EQ(upstream, home[k]) << "conversation " << k << " turn " << turn;
+        EXPECT_EQ(dispatch["reason"], "cache_hit") << dispatch.dump();
+        EXPECT_GT(dispatch["matched_tokens"].get<std::uint64_t>(), 0u) << dispatch.dump();
+      }
+      conversations[k].push_back(reply["choices"][0]["message"]);
+      conversations[k].push_back(
+          {{"role", "user"}, {"content", "And then, turn " + std::to_string(turn) + "?"}});
+    }
+  }
+  EXPECT_NE(home[0], home[1]) << "two new conversations go to two upstreams";
+  front.Kill(SIGTERM);
+}
+
+// --engine-key: the key goes up as a bearer token; without it an upstream that needs one is
+// refused with a message that says so.
+TEST(RemoteEngineTest, EngineKeyReachesAnUpstreamThatRequiresOne) {
+  TestDir dir;
+  std::string model = ServerTestEnv::TinyModel(dir);
+  const std::string config = dir.File("upstream.json");
+  ASSERT_TRUE(
+      WriteFileAtomically(Env::Default(), config, R"({"api_keys": {"sk-upstream": "front"}})").IsOk());
+  ServeProcess up(model, dir.File("up"), {"--config", config});
+  up.Start();
+  auto one_run = [&](ServeProcess& front) {
+    client::HttpClient& c = front.Client();
+    std::string s = PostJson(c, "/v1/sessions", Json::object())["id"];
+    PostJson(c, "/v1/sessions/" + s + "/nodes", {{"nodes", {{{"kind", "user"}, {"text", "Hello."}}}}});
+    std::string run = PostJson(c, "/v1/sessions/" + s + "/runs", {{"max_tokens", 4}})["id"];
+    return ReadRun(front.Port(), run);
+  };
+  ServeProcess keyed(model, dir.File("keyed"), {"--engine-url", Url(up), "--engine-key", "sk-upstream"});
+  keyed.Start();
+  EXPECT_EQ(one_run(keyed).last_type, "run.completed");
+  keyed.Kill(SIGTERM);
+  ServeProcess keyless(model, dir.File("keyless"), {"--engine-url", Url(up)});
+  keyless.Start();
+  Streamed refused = one_run(keyless);
+  ASSERT_EQ(refused.last_type, "run.failed");
+  EXPECT_NE(refused.payloads.back().find("--engine-key"), std::string::npos) << refused.payloads.back();
+  keyless.Kill(SIGTERM);
 }
 
 TEST(RemoteEngineTest, CompletionsTakeTokenIdPromptsAndReturnTokenIds) {

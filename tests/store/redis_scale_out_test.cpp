@@ -40,6 +40,91 @@ class RedisScaleOutTest : public ::testing::Test {
   SessionRecord s_ = NewSession("acme", "feed");
 };
 
+// Cache-aware dispatch (issue 16): engines publish load and KV directory members; a run goes to
+// the live holder of the deepest member, unless its queue is over the bound; other engines leave
+// an offered run to a live target and take it once the target stops beating; leases pin.
+TEST_F(RedisScaleOutTest, DispatchOffersRunsToTheDeepestHolderAndClaimsFollowTheOffer) {
+  auto beat = [&](Store& store, const std::string& worker, std::int64_t ttl_ms,
+                  std::vector<std::string> added, std::vector<std::string> removed = {}) {
+    EngineBeat b;
+    b.worker = worker;
+    b.ttl_ms = ttl_ms;
+    b.held_added = std::move(added);
+    b.held_removed = std::move(removed);
+    b.held_cap = 100;
+    ASSERT_TRUE(store.PublishEngine(b).IsOk());
+  };
+  beat(*a_, "a", 60000, {"n1:acme", "n2:acme"});
+  beat(*b_, "b", 60000, {"n1:acme"});
+  auto request = [&](const std::string& name) {
+    DispatchRequest r;
+    r.run = NamedId(name);
+    r.session = s_.id;
+    r.path = {"n3:acme", "n2:acme", "n1:acme"};  // deepest first
+    r.depths = {300, 200, 100};
+    r.queue_bound = 1;
+    r.grace_ms = 60000;
+    return r;
+  };
+  auto first = a_->DispatchRun(request("run:1"));
+  ASSERT_TRUE(first.IsOk()) << first.GetStatus().ToString();
+  EXPECT_EQ(first->target, "a") << "a holds n2, the deepest held member";
+  EXPECT_EQ(first->reason, "cache_hit");
+  EXPECT_EQ(first->matched_tokens, 200u);
+  auto second = a_->DispatchRun(request("run:2"));
+  ASSERT_TRUE(second.IsOk());
+  EXPECT_EQ(second->target, "a") << "one run offered there: at the bound, not over it";
+  auto third = a_->DispatchRun(request("run:3"));
+  ASSERT_TRUE(third.IsOk());
+  EXPECT_EQ(third->target, "b") << "a's queue is over the bound";
+  EXPECT_EQ(third->reason, "least_loaded");
+  EXPECT_EQ(third->matched_tokens, 100u) << "b holds n1";
+
+  // The offered run is a's while a is live: b's claim is refused, a's succeeds with the reason.
+  RunRecord run;
+  run.id = NamedId("run:1");
+  run.tenant = "acme";
+  run.session = s_.id;
+  ASSERT_TRUE(a_->CreateRun(run).IsOk());
+  EXPECT_EQ(*b_->LeaseRun(run.id, "b", 5000, 0), 0u);
+  EXPECT_EQ(*a_->LeaseRun(run.id, "a", 5000, 0), 1u);
+  auto placed = b_->GetRunPlacement(run.id);
+  ASSERT_TRUE(placed.IsOk());
+  EXPECT_EQ(placed->engine, "a");
+  EXPECT_EQ(placed->reason, "cache_hit");
+  EXPECT_EQ(placed->matched_tokens, 200u);
+
+  // run:2 is offered to a too; a stops beating (its heartbeat lapses): b takes it, as a fallback.
+  RunRecord second_run = run;
+  second_run.id = NamedId("run:2");
+  ASSERT_TRUE(a_->CreateRun(second_run).IsOk());
+  beat(*a_, "a", 100, {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_EQ(*b_->LeaseRun(second_run.id, "b", 5000, 0), 1u);
+  placed = b_->GetRunPlacement(second_run.id);
+  EXPECT_EQ(placed->engine, "b");
+  EXPECT_EQ(placed->target, "a");
+  EXPECT_EQ(placed->reason, "fallback");
+
+  // a is not live now: the deepest live holder is b. A lease pins the session to a live engine.
+  auto fourth = a_->DispatchRun(request("run:4"));
+  EXPECT_EQ(fourth->target, "b");
+  EXPECT_EQ(fourth->reason, "cache_hit");
+  beat(*a_, "a", 60000, {});
+  beat(*b_, "b", 60000, {}, {"n1:acme"});
+  ASSERT_TRUE(a_->PinSession(s_.id, "a", 60000).IsOk());
+  auto leased = b_->DispatchRun(request("run:5"));
+  EXPECT_EQ(leased->target, "a");
+  EXPECT_EQ(leased->reason, "lease");
+  ASSERT_TRUE(b_->UnpinSession(s_.id, "b").IsOk()) << "not b's pin: nothing happens";
+  EXPECT_EQ(b_->DispatchRun(request("run:6"))->reason, "lease");
+  ASSERT_TRUE(a_->UnpinSession(s_.id, "a").IsOk());
+  ASSERT_TRUE(a_->RetireEngine("a").IsOk());
+  auto nobody = b_->DispatchRun(request("run:7"));
+  EXPECT_EQ(nobody->target, "b") << "a retired, and b no longer holds n1";
+  EXPECT_EQ(nobody->reason, "least_loaded");
+}
+
 TEST_F(RedisScaleOutTest, LeaseEpochsFenceAStaleHolder) {
   RunRecord run;
   run.id = NamedId("run:fenced");

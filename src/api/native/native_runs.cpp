@@ -290,9 +290,12 @@ HttpResponse GetRun(ServerContext& ctx, const HttpRequest& req, const PathParams
         }
       }
     }
-    // The engine process that claimed it (many processes on one store); null in a single process.
-    LLMSYNC_ASSIGN_OR_RETURN(std::string worker, ctx.store->RunWorker(run.id));
-    out["worker"] = worker.empty() ? Json(nullptr) : Json(worker);
+    // The engine process that claimed it (many processes on one store; null in a single process),
+    // and where the dispatcher offered it and why (null when the run was not dispatched).
+    LLMSYNC_ASSIGN_OR_RETURN(store::RunPlacement placement, ctx.store->GetRunPlacement(run.id));
+    out["worker"] = placement.engine.empty() ? Json(nullptr) : Json(placement.engine);
+    out["dispatch"] =
+        placement.reason.empty() && placement.target.empty() ? Json(nullptr) : DispatchJson(placement);
     return JsonResponse(200, DumpJson(out));
   });
 }

@@ -352,6 +352,8 @@ HttpResponse Lease(ServerContext& ctx, const HttpRequest& req, const PathParams&
     kvcache::LeaseRequest lease{s.tenant, runs::Conversation::PathTokens(path), body["ttl_s"].get<double>(),
                                 *node};
     LLMSYNC_ASSIGN_OR_RETURN(kvcache::LeaseInfo info, ctx.kv->Lease(lease));
+    // Many processes: the session's runs are offered to this engine while the lease lasts.
+    LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->PinSession(s.session, lease.ttl_s));
     Json out = {{"lease_id", info.id},    {"node", node->ToHex()},
                 {"blocks", info.blocks},  {"cached_tokens", info.cached_tokens},
                 {"ttl_s", body["ttl_s"]}, {"replaced", info.replaced}};
@@ -375,6 +377,7 @@ HttpResponse ReleaseLease(ServerContext& ctx, const HttpRequest& req, const Path
       return Status::InvalidArgument("lease_id is required (query or body)");
     }
     LLMSYNC_RETURN_IF_ERROR(ctx.kv->ReleaseLease(s.tenant, id));
+    LLMSYNC_RETURN_IF_ERROR(ctx.scheduler->UnpinSession(s.session));
     return JsonResponse(200, DumpJson({{"released", id}}));
   });
 }

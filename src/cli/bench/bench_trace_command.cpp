@@ -29,6 +29,7 @@ struct TraceFlags {
   std::int64_t kv_ram_mb = 4;
   int threads = 0;
   std::string target_url;
+  std::string native_url;  // play the native target against this llmsync instead of an embedded one
   std::string target_model = "default";
   std::string targets = "native,openai";
   std::string plot;
@@ -209,7 +210,17 @@ int RunTrace(const TraceFlags& f) {
                    {"kv_ram_mb", f.kv_ram_mb},
                    {"model", f.model.empty() ? "demo" : f.model}}},
                  {"targets", Json::object()}};
-  if (f.targets.find("native") != std::string::npos) {
+  if (!f.native_url.empty()) {
+    // An llmsync already running, e.g. the api process in front of several engine processes
+    // (bench/dispatch_bench.sh): its cache account is the engines'.
+    client::ClientOptions external;
+    Status s = client::ParseServerUrl(f.native_url, &external);
+    report["targets"]["native"] = s.IsOk() ? PlayTarget(*MakeNativeDriver(external, c), c)
+                                           : Json{{"available", false}, {"reason", s.Message()}};
+    report["targets"]["native"]["url"] = f.native_url;
+    report["config"]["model"] = "the server's at " + f.native_url;  // not the embedded server's
+    report["config"]["kv_ram_mb"] = nullptr;
+  } else if (f.targets.find("native") != std::string::npos) {
     report["targets"]["native"] =
         play_local("native", [&](const client::ClientOptions& o) { return MakeNativeDriver(o, c); });
   }
@@ -296,6 +307,9 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
   cmd->add_option("--target", f->target_url,
                   "Also drive this OpenAI-compatible URL (http://HOST:PORT[/path])");
   cmd->add_option("--target-model", f->target_model, "Model name sent to --target");
+  cmd->add_option("--native-url", f->native_url,
+                  "Play the native target against this running llmsync (http://HOST:PORT) instead of an "
+                  "embedded server");
   cmd->add_option("--plot", f->plot, "Draw TTFT and bytes vs turn per target to this PNG (gnuplot)");
   cmd->add_option("--out", f->out, "Also write the JSON report to this file");
   cmd->callback([f, &state] { state.exit_code = RunTrace(*f); });

@@ -257,6 +257,48 @@ Result<Acquired> KvManager::Acquire(std::string_view tenant, std::span<const std
   return Acquired{KvSequence(this, id), std::move(account)};
 }
 
+std::vector<SpanKey> KvManager::SpansHolding(std::string_view tenant, std::span<const std::int32_t> tokens,
+                                             std::span<const std::int64_t> ends) {
+  std::vector<SpanKey> out(ends.size());
+  const std::int64_t b = options_.block_tokens;
+  const std::int64_t n = static_cast<std::int64_t>(tokens.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  SpanKey parent = RootKey(tenant, options_.model_fingerprint, b, options_.geometry.dtype);
+  std::size_t next = 0;
+  std::int64_t pos = 0;
+  while (pos < n && next < ends.size()) {
+    std::span<const std::int32_t> segment =
+        tokens.subspan(static_cast<std::size_t>(pos), static_cast<std::size_t>(std::min(b, n - pos)));
+    const RadixNode* node = nullptr;
+    std::int64_t take = 0;
+    if (static_cast<std::int64_t>(segment.size()) == b) {
+      node = index_.Find(ChildKey(parent, segment));
+      take = node != nullptr ? b : 0;
+    }
+    if (node == nullptr) {
+      ChildMatch m = index_.BestChild(parent, segment);
+      node = m.node;
+      take = m.common;
+    }
+    if (node == nullptr || take == 0) break;
+    while (next < ends.size() && ends[next] <= pos + take) {
+      if (ends[next] > pos) out[next] = node->key;
+      ++next;
+    }
+    if (take < b) break;
+    parent = node->key;
+    pos += b;
+  }
+  return out;
+}
+
+std::vector<bool> KvManager::Contains(std::span<const SpanKey> keys) const {
+  std::vector<bool> out(keys.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  for (std::size_t i = 0; i < keys.size(); ++i) out[i] = index_.Find(keys[i]) != nullptr;
+  return out;
+}
+
 Result<LeaseInfo> KvManager::Lease(const LeaseRequest& request) {
   if (request.tokens.empty()) return Status::InvalidArgument("kv: a lease needs a non-empty token path");
   LLMSYNC_RETURN_IF_ERROR(ValidateTokens(request.tokens));

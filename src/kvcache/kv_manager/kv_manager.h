@@ -197,6 +197,14 @@ class KvManager final : public engine::KvStorage {
   // it first. kNotFound for an unknown sequence.
   Status Share(SeqId seq);
 
+  // For each end in `ends` (ascending, each in [1, tokens.size()]): the key of the cached span (RAM
+  // or disk) that holds position end - 1 of this path, or the zero key when tokens [0, end) are
+  // not all cached. Touches nothing: a lookup, not a use.
+  std::vector<SpanKey> SpansHolding(std::string_view tenant, std::span<const std::int32_t> tokens,
+                                    std::span<const std::int64_t> ends);
+  // Whether each span is still cached (RAM or disk).
+  std::vector<bool> Contains(std::span<const SpanKey> keys) const;
+
   // Leases (see lease_table.h). kInvalidArgument for a bad TTL or empty path; kResourceExhausted
   // over a quota; kNotFound for an unknown lease or one of another tenant.
   Result<LeaseInfo> Lease(const LeaseRequest& request);

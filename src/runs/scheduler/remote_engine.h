@@ -28,9 +28,9 @@
 namespace llmsync::runs {
 
 struct RemoteRequest {
-  // The run's tenant and session: the upstream that last served this key is preferred, so the
-  // session's turns find their prefix in that upstream's cache.
-  std::string session_key;
+  // The run's tenant: the upstream that computed the deepest prefix of `tokens` for this tenant is
+  // preferred (remote/upstream_pool.h), so a conversation's turns find it in that upstream's cache.
+  std::string tenant;
   // The whole sequence so far: the frozen prompt plus the tokens the run already generated (the
   // durable ones after a failover). The upstream continues after the last one.
   std::vector<text::TokenId> tokens;

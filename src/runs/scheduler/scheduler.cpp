@@ -15,6 +15,12 @@ RunScheduler::RunScheduler(SchedulerDeps deps, SchedulerOptions options)
     tokens_prefilled_ = deps_.metrics->GetCounter("llmsync_tokens_prefilled_total", "Prompt tokens computed");
     tokens_generated_ = deps_.metrics->GetCounter("llmsync_tokens_generated_total", "Tokens generated");
   }
+  // Every engine process publishes its load; only runs on the local engine add to its directory
+  // (the KV of remote runs is the upstreams').
+  if (MultiProcess() && options_.execute && deps_.kv != nullptr) {
+    directory_ = std::make_unique<KvDirectory>(deps_.store, deps_.kv, options_.worker_id, options_.lease_ms,
+                                               options_.kv_directory_cap);
+  }
 }
 
 RunScheduler::~RunScheduler() { Stop(); }
@@ -110,10 +116,18 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
     if (stopping_) return Status::Unavailable("the server is shutting down");
     if (options_.execute) LLMSYNC_RETURN_IF_ERROR(CheckQueueRoomLocked());
   }
-  LLMSYNC_RETURN_IF_ERROR(deps_.store->CreateRun(record));
+  std::optional<store::RunPlacement> placement;
+  if (MultiProcess()) placement = Dispatch(record, *run);
+  Status created = deps_.store->CreateRun(record);
+  if (!created.IsOk()) {
+    if (placement) (void)deps_.store->WithdrawDispatch(record.id);
+    return created;
+  }
   if (!options_.execute) return record;  // an engine process claims it
   RunLease lease{record.tenant};
   if (MultiProcess()) {
+    // Offered to another engine: it claims the run (or, past the grace period, anyone does).
+    if (placement && !placement->target.empty() && placement->target != options_.worker_id) return record;
     // Claim it before any other engine's scan can; if one was faster, it runs there.
     Result<std::uint64_t> claimed =
         deps_.store->LeaseRun(record.id, options_.worker_id, options_.lease_ms, 0);
@@ -121,6 +135,10 @@ Result<store::RunRecord> RunScheduler::Submit(const SubmitRequest& request) {
     lease.epoch = *claimed;
     run->lease_epoch = lease.epoch;
     run->lease_lost = lease.lost;
+    lease.placement = placement.value_or(store::RunPlacement{});
+    lease.placement.engine = options_.worker_id;
+    if (lease.placement.target.empty()) lease.placement.reason = "fallback";
+    run->placement = lease.placement;
   }
   deps_.hub->Open(record.id, record.tenant, {});
   {
@@ -164,6 +182,7 @@ Status RunScheduler::Resume(store::RunRecord record, const RunLease& lease) {
   std::unique_ptr<ActiveRun> run = std::move(prepared).Value();
   run->lease_epoch = lease.epoch;
   run->lease_lost = lease.lost;
+  run->placement = lease.placement;
   for (const store::RunEvent& e : events) {
     if (e.type != kEventToken) continue;
     LLMSYNC_ASSIGN_OR_RETURN(TokenEvent token, deps_.codec.decode_token(e.payload));
@@ -195,6 +214,7 @@ Status RunScheduler::Start() {
     stopping_ = false;
   }
   if (!options_.execute) return Status::Ok();
+  Heartbeat();  // dispatchers see this engine before its first scan
   thread_ = std::thread([this] { Loop(); });
   if (MultiProcess()) coordinator_ = std::thread([this] { CoordinatorLoop(); });
   return Status::Ok();
@@ -210,6 +230,7 @@ void RunScheduler::CoordinatorLoop() {
 }
 
 void RunScheduler::RenewAndClaim() {
+  Heartbeat();
   std::map<Id, RunLease> owned;
   std::size_t load = 0;
   {
@@ -257,6 +278,9 @@ void RunScheduler::RenewAndClaim() {
     if (!claimed.IsOk() || *claimed == 0) continue;
     Id id = record.id;
     RunLease lease{record.tenant, *claimed};
+    Result<store::RunPlacement> placed = deps_.store->GetRunPlacement(id);
+    lease.placement = placed.IsOk() ? *placed : store::RunPlacement{options_.worker_id, "", "fallback", 0};
+    lease.placement.engine = options_.worker_id;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
@@ -264,7 +288,8 @@ void RunScheduler::RenewAndClaim() {
     }
     owned[id] = lease;
     LLMSYNC_LOG(kInfo) << "worker " << options_.worker_id << " claimed run " << id.ShortHex() << " ("
-                       << store::RunStatusName(record.status) << ", lease epoch " << lease.epoch << ")";
+                       << store::RunStatusName(record.status) << ", lease epoch " << lease.epoch << ", "
+                       << lease.placement.reason << ")";
     Status resumed = Resume(std::move(record), lease);
     if (!resumed.IsOk())
       LLMSYNC_LOG(kWarning) << "resuming run " << id.ShortHex() << ": " << resumed.ToString();
@@ -314,6 +339,10 @@ void RunScheduler::Stop() {
   coordinator_cv_.notify_all();
   thread_.join();
   if (coordinator_.joinable()) coordinator_.join();
+  if (directory_) {  // dispatchers stop offering runs here at once
+    Status retired = directory_->Retire();
+    if (!retired.IsOk()) LLMSYNC_LOG(kWarning) << "leaving the engine directory: " << retired.ToString();
+  }
   // Events emitted without waiting (Emit) may still sit in the store's queue, and their completions
   // publish to the hub from the store's writer thread. An empty append queues behind them: once it
   // returns, no completion of this scheduler is left to run after the hub is gone (issue 17).

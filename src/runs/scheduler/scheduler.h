@@ -24,6 +24,10 @@
 // api role) Submit only records the run; an engine claims it. Every claim has an epoch (a fencing
 // token, Store::LeaseRun) that the run's writes carry: an engine paused past its lease finds its
 // writes refused once another engine took the run over, and drops the run without writing more.
+// Cache-aware dispatch (scheduler_dispatch.cpp): Submit offers each run to the engine holding the
+// deepest node of its path (Store::DispatchRun), which other engines leave it to for a grace period;
+// an engine publishes its load and the nodes whose KV it holds (kv_directory.h) every scan and at
+// the end of every run.
 //
 // Thread safety: Submit, Cancel and the accessors may be called from any thread; Start and Stop
 // from one controlling thread.
@@ -37,6 +41,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -51,6 +56,7 @@
 #include "runs/event_hub.h"
 #include "runs/run_events.h"
 #include "runs/run_params.h"
+#include "runs/scheduler/kv_directory.h"
 #include "runs/scheduler/remote_engine.h"
 #include "runs/scheduler/run_metrics.h"
 #include "runs/token_constraint.h"
@@ -79,6 +85,14 @@ struct SchedulerOptions {
   bool execute = true;           // false: record runs, never execute them (the api role)
   std::int64_t lease_ms = 3000;  // a run's lease; a dead owner's runs move after it lapses
   std::int64_t scan_ms = 500;    // lease renewal and claim scan period
+  // Many processes: how Submit picks the engine for a run (docs/ARCHITECTURE.md, "Cache-aware
+  // dispatch"): the engine holding the deepest node of the run's path, unless its queue (runs
+  // waiting there plus runs offered to it) exceeds dispatch_queue_bound; round robin for comparison.
+  store::DispatchMode dispatch = store::DispatchMode::kCacheAware;
+  std::uint64_t dispatch_queue_bound = 4;
+  // Other engines leave a run offered to a live engine alone this long (then anyone may claim it).
+  std::int64_t dispatch_grace_ms = 2000;
+  std::size_t kv_directory_cap = 16384;  // nodes an engine publishes as held, at most
 };
 
 struct SchedulerDeps {
@@ -136,6 +150,11 @@ class RunScheduler {
   // Cancels a queued or running run (idempotent; a finished run is returned as it is).
   Result<store::RunRecord> Cancel(const std::string& tenant, const Id& run);
 
+  // A KV lease on the session is held here for ttl_s: with many processes, the session's runs are
+  // offered to this engine (reason lease). Unpin forgets it. No-ops in one process.
+  Status PinSession(const Id& session, double ttl_s);
+  Status UnpinSession(const Id& session);
+
   std::size_t ActiveRuns() const;
   // Runs waiting for a slot, and their prompt tokens.
   struct QueueStats {
@@ -172,6 +191,7 @@ class RunScheduler {
   struct RunLease {
     std::string tenant;
     std::uint64_t epoch = 0;
+    store::RunPlacement placement;  // where the run is and why
     std::shared_ptr<std::atomic<bool>> lost = std::make_shared<std::atomic<bool>>(false);
   };
   // Reads the run's durable events, rebuilds its state and queues it (a restart or a takeover
@@ -194,6 +214,14 @@ class RunScheduler {
   // Ends a run whose upstream finished it without a token that ends it locally.
   void FinishFromUpstream(ActiveRun& run, const std::string& upstream_reason);
   void RenewAndClaim();
+  // Many processes: offers a run about to be created to an engine (kv_directory.h); nullopt when
+  // the store could not (any engine claims the run then).
+  std::optional<store::RunPlacement> Dispatch(const store::RunRecord& record, const ActiveRun& run);
+  // Publishes the load and the KV directory (an engine process); logs a failure.
+  void Heartbeat();
+  // The KV of the run's path and result node is cached here now: the directory says so at once,
+  // before the run's ending is visible, so the session's next turn finds it.
+  void PublishHeld(ActiveRun& run, const Id& result_node);
 
   SchedulerDeps deps_;
   SchedulerOptions options_;
@@ -212,6 +240,7 @@ class RunScheduler {
   std::thread thread_;
   std::thread coordinator_;
   std::condition_variable coordinator_cv_;
+  std::unique_ptr<KvDirectory> directory_;  // an engine process on a shared store; else null
 
   std::vector<float> logits_;  // loop thread scratch
   engine::Batch batch_;        // loop thread scratch

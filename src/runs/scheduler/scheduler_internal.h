@@ -53,6 +53,7 @@ struct RunScheduler::ActiveRun {
   // Many processes: the fencing token every write of this run carries (0: unfenced), and whether
   // the store refused one because another worker took the run over (set from the writer thread).
   std::uint64_t lease_epoch = 0;
+  store::RunPlacement placement;  // many processes: where the run is and why
   std::shared_ptr<std::atomic<bool>> lease_lost = std::make_shared<std::atomic<bool>>(false);
 
   std::vector<TokenId> SequenceTokens() const {

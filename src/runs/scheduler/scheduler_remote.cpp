@@ -28,7 +28,7 @@ void ApplyUpstreamCost(const RunScheduler::ActiveRun& run, CostReport* cost) {
 
 bool RunScheduler::StartRemote(ActiveRun& run, const std::string& previous_error) {
   RemoteRequest request;
-  request.session_key = run.record.tenant + "/" + run.record.session.ToHex();
+  request.tenant = run.record.tenant;
   request.tokens = run.SequenceTokens();
   request.max_tokens = run.max_tokens - static_cast<std::int32_t>(run.generated.size());
   request.sampling = run.params.sampling;

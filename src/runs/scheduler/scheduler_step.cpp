@@ -302,6 +302,14 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
   }
   run.remote.reset();  // a remote stream still going is aborted
   if (run.remote_attempts > 0) ApplyUpstreamCost(run, &cost);
+  if (MultiProcess()) {
+    cost.dispatch = run.placement;
+  } else if (cost.upstream) {  // one process: the choice was the upstream's
+    cost.dispatch = store::RunPlacement{cost.upstream->upstream, "", cost.upstream->reason,
+                                        cost.upstream->matched_tokens};
+  } else {
+    cost.dispatch = store::RunPlacement{"local", "", "local", 0};
+  }
 
   store::RunUpdate update;
   update.status = status;
@@ -353,8 +361,11 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
                                 static_cast<double>(run.params.lease_s), run.record.session};
     auto leased = deps_.kv->Lease(lease);
     if (!leased.IsOk()) LLMSYNC_LOG(kWarning) << "lease refused: " << leased.GetStatus().ToString();
+    Status pinned = leased.IsOk() ? PinSession(run.record.session, lease.ttl_s) : Status::Ok();
+    if (!pinned.IsOk()) LLMSYNC_LOG(kWarning) << "recording the session's lease: " << pinned.ToString();
   }
   run.seq.Release();
+  if (status == store::RunStatus::kSucceeded) PublishHeld(run, *update.result_node);
   (void)now_micros;
   CommitFinal(run, std::move(update), events);
   run.record.status = status;

@@ -26,6 +26,17 @@ local function evkey(rid) return P .. 'events:' .. rid end
 local function feedkey(sid) return P .. 'session:' .. sid .. ':feed' end
 local K_RUNS, K_LIVE, K_FINISHED, K_DELETED = P .. 'runs', P .. 'runs:live', P .. 'runs:finished', P .. 'runs:deleted'
 local K_PURGEABLE, K_IDEM, K_COUNTER = P .. 'purgeable', P .. 'idempotency', P .. 'counter'
+local K_ENGINES = P .. 'engines'
+local function ekey(w) return P .. 'engine:' .. w end
+local function dkey(rid) return P .. 'dispatch:' .. rid end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function engine_live(w, now)
+  local until_ms = redis.call('ZSCORE', K_ENGINES, w)
+  return until_ms ~= false and until_ms ~= nil and tonumber(until_ms) > now
+end
 local function fail(code, msg) return redis.error_reply(code .. ' ' .. msg) end
 local function order() return string.format('%016d', redis.call('INCR', K_COUNTER)) end
 local function session_missing(sid) return fail('NOTFOUND', 'session ' .. sid .. ' not found') end
@@ -555,6 +566,10 @@ return count
 // run submitted here and seen by this worker's own scan is claimed once), and increments the
 // run's lease_epoch, the fencing token that append_events and update_run check; a renewal fails
 // (0) once the epoch moved. Records the worker on the run. Returns the epoch held, or 0.
+// Dispatch: a queued run offered to another engine (dispatch:<rid>) is left to it while that
+// engine is live and the offer is younger than its grace period. A claim records why the run is
+// here: the dispatcher's reason when the target claims it, 'takeover' for a run that was running,
+// 'fallback' otherwise; and takes the offer off the target's queue.
 constexpr const char* kLeaseRun = R"lua(
 local rid, worker, want = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local k = P .. 'lease:' .. rid
@@ -562,13 +577,31 @@ local cur = redis.call('GET', k)
 if cur and (cur ~= worker or want == 0) then return 0 end
 local exists = redis.call('EXISTS', rkey(rid)) == 1
 local epoch = tonumber(redis.call('HGET', rkey(rid), 'lease_epoch') or '0')
+local placed = nil
 if want > 0 then
   if want ~= epoch then return 0 end
-else
-  epoch = epoch + 1
+elseif exists then
+  local d = redis.call('HMGET', dkey(rid), 'target', 'reason', 'matched', 'offered', 'grace')
+  local status = redis.call('HGET', rkey(rid), 'status')
+  local target = d[1] or ''
+  if status == '0' and target ~= '' and target ~= worker then
+    local now = now_ms()
+    if engine_live(target, now) and now - tonumber(d[4]) < tonumber(d[5]) then return 0 end
+  end
+  placed = {'target', target, 'reason', 'fallback', 'matched', '0'}
+  if status == '1' then
+    placed[4] = 'takeover'
+  elseif target == worker then
+    placed[4], placed[6] = d[2], d[3]
+  end
+  if target ~= '' then redis.call('ZREM', ekey(target) .. ':offers', rid) end
 end
+if want == 0 then epoch = epoch + 1 end
 redis.call('SET', k, worker, 'PX', ARGV[3])
-if exists then redis.call('HSET', rkey(rid), 'worker', worker, 'lease_epoch', I(epoch)) end
+if exists then
+  redis.call('HSET', rkey(rid), 'worker', worker, 'lease_epoch', I(epoch))
+  if placed then redis.call('HSET', rkey(rid), unpack(placed)) end
+end
 return epoch
 )lua";
 
@@ -585,6 +618,123 @@ if #last > 0 then
   if s > seq then seq = s end
 end
 return redis.call('XADD', k, 'MAXLEN', '~', '1000', I(seq) .. '-*', 't', ARGV[3], 'p', ARGV[4], 'c', ARGV[5])
+)lua";
+
+// ARGV: worker ttl_ms cap active queued_runs queued_tokens n_added added... removed...
+// An engine's heartbeat: its load (engine:<w>, expiring after ttl_ms, and its expiry in the engines
+// zset) and the changes to its KV directory (engine:<w>:kv, members scored by when they were last
+// published, the oldest dropped beyond cap; kept ten heartbeats' worth of TTL after the engine dies,
+// though only live engines are consulted).
+constexpr const char* kPublishEngine = R"lua(
+local w, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+local ek = ekey(w)
+redis.call('HSET', ek, 'active', ARGV[4], 'queued_runs', ARGV[5], 'queued_tokens', ARGV[6], 'beat', I(now))
+redis.call('PEXPIRE', ek, ttl)
+redis.call('ZADD', K_ENGINES, now + ttl, w)
+redis.call('ZREMRANGEBYSCORE', K_ENGINES, '-inf', now - 600000)
+local kk = ek .. ':kv'
+local n = tonumber(ARGV[7])
+for i = 8, 7 + n do redis.call('ZADD', kk, now, ARGV[i]) end
+for i = 8 + n, #ARGV do redis.call('ZREM', kk, ARGV[i]) end
+local over = redis.call('ZCARD', kk) - cap
+if over > 0 then redis.call('ZREMRANGEBYRANK', kk, 0, over - 1) end
+if redis.call('EXISTS', kk) == 1 then redis.call('PEXPIRE', kk, math.max(60000, 10 * ttl)) end
+return 1
+)lua";
+
+// ARGV: worker. A graceful stop: the engine and its directory go at once.
+constexpr const char* kRetireEngine = R"lua(
+redis.call('ZREM', K_ENGINES, ARGV[1])
+redis.call('DEL', ekey(ARGV[1]), ekey(ARGV[1]) .. ':kv', ekey(ARGV[1]) .. ':offers')
+return 1
+)lua";
+
+// ARGV: rid sid mode bound grace_ms n member_1..member_n depth_1..depth_n (deepest first).
+// Chooses the engine for a run and offers it there (engine:<w>:offers, dispatch:<rid>). Load is
+// active + queued runs (the heartbeat) + offers younger than the grace period (older ones are
+// anyone's). round_robin: the next live engine. cache_aware: the session's lease holder when live;
+// else, of the live engines holding the deepest member of the path, the least loaded, unless its
+// queue (queued + offered) exceeds the bound; else the least loaded live engine. Ties rotate.
+// Returns {target, reason, matched tokens}; target '' when no engine is live.
+constexpr const char* kDispatchRun = R"lua(
+local rid, sid, mode, bound, grace = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local now = now_ms()
+local live = redis.call('ZRANGEBYSCORE', K_ENGINES, '(' .. I(now), '+inf')
+local function offer(target, reason, matched)
+  if target ~= '' then redis.call('ZADD', ekey(target) .. ':offers', now, rid) end
+  redis.call('HSET', dkey(rid), 'target', target, 'reason', reason, 'matched', I(matched), 'offered', I(now),
+             'grace', I(grace))
+  redis.call('PEXPIRE', dkey(rid), 3600000)
+  return {target, reason, I(matched)}
+end
+if #live == 0 then return offer('', 'fallback', 0) end
+local load, queue = {}, {}
+for _, w in ipairs(live) do
+  local v = redis.call('HMGET', ekey(w), 'active', 'queued_runs')
+  local ok = ekey(w) .. ':offers'
+  redis.call('ZREMRANGEBYSCORE', ok, '-inf', '(' .. I(now - grace))
+  queue[w] = tonumber(v[2] or '0') + redis.call('ZCARD', ok)
+  load[w] = tonumber(v[1] or '0') + queue[w]
+end
+local rr = redis.call('INCR', P .. 'dispatch:rr')
+local function least(cands)
+  local best = nil
+  for k = 0, #cands - 1 do
+    local w = cands[(rr + k) % #cands + 1]
+    if best == nil or load[w] < load[best] then best = w end
+  end
+  return best
+end
+local function depth_on(w)
+  for i = 1, n do
+    if redis.call('ZSCORE', ekey(w) .. ':kv', ARGV[6 + i]) then return tonumber(ARGV[6 + n + i]) end
+  end
+  return 0
+end
+if mode == 'round_robin' then
+  local w = live[rr % #live + 1]
+  return offer(w, 'round_robin', depth_on(w))
+end
+local holder = redis.call('GET', P .. 'kvlease:' .. sid)
+if holder and load[holder] ~= nil then return offer(holder, 'lease', depth_on(holder)) end
+for i = 1, n do
+  local holders = {}
+  for _, w in ipairs(live) do
+    if redis.call('ZSCORE', ekey(w) .. ':kv', ARGV[6 + i]) then holders[#holders + 1] = w end
+  end
+  if #holders > 0 then
+    local w = least(holders)
+    if queue[w] <= bound then return offer(w, 'cache_hit', tonumber(ARGV[6 + n + i])) end
+    break
+  end
+end
+local w = least(live)
+return offer(w, 'least_loaded', depth_on(w))
+)lua";
+
+// ARGV: rid. Takes back the offer of a run that was never created.
+constexpr const char* kWithdrawDispatch = R"lua(
+local target = redis.call('HGET', dkey(ARGV[1]), 'target')
+if target and target ~= '' then redis.call('ZREM', ekey(target) .. ':offers', ARGV[1]) end
+redis.call('DEL', dkey(ARGV[1]))
+return 1
+)lua";
+
+// ARGV: rid. {worker, target, reason, matched}: the claim's record, else the pending offer.
+constexpr const char* kRunPlacement = R"lua(
+local v = redis.call('HMGET', rkey(ARGV[1]), 'worker', 'target', 'reason', 'matched')
+if v[3] then return {v[1] or '', v[2] or '', v[3], v[4] or '0'} end
+local d = redis.call('HMGET', dkey(ARGV[1]), 'target', 'reason', 'matched')
+return {v[1] or '', d[1] or '', d[2] or '', d[3] or '0'}
+)lua";
+
+// ARGV: sid worker. Forgets the session's lease holder if it is still `worker`.
+constexpr const char* kUnpinSession = R"lua(
+local k = P .. 'kvlease:' .. ARGV[1]
+if redis.call('GET', k) == ARGV[2] then redis.call('DEL', k) end
+return 1
 )lua";
 
 struct Entry {
@@ -616,6 +766,12 @@ constexpr std::array<Entry, kScriptCount> kScripts = {{
     {"lease_run", kLeaseRun},
     {"set_session_metadata", kSetSessionMetadata},
     {"publish_session_event", kPublishSessionEvent},
+    {"publish_engine", kPublishEngine},
+    {"retire_engine", kRetireEngine},
+    {"dispatch_run", kDispatchRun},
+    {"withdraw_dispatch", kWithdrawDispatch},
+    {"run_placement", kRunPlacement},
+    {"unpin_session", kUnpinSession},
 }};
 
 const std::array<std::string, kScriptCount>& Sources() {

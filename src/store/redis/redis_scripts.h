@@ -39,8 +39,14 @@ enum class Script {
   kLeaseRun,
   kSetSessionMetadata,
   kPublishSessionEvent,
+  kPublishEngine,
+  kRetireEngine,
+  kDispatchRun,
+  kWithdrawDispatch,
+  kRunPlacement,
+  kUnpinSession,
 };
-inline constexpr int kScriptCount = static_cast<int>(Script::kPublishSessionEvent) + 1;
+inline constexpr int kScriptCount = static_cast<int>(Script::kUnpinSession) + 1;
 
 // The full source of a script: the shared prelude followed by its body.
 std::string_view ScriptSource(Script script);

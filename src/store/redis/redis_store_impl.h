@@ -79,6 +79,14 @@ class RedisStore final : public Store {
                                  std::uint64_t epoch) override;
   Result<std::string> RunWorker(const Id& run) override;
 
+  Status PublishEngine(const EngineBeat& beat) override;
+  Status RetireEngine(const std::string& worker) override;
+  Result<RunPlacement> DispatchRun(const DispatchRequest& request) override;
+  Status WithdrawDispatch(const Id& run) override;
+  Result<RunPlacement> GetRunPlacement(const Id& run) override;
+  Status PinSession(const Id& session, const std::string& worker, std::int64_t ttl_ms) override;
+  Status UnpinSession(const Id& session, const std::string& worker) override;
+
   bool SharesSessionEvents() const override { return true; }
   Result<SessionFeedEvent> PublishSessionEvent(const Id& session, std::uint64_t seq, std::string_view type,
                                                std::string_view payload) override;
