@@ -208,6 +208,16 @@ TEST_F(OpenAiApiTest, AWaitingCompletionHoldsNoServerThread) {
   auto [started, long_run] = env_->Post("/v1/sessions/" + sid + "/runs", {{"max_tokens", 4000}});
   ASSERT_EQ(started, 202) << long_run;
   const std::string long_id = long_run["id"].get<std::string>();
+  // On a loaded machine the scheduler may not have picked the long run up yet: wait until it holds
+  // the slot, so the completion really queues behind it.
+  std::string long_status;
+  for (int i = 0; i < 2500 && long_status != "running"; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    auto [status_code, rec] = env_->Get("/v1/runs/" + long_id);
+    ASSERT_EQ(status_code, 200) << rec;
+    long_status = rec["status"].get<std::string>();
+  }
+  ASSERT_EQ(long_status, "running") << "the long run never started";
   const std::uint64_t runs_before = Metric("llmsync_runs_total");
 
   const std::uint16_t port = env_->Port();
