@@ -124,7 +124,13 @@ TEST_F(OperationsTest, MetricsHaveTheOperatorFamiliesAndTheyMove) {
   std::string before = Scrape();
   RunOnce(6);
   RunOnce(6);
+  // A subscriber sees run.completed as soon as it is committed; the scheduler releases the run's
+  // slot (the active-runs gauge) just after, so scrape once it has.
   std::string after = Scrape();
+  for (int i = 0; i < 500 && Sample(after, "llmsync_active_runs") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    after = Scrape();
+  }
   for (const char* family : {"llmsync_ttft_seconds", "llmsync_inter_token_seconds", "llmsync_run_seconds",
                              "llmsync_run_decode_tokens_per_second", "llmsync_run_prompt_tokens",
                              "llmsync_store_write_seconds", "llmsync_store_commit_seconds"}) {
