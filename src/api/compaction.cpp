@@ -1,7 +1,6 @@
 #include "api/compaction.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -13,17 +12,6 @@
 
 namespace llmsync::api {
 namespace {
-
-// Experiment knobs (LLMSYNC_X_<name>), removed before the branch is merged.
-std::int64_t XKnob(const char* name, std::int64_t fallback) {
-  const char* v = std::getenv((std::string("LLMSYNC_X_") + name).c_str());
-  return v != nullptr ? std::atoll(v) : fallback;
-}
-
-std::string SummaryInstruction() {
-  const char* v = std::getenv("LLMSYNC_X_INSTRUCTION");
-  return v != nullptr ? std::string(v) : std::string(runs::kSummaryInstruction);
-}
 
 Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::int64_t{0};
@@ -37,12 +25,7 @@ Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
 
 std::int64_t SummaryMaxTokens(const CompactionJob& job, std::int64_t max_context) {
   const std::int64_t budget = runs::EffectiveBudget(job.policy, max_context);
-  const std::uint64_t pinned = runs::PinnedTokens(job.path);
-  if (std::int64_t div = XKnob("SUMMARY_DIV", 0); div > 0) {
-    return std::clamp<std::int64_t>((budget - static_cast<std::int64_t>(pinned)) / div, 16,
-                                    runs::kMaxSummaryTokens);
-  }
-  return runs::SummaryTokens(budget, pinned);
+  return runs::SummaryTokens(budget, runs::PinnedTokens(job.path));
 }
 
 // The summary's room in a compaction plan: its run's max_tokens and the node's markup.
@@ -141,7 +124,7 @@ Result<SummaryRun> SubmitSummaryRun(ServerContext& ctx, const CompactionJob& job
     std::vector<session::Node> history(job.path.begin(), job.path.begin() + static_cast<std::ptrdiff_t>(end));
     std::vector<session::NodeDraft> drafts(1);
     drafts[0].kind = session::NodeKind::kUser;
-    drafts[0].text = SummaryInstruction();
+    drafts[0].text = std::string(runs::kSummaryInstruction);
     LLMSYNC_RETURN_IF_ERROR(ctx.conversation->Freeze(history, &drafts));
     session::Node instruction;
     instruction.content = drafts[0];
@@ -233,8 +216,9 @@ void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done)
   const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
   const bool summarise = job.policy.mode == runs::ContextMode::kAuto;
   const std::int64_t reserve = summarise ? SummaryReserve(job, ctx.max_context) : 0;
-  Result<runs::CompactionPlan> plan =
-      runs::PlanCompaction(job.path, target, reserve, !(job.ahead && XKnob("FOLD_ALL", 0) != 0));
+  // Ahead of its next turn the path ends with an answer: its newest turn is folded too unless it
+  // fits the target (the turns written while the summary is generated are carried after it).
+  Result<runs::CompactionPlan> plan = runs::PlanCompaction(job.path, target, reserve, !job.ahead);
   if (!plan.IsOk()) return done(plan.GetStatus());
   if (!summarise) return done(WriteBranch(ctx, job, *plan, std::nullopt, plan->pinned));
   Result<SummaryRun> run = SubmitSummaryRun(ctx, job, *plan);
@@ -484,7 +468,6 @@ Result<bool> CarryOnto(ServerContext& ctx, const std::string& tenant, const Id& 
 // that adopts it. A refusal (a full queue, remote engines) only leaves that turn to prefill it.
 void PrefillAhead(ServerContext& ctx, const std::string& tenant, const Id& session,
                   CompactionReport* report) {
-  if (XKnob("NO_PREFILL", 0) != 0) return;
   runs::SubmitRequest submit;
   submit.tenant = tenant;
   submit.session = session;
@@ -538,13 +521,13 @@ void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& 
       const std::int64_t budget = runs::EffectiveBudget(policy, c->max_context);
       const auto turn = static_cast<std::int64_t>(runs::LastTurnTokens(path));
       const std::int64_t reserve = runs::GenerationReserve(max_tokens, budget);
-      const std::int64_t high_water = XKnob("HIGH_WATER", 2);
-      if (turn <= 0 || prompt + high_water * turn + reserve <= budget) return false;
+      if (!runs::PastHighWater(prompt, turn, reserve, budget)) return false;
       CompactionJob job{tenant, session, std::move(path), policy, false, 0, true};
       // Only when the compacted branch leaves room for a few turns: else it would compact again
       // at once, and compacting at the turn that passes the budget keeps more turns.
       const std::int64_t summary = SummaryReserve(job, c->max_context);
-      auto plan = runs::PlanCompaction(job.path, runs::EffectiveTarget(policy, c->max_context), summary);
+      auto plan =
+          runs::PlanCompaction(job.path, runs::EffectiveTarget(policy, c->max_context), summary, false);
       if (!plan.IsOk()) return false;
       const auto compacted = static_cast<std::int64_t>(plan->pinned_tokens + plan->kept_tokens) + summary;
       if (!runs::AheadLeavesRoom(compacted, turn, reserve, budget)) return false;

@@ -94,7 +94,7 @@ std::uint64_t PinnedTokens(const std::vector<session::Node>& path) {
 }
 
 std::int64_t SummaryTokens(std::int64_t budget, std::uint64_t pinned) {
-  return std::clamp<std::int64_t>((budget - static_cast<std::int64_t>(pinned)) / 20, 16, kMaxSummaryTokens);
+  return std::clamp<std::int64_t>((budget - static_cast<std::int64_t>(pinned)) / 40, 16, kMaxSummaryTokens);
 }
 
 std::uint64_t LastTurnTokens(const std::vector<session::Node>& path) {

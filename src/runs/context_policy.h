@@ -87,9 +87,10 @@ bool AheadLeavesRoom(std::int64_t compacted_tokens, std::int64_t turn_tokens, st
 std::uint64_t PinnedTokens(const std::vector<session::Node>& path);
 
 // The most tokens a summary may have under `budget` beside a pinned layer of `pinned` tokens: a
-// twentieth of the rest, 16 to kMaxSummaryTokens. Each summary token is paid twice per compaction
-// (generated, then prefilled on the compacted branch), so it is bounded by what the turns between
-// two compactions bring, not by the target.
+// fortieth of the rest, 16 to kMaxSummaryTokens. Each summary token is paid twice per compaction
+// (generated, then prefilled on the compacted branch) and the turns that end while it is generated
+// are carried onto the branch (prefilled again), so it is bounded by what the turns between two
+// compactions bring, not by the target.
 std::int64_t SummaryTokens(std::int64_t budget, std::uint64_t pinned);
 
 struct CompactionPlan {

@@ -128,8 +128,8 @@ TEST(ContextPolicyTest, BudgetAndTargetDefaultsAndHysteresis) {
 TEST(ContextPolicyTest, TheSummaryIsBoundedByWhatTheBudgetLeavesBesideThePinnedLayer) {
   EXPECT_EQ(PinnedTokens(Conversation(3)), 100u);
   EXPECT_EQ(PinnedTokens({N(NodeKind::kUser, 40)}), 0u);
-  EXPECT_EQ(SummaryTokens(1792, 441), 67);                    // a twentieth of 1351
-  EXPECT_EQ(SummaryTokens(400, 300), 16);                     // at least 16
+  EXPECT_EQ(SummaryTokens(1792, 441), 33);                    // a fortieth of 1351
+  EXPECT_EQ(SummaryTokens(800, 300), 16);                     // at least 16
   EXPECT_EQ(SummaryTokens(131072, 2000), kMaxSummaryTokens);  // at most 256
 }
 
