@@ -37,9 +37,10 @@ std::int64_t SummaryReserve(const CompactionJob& job, std::int64_t max_context) 
 // copies of the kept turns, in one append. path[pinned, summarised_to) is what the summary covers.
 // The plan gives the summary the room of its run's max_tokens (and its markup), but its text is
 // tokenised again as a node and may come out larger (text that does not tokenise back to the
-// generated tokens: a byte-level model's invalid UTF-8 becomes U+FFFD, three bytes each). A summary
-// larger than what the target leaves it (at least its reserve) is cut at a character boundary,
-// so the compacted branch stays under the target and the next turns do not compact again at once.
+// generated tokens: a byte-level model's invalid UTF-8 becomes U+FFFD, three bytes each; random
+// tokens of a BPE vocabulary split further). A summary larger than its reserve is cut at a
+// character boundary, so the compacted branch stays small and the next turns do not compact again
+// at once.
 Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& job,
                                      const runs::CompactionPlan& plan,
                                      const std::optional<std::string>& summary, std::size_t summarised_to) {
@@ -47,10 +48,9 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
   std::vector<session::Node> pinned(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(plan.pinned));
   std::vector<session::NodeDraft> drafts;
   if (summary) {
-    const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
-    const std::int64_t allowed =
-        std::max(target - static_cast<std::int64_t>(plan.pinned_tokens + plan.kept_tokens),
-                 SummaryReserve(job, ctx.max_context));
+    // At most the room the plan gave it: a text that tokenises into more than the model generated
+    // is noise, and every token of it would be prefilled again on the compacted branch.
+    const std::int64_t allowed = SummaryReserve(job, ctx.max_context);
     std::string text = *summary;
     for (int attempt = 0;; ++attempt) {
       drafts.assign(1, session::NodeDraft{});
