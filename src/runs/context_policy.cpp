@@ -29,7 +29,7 @@ std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_conte
 
 std::int64_t EffectiveTarget(const ContextPolicy& policy, std::int64_t max_context) {
   const std::int64_t budget = EffectiveBudget(policy, max_context);
-  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 4;
+  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 8;
 }
 
 Status ValidateContextPolicy(const ContextPolicy& policy, std::int64_t max_context) {

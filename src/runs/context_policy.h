@@ -9,7 +9,7 @@
 // A compaction never rewrites a branch: it plans a new one whose nodes are the pinned nodes
 // themselves (same ids: same parent, same content), one summary node (policy auto) or nothing
 // (policy truncate), and copies of the most recent whole turns that fit the target. The target is
-// well under the budget (hysteresis: a quarter of it unless set), so the turns after a compaction
+// well under the budget (hysteresis: an eighth of it unless set), so the turns after a compaction
 // run on the compacted prefix for a long while instead of compacting again at every turn.
 //
 // A session nearing its budget is compacted ahead of time, after a run (PastHighWater), so the
@@ -41,7 +41,7 @@ struct ContextPolicy {
   // Prompt + generation room. 0: the context less the room a summary run needs beside the history
   // it folds (kSummaryRoomTokens, at most an eighth of the context).
   std::int64_t budget_tokens = 0;
-  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: a quarter of the budget
+  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: an eighth of the budget
 };
 
 // What the default budget leaves free of a large context: the summary run's instruction and its

@@ -103,7 +103,7 @@ TEST(ContextPolicyTest, BudgetAndTargetDefaultsAndHysteresis) {
   // The context less the summary run's room: an eighth of it, at most kSummaryRoomTokens.
   EXPECT_EQ(EffectiveBudget(p, 2048), 1792);
   EXPECT_EQ(EffectiveBudget(p, 131072), 131072 - kSummaryRoomTokens);
-  EXPECT_EQ(EffectiveTarget(p, 2048), 448);  // a quarter of the budget
+  EXPECT_EQ(EffectiveTarget(p, 2048), 224);  // an eighth of the budget
   p.budget_tokens = 1000;
   EXPECT_EQ(EffectiveBudget(p, 2048), 1000);
   EXPECT_EQ(EffectiveBudget(p, 512), 512);  // a smaller context since caps it

@@ -299,7 +299,7 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
                   "Context policy past the context: auto | truncate (default: none); native sessions "
                   "get it as their policy, chat completions as llmsync.context");
   cmd->add_option("--context-target", f->trace.context_target,
-                  "Tokens a compaction aims for (default: a quarter of the budget)");
+                  "Tokens a compaction aims for (default: an eighth of the budget)");
   cmd->add_option("--context-budget", f->trace.context_budget,
                   "Prompt + generation budget of the policy (default: the server's, the context less "
                   "room for a summary run)");
