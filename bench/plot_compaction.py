@@ -6,6 +6,10 @@ TTFT, one line per target of the reports given. No plotting library: the SVG is 
 so the script runs anywhere python3 does.
 
     python3 bench/plot_compaction.py OUT.svg REPORT.json [REPORT.json ...]
+
+It also prints one Markdown table row per target (the figures of docs/PERFORMANCE.md): computed/new,
+compactions, prompt range, computed and TTFT p50 of the turns that adopt a compacted prefix
+against the other turns, bytes sent and wall time.
 """
 import json
 import sys
@@ -29,6 +33,25 @@ def series(reports):
             if target.get("available"):
                 out.append((LABELS.get(name, name), target["per_turn"], target["totals"]))
     return out
+
+
+def median(values):
+    v = sorted(values)
+    return v[(len(v) - 1) // 2] if v else 0
+
+
+def table_row(label, per, totals):
+    rest = per[1:]  # turn 0 prefills the pinned layer
+    comp = [t for t in rest if t["compacted"]]
+    other = [t for t in rest if not t["compacted"]]
+    prompts = [t["prompt_tokens"] for t in per]
+    return (f"| {label} | {totals.get('computed_over_new_after_turn_0', 0):g} | {len(comp)} | "
+            f"{min(prompts)}–{max(prompts)} | {median([t['computed_tokens'] for t in comp])} | "
+            f"{median([t['computed_tokens'] for t in other])} | "
+            f"{median([t['ttft_ms_p50'] for t in comp]):.0f} ms | "
+            f"{median([t['ttft_ms_p50'] for t in other]):.0f} ms, "
+            f"{max([t['ttft_ms_p50'] for t in other], default=0):.0f} ms | "
+            f"{totals['bytes_sent'] / 1000:.0f} KB | {totals['wall_s']:.0f} s |")
 
 
 def nice_max(v):
@@ -82,6 +105,8 @@ def main():
                    f'{ratio:g}</text>')
         y += 20
     svg.append("</svg>")
+    for label, per, totals in lines:
+        print(table_row(label, per, totals))
     with open(sys.argv[1], "w") as f:
         f.write("\n".join(svg) + "\n")
 

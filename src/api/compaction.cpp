@@ -13,8 +13,6 @@
 namespace llmsync::api {
 namespace {
 
-constexpr std::int64_t kMaxSummaryTokens = 256;
-
 Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::int64_t{0};
   if (!j[key].is_number_integer())
@@ -26,8 +24,8 @@ Result<std::int64_t> PolicyNumber(const Json& j, const char* key) {
 }
 
 std::int64_t SummaryMaxTokens(const CompactionJob& job, std::int64_t max_context) {
-  const std::int64_t target = runs::EffectiveTarget(job.policy, max_context);
-  return std::clamp<std::int64_t>(target / 4, 16, kMaxSummaryTokens);
+  const std::int64_t budget = runs::EffectiveBudget(job.policy, max_context);
+  return runs::SummaryTokens(budget, runs::PinnedTokens(job.path));
 }
 
 // The summary's room in a compaction plan: its run's max_tokens and the node's markup.
@@ -39,9 +37,10 @@ std::int64_t SummaryReserve(const CompactionJob& job, std::int64_t max_context) 
 // copies of the kept turns, in one append. path[pinned, summarised_to) is what the summary covers.
 // The plan gives the summary the room of its run's max_tokens (and its markup), but its text is
 // tokenised again as a node and may come out larger (text that does not tokenise back to the
-// generated tokens: a byte-level model's invalid UTF-8 becomes U+FFFD, three bytes each). A summary
-// larger than what the target leaves it (at least its reserve) is cut at a character boundary,
-// so the compacted branch stays under the target and the next turns do not compact again at once.
+// generated tokens: a byte-level model's invalid UTF-8 becomes U+FFFD, three bytes each; random
+// tokens of a BPE vocabulary split further). A summary larger than its reserve is cut at a
+// character boundary, so the compacted branch stays small and the next turns do not compact again
+// at once.
 Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& job,
                                      const runs::CompactionPlan& plan,
                                      const std::optional<std::string>& summary, std::size_t summarised_to) {
@@ -49,10 +48,9 @@ Result<CompactionReport> WriteBranch(ServerContext& ctx, const CompactionJob& jo
   std::vector<session::Node> pinned(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(plan.pinned));
   std::vector<session::NodeDraft> drafts;
   if (summary) {
-    const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
-    const std::int64_t allowed =
-        std::max(target - static_cast<std::int64_t>(plan.pinned_tokens + plan.kept_tokens),
-                 SummaryReserve(job, ctx.max_context));
+    // At most the room the plan gave it: a text that tokenises into more than the model generated
+    // is noise, and every token of it would be prefilled again on the compacted branch.
+    const std::int64_t allowed = SummaryReserve(job, ctx.max_context);
     std::string text = *summary;
     for (int attempt = 0;; ++attempt) {
       drafts.assign(1, session::NodeDraft{});
@@ -201,6 +199,7 @@ Json CompactionJson(const CompactionReport& r) {
           {"summary_run", r.summary_run.IsZero() ? Json(nullptr) : Json(r.summary_run.ToHex())},
           {"unsummarised", r.unsummarised},
           {"ahead", r.ahead},
+          {"prefill_run", r.prefill_run.IsZero() ? Json(nullptr) : Json(r.prefill_run.ToHex())},
           {"cost", r.summary_cost}};
 }
 
@@ -217,7 +216,9 @@ void StartCompaction(ServerContext& ctx, CompactionJob job, CompactionDone done)
   const std::int64_t target = runs::EffectiveTarget(job.policy, ctx.max_context);
   const bool summarise = job.policy.mode == runs::ContextMode::kAuto;
   const std::int64_t reserve = summarise ? SummaryReserve(job, ctx.max_context) : 0;
-  Result<runs::CompactionPlan> plan = runs::PlanCompaction(job.path, target, reserve);
+  // Ahead of its next turn the path ends with an answer: its newest turn is folded too unless it
+  // fits the target (the turns written while the summary is generated are carried after it).
+  Result<runs::CompactionPlan> plan = runs::PlanCompaction(job.path, target, reserve, !job.ahead);
   if (!plan.IsOk()) return done(plan.GetStatus());
   if (!summarise) return done(WriteBranch(ctx, job, *plan, std::nullopt, plan->pinned));
   Result<SummaryRun> run = SubmitSummaryRun(ctx, job, *plan);
@@ -311,11 +312,40 @@ bool CompactionsAhead::TryBegin(const Id& session, const std::vector<session::No
   return true;
 }
 
+bool CompactionsAhead::NoteIfRunning(const Id& session, const Id& tip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!running_.contains(session)) return false;
+  newest_[session] = tip;
+  return true;
+}
+
+Id CompactionsAhead::TakeNewest(const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = newest_.find(session);
+  if (it == newest_.end()) return Id();
+  Id tip = it->second;
+  newest_.erase(it);
+  return tip;
+}
+
+void CompactionsAhead::Keep(const Id& session, CompactionReport ready) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ready_.size() >= kMaxReady) ready_.clear();
+  ready_[session] = std::move(ready);
+}
+
+Id CompactionsAhead::PrefillRun(const Id& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ready_.find(session);
+  return it == ready_.end() ? Id() : it->second.prefill_run;
+}
+
 void CompactionsAhead::End(const Id& session, std::optional<CompactionReport> ready) {
   std::vector<std::function<void()>> waiters;
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(session);
+    newest_.erase(session);
     if (ready) {
       if (ready_.size() >= kMaxReady) ready_.clear();
       ready_[session] = std::move(*ready);
@@ -405,6 +435,73 @@ HttpResponse RespondAfterAhead(ServerContext& ctx, const Id& session, bool strea
   return response;
 }
 
+namespace {
+
+// Copies the nodes of `path` after the report's original tip onto its compacted branch (frozen
+// tokens as they are; the head stays) and moves both tips on. False when `path` does not go
+// through the original tip, or holds a purged node after it (the adopting turn says why).
+Result<bool> CarryOnto(ServerContext& ctx, const std::string& tenant, const Id& session,
+                       const std::vector<session::Node>& path, CompactionReport* report) {
+  auto at = std::find_if(path.begin(), path.end(),
+                         [&](const session::Node& n) { return n.id == report->original_tip; });
+  if (at == path.end()) return false;
+  session::AppendRequest append;
+  append.tenant = tenant;
+  append.session = session;
+  append.parent = report->compacted_tip;
+  append.move_head = false;
+  std::uint64_t tokens = 0;
+  for (auto it = at + 1; it != path.end(); ++it) {
+    if (it->purged) return false;
+    append.nodes.push_back(it->content);
+    tokens += it->content.tokens.size();
+  }
+  if (append.nodes.empty()) return true;
+  LLMSYNC_ASSIGN_OR_RETURN(session::AppendResult appended, ctx.sessions->Append(append));
+  report->original_tip = path.back().id;
+  report->compacted_tip = appended.ids.back();
+  report->tokens_after += tokens;
+  return true;
+}
+
+// Starts a prefill-only run of the compacted branch, so that its KV is cached before the turn
+// that adopts it. A refusal (a full queue, remote engines) only leaves that turn to prefill it.
+void PrefillAhead(ServerContext& ctx, const std::string& tenant, const Id& session,
+                  CompactionReport* report) {
+  runs::SubmitRequest submit;
+  submit.tenant = tenant;
+  submit.session = session;
+  submit.from_node = report->compacted_tip;
+  submit.params.max_tokens = 1;
+  submit.params.add_generation_prompt = false;
+  submit.params.prefill_only = true;
+  Result<store::RunRecord> run = ctx.scheduler->Submit(submit);
+  if (!run.IsOk()) {
+    LLMSYNC_LOG(kInfo) << "session " << session.ShortHex()
+                       << ": the compacted branch is not prefilled ahead: " << run.GetStatus().ToString();
+    return;
+  }
+  report->prefill_run = run->id;
+}
+
+// A finished ahead compaction not adopted yet, whose original tip `path` goes through: the nodes
+// after it go onto the compacted branch now, and its KV is computed. False when there is none.
+Result<bool> ExtendAhead(ServerContext& ctx, const std::string& tenant, const Id& session,
+                         const std::vector<session::Node>& path) {
+  std::optional<CompactionReport> ready = ctx.compactions_ahead->Ready(session);
+  if (!ready) return false;
+  const Id tip = ready->compacted_tip;
+  LLMSYNC_ASSIGN_OR_RETURN(bool carried, CarryOnto(ctx, tenant, session, path, &*ready));
+  if (!carried) return false;
+  if (ready->compacted_tip != tip) {
+    PrefillAhead(ctx, tenant, session, &*ready);
+    ctx.compactions_ahead->Keep(session, std::move(*ready));
+  }
+  return true;
+}
+
+}  // namespace
+
 void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& session, const Id& run,
                        const runs::ContextPolicy& policy, std::int64_t max_tokens) {
   if (policy.mode != runs::ContextMode::kAuto || ctx.compactions_ahead == nullptr) return;
@@ -415,27 +512,44 @@ void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& 
       if (outcome.status != "completed" || outcome.node.IsZero()) return false;
       LLMSYNC_ASSIGN_OR_RETURN(std::vector<session::Node> path,
                                c->sessions->Path(tenant, session, outcome.node));
+      // A compacted branch is waiting for its turn: this one goes onto it too.
+      LLMSYNC_ASSIGN_OR_RETURN(bool extended, ExtendAhead(*c, tenant, session, path));
+      if (extended) return true;
+      // One is being written: this turn goes onto it once it is done.
+      if (c->compactions_ahead->NoteIfRunning(session, outcome.node)) return false;
       const auto prompt = static_cast<std::int64_t>(runs::Conversation::PathTokens(path).size());
       const std::int64_t budget = runs::EffectiveBudget(policy, c->max_context);
       const auto turn = static_cast<std::int64_t>(runs::LastTurnTokens(path));
       const std::int64_t reserve = runs::GenerationReserve(max_tokens, budget);
       if (!runs::PastHighWater(prompt, turn, reserve, budget)) return false;
-      CompactionJob job{tenant, session, std::move(path), policy, false, 0};
+      CompactionJob job{tenant, session, std::move(path), policy, false, 0, true};
       // Only when the compacted branch leaves room for a few turns: else it would compact again
       // at once, and compacting at the turn that passes the budget keeps more turns.
       const std::int64_t summary = SummaryReserve(job, c->max_context);
-      auto plan = runs::PlanCompaction(job.path, runs::EffectiveTarget(policy, c->max_context), summary);
+      auto plan =
+          runs::PlanCompaction(job.path, runs::EffectiveTarget(policy, c->max_context), summary, false);
       if (!plan.IsOk()) return false;
       const auto compacted = static_cast<std::int64_t>(plan->pinned_tokens + plan->kept_tokens) + summary;
       if (!runs::AheadLeavesRoom(compacted, turn, reserve, budget)) return false;
       if (!c->compactions_ahead->TryBegin(session, job.path)) return false;
-      StartCompaction(*c, std::move(job), [c, session](Result<CompactionReport> report) {
+      StartCompaction(*c, std::move(job), [c, tenant, session](Result<CompactionReport> report) {
         if (!report.IsOk()) {
           LLMSYNC_LOG(kWarning) << "ahead compaction of session " << session.ShortHex() << ": "
                                 << report.GetStatus().ToString();
           return c->compactions_ahead->End(session, std::nullopt);
         }
         report->ahead = true;
+        // The turns that ended meanwhile go onto the branch, then its KV is computed.
+        if (Id newest = c->compactions_ahead->TakeNewest(session); !newest.IsZero()) {
+          Result<std::vector<session::Node>> path = c->sessions->Path(tenant, session, newest);
+          Result<bool> carried =
+              path.IsOk() ? CarryOnto(*c, tenant, session, *path, &*report) : Result<bool>(path.GetStatus());
+          if (!carried.IsOk()) {
+            LLMSYNC_LOG(kWarning) << "ahead compaction of session " << session.ShortHex()
+                                  << ": carrying the newer turns: " << carried.GetStatus().ToString();
+          }
+        }
+        PrefillAhead(*c, tenant, session, &*report);
         c->compactions_ahead->End(session, std::move(report).Value());
       });
       return true;

@@ -58,6 +58,9 @@ struct CompactionReport {
   // every folded node under truncate.
   std::uint64_t unsummarised = 0;
   bool ahead = false;  // done in the background after an earlier run (CompactAheadAfter)
+  // Ahead only: the prefill-only run computing the compacted branch's KV before its first turn
+  // (zero: none was started; that turn then prefills the branch itself).
+  Id prefill_run;
 };
 Json CompactionJson(const CompactionReport& report);
 
@@ -68,6 +71,8 @@ struct CompactionJob {
   runs::ContextPolicy policy;       // kAuto or kTruncate
   bool move_head = true;            // false for the OpenAI views' shared session
   std::uint64_t seed = 0;           // of the summary run
+  // Compacted ahead of the next turn: the path ends with an answer, not with a message to answer.
+  bool ahead = false;
 };
 
 // True when a run of `max_tokens` from `path` passes the policy's budget.
@@ -92,9 +97,18 @@ class CompactionsAhead {
   // False when one is running for the session, or a finished one not adopted yet folds a prefix
   // of `path` (compacting again would repeat its work).
   bool TryBegin(const Id& session, const std::vector<session::Node>& path);
+  // While one runs for the session: records `tip`, the end of a turn written on the original
+  // meanwhile (the newest wins), and returns true.
+  bool NoteIfRunning(const Id& session, const Id& tip);
+  // The newest tip noted while the running one runs (zero: none), forgotten.
+  Id TakeNewest(const Id& session);
   // Ends the running one; `ready` (when set) waits for AdoptAhead.
   void End(const Id& session, std::optional<CompactionReport> ready);
   std::optional<CompactionReport> Ready(const Id& session);
+  // Replaces the finished one (extended by the turns written since).
+  void Keep(const Id& session, CompactionReport ready);
+  // The prefill-only run of the finished one (zero: none).
+  Id PrefillRun(const Id& session);
   void Forget(const Id& session);
   bool Running(const Id& session);
   // Calls `then` once the running one ends (after End has kept its report, on End's thread);
@@ -106,6 +120,7 @@ class CompactionsAhead {
   std::mutex mu_;
   std::unordered_set<Id> running_;                                      // GUARDED_BY(mu_)
   std::unordered_map<Id, CompactionReport> ready_;                      // GUARDED_BY(mu_)
+  std::unordered_map<Id, Id> newest_;                                   // GUARDED_BY(mu_)
   std::unordered_map<Id, std::vector<std::function<void()>>> waiters_;  // GUARDED_BY(mu_)
 };
 
@@ -117,7 +132,10 @@ HttpResponse RespondAfterAhead(ServerContext& ctx, const Id& session, bool strea
 // When `run` ends completed and the path to its answer is past the policy's high-water mark (an
 // auto policy only), compacts that path in the background, without moving the head. Returns at
 // once; the report goes to ctx.compactions_ahead. `max_tokens`: the generation the session's
-// runs reserve.
+// runs reserve. Once the summary is written, the turns that ended on the original branch
+// meanwhile (and later, at each run's end, until the branch is adopted) are copied onto the
+// compacted branch, and a prefill-only run computes its KV: the turn that adopts it prefills
+// only its own message.
 void CompactAheadAfter(ServerContext& ctx, const std::string& tenant, const Id& session, const Id& run,
                        const runs::ContextPolicy& policy, std::int64_t max_tokens);
 

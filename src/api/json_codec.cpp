@@ -119,7 +119,7 @@ runs::EventCodec MakeEventCodec() {
       }
       Json operator()(const runs::UsageEvent& e) const { return CostJson(e.cost); }
       Json operator()(const runs::CompletedEvent& e) const {
-        return {{"node_id", e.node_id.ToHex()}, {"finish_reason", e.finish_reason}};
+        return {{"node_id", IdOrNull(e.node_id)}, {"finish_reason", e.finish_reason}};
       }
       Json operator()(const runs::FailedEvent& e) const { return {{"code", e.code}, {"message", e.message}}; }
       Json operator()(const runs::CancelledEvent&) const { return Json::object(); }

@@ -23,12 +23,13 @@ Result<ContextMode> ParseContextMode(std::string_view name) {
 }
 
 std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_context) {
-  return policy.budget_tokens > 0 ? std::min(policy.budget_tokens, max_context) : max_context * 3 / 4;
+  return policy.budget_tokens > 0 ? std::min(policy.budget_tokens, max_context)
+                                  : max_context - std::min(kSummaryRoomTokens, max_context / 8);
 }
 
 std::int64_t EffectiveTarget(const ContextPolicy& policy, std::int64_t max_context) {
   const std::int64_t budget = EffectiveBudget(policy, max_context);
-  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 4;
+  return policy.target_tokens > 0 ? std::min(policy.target_tokens, budget) : budget / 8;
 }
 
 Status ValidateContextPolicy(const ContextPolicy& policy, std::int64_t max_context) {
@@ -86,6 +87,16 @@ std::size_t PinnedCount(const std::vector<session::Node>& path) {
 
 }  // namespace
 
+std::uint64_t PinnedTokens(const std::vector<session::Node>& path) {
+  std::uint64_t tokens = 0;
+  for (std::size_t i = 0, n = PinnedCount(path); i < n; ++i) tokens += TokensOf(path[i]);
+  return tokens;
+}
+
+std::int64_t SummaryTokens(std::int64_t budget, std::uint64_t pinned) {
+  return std::clamp<std::int64_t>((budget - static_cast<std::int64_t>(pinned)) / 40, 16, kMaxSummaryTokens);
+}
+
 std::uint64_t LastTurnTokens(const std::vector<session::Node>& path) {
   const std::size_t pinned = PinnedCount(path);
   std::uint64_t tokens = 0;
@@ -97,7 +108,7 @@ std::uint64_t LastTurnTokens(const std::vector<session::Node>& path) {
 }
 
 Result<CompactionPlan> PlanCompaction(const std::vector<session::Node>& path, std::int64_t target,
-                                      std::int64_t summary_reserve) {
+                                      std::int64_t summary_reserve, bool keep_newest) {
   CompactionPlan plan;
   plan.pinned = PinnedCount(path);
   for (std::size_t i = 0; i < plan.pinned; ++i) plan.pinned_tokens += TokensOf(path[i]);
@@ -109,14 +120,16 @@ Result<CompactionPlan> PlanCompaction(const std::vector<session::Node>& path, st
   }
   if (starts.empty()) return Status::InvalidArgument("the path has no user turn to keep");
   const std::int64_t room = target - static_cast<std::int64_t>(plan.pinned_tokens) - summary_reserve;
-  // Suffix sums: the newest turn is kept whatever it costs, older ones while they fit.
-  std::size_t kept_from = starts.back();
+  // Suffix sums, newest turn first: kept while they fit (the newest whatever it costs, with
+  // keep_newest).
+  starts.push_back(path.size());
+  std::size_t kept_from = path.size();
   std::uint64_t kept = 0;
-  for (std::size_t i = kept_from; i < path.size(); ++i) kept += TokensOf(path[i]);
   for (std::size_t t = starts.size() - 1; t-- > 0;) {
     std::uint64_t turn = 0;
     for (std::size_t i = starts[t]; i < starts[t + 1]; ++i) turn += TokensOf(path[i]);
-    if (static_cast<std::int64_t>(kept + turn) > room) break;
+    const bool newest = t + 2 == starts.size();
+    if (!(newest && keep_newest) && static_cast<std::int64_t>(kept + turn) > room) break;
     kept += turn;
     kept_from = starts[t];
   }

@@ -9,7 +9,7 @@
 // A compaction never rewrites a branch: it plans a new one whose nodes are the pinned nodes
 // themselves (same ids: same parent, same content), one summary node (policy auto) or nothing
 // (policy truncate), and copies of the most recent whole turns that fit the target. The target is
-// well under the budget (hysteresis: a quarter of it unless set), so the turns after a compaction
+// well under the budget (hysteresis: an eighth of it unless set), so the turns after a compaction
 // run on the compacted prefix for a long while instead of compacting again at every turn.
 //
 // A session nearing its budget is compacted ahead of time, after a run (PastHighWater), so the
@@ -38,11 +38,16 @@ Result<ContextMode> ParseContextMode(std::string_view name);
 
 struct ContextPolicy {
   ContextMode mode = ContextMode::kNone;
-  // Prompt + generation room. 0: three quarters of the server's context, so that the history a
-  // compaction folds (up to about the budget) fits beside the summary instruction and the summary.
+  // Prompt + generation room. 0: the context less the room a summary run needs beside the history
+  // it folds (kSummaryRoomTokens, at most an eighth of the context).
   std::int64_t budget_tokens = 0;
-  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: a quarter of the budget
+  std::int64_t target_tokens = 0;  // what a compaction aims for; 0: an eighth of the budget
 };
+
+// What the default budget leaves free of a large context: the summary run's instruction and its
+// summary (at most kMaxSummaryTokens) after the folded history.
+inline constexpr std::int64_t kSummaryRoomTokens = 512;
+inline constexpr std::int64_t kMaxSummaryTokens = 256;
 
 // The budget and target in force on a server whose context holds `max_context` tokens.
 std::int64_t EffectiveBudget(const ContextPolicy& policy, std::int64_t max_context);
@@ -78,6 +83,16 @@ bool PastHighWater(std::int64_t prompt_tokens, std::int64_t turn_tokens, std::in
 bool AheadLeavesRoom(std::int64_t compacted_tokens, std::int64_t turn_tokens, std::int64_t reserve,
                      std::int64_t budget);
 
+// The tokens of the pinned layer of `path` (its leading system and template nodes).
+std::uint64_t PinnedTokens(const std::vector<session::Node>& path);
+
+// The most tokens a summary may have under `budget` beside a pinned layer of `pinned` tokens: a
+// fortieth of the rest, 16 to kMaxSummaryTokens. Each summary token is paid twice per compaction
+// (generated, then prefilled on the compacted branch) and the turns that end while it is generated
+// are carried onto the branch (prefilled again), so it is bounded by what the turns between two
+// compactions bring, not by the target.
+std::int64_t SummaryTokens(std::int64_t budget, std::uint64_t pinned);
+
 struct CompactionPlan {
   std::size_t pinned = 0;           // path[0, pinned) stays: the pinned layer
   std::size_t kept_from = 0;        // path[kept_from, end) is copied after the summary; the rest is folded
@@ -89,18 +104,20 @@ struct CompactionPlan {
 };
 
 // Plans a compaction of `path` so that pinned + `summary_reserve` + kept turns fit in `target`
-// tokens. Turns begin at user nodes; only whole turns are kept, newest first, and the newest turn
-// is always kept (it holds the message being answered). Earlier summary nodes are folded into the
-// new summary. kInvalidArgument when nothing can be folded (the path is only pinned nodes and
-// one turn): the prompt cannot be made smaller at a turn boundary.
+// tokens. Turns begin at user nodes; only whole turns are kept, newest first, and with
+// `keep_newest` the newest turn is kept whatever it costs (it holds the message being answered);
+// without (a path compacted ahead of its next turn, which ends with an answer) it is kept only if
+// it fits, so everything after the pinned layer may be folded. Earlier summary nodes are folded
+// into the new summary. kInvalidArgument when nothing can be folded (the path is only pinned
+// nodes and one kept turn): the prompt cannot be made smaller at a turn boundary.
 Result<CompactionPlan> PlanCompaction(const std::vector<session::Node>& path, std::int64_t target,
-                                      std::int64_t summary_reserve);
+                                      std::int64_t summary_reserve, bool keep_newest = true);
 
 // The instruction of a summarisation run: appended as a user node after the folded turns (on a
 // side branch of the original), it asks the model for the summary that stands in for them.
+// It is computed at every compaction (it follows the folded history, so no cache holds it): short.
 inline constexpr std::string_view kSummaryInstruction =
-    "Summarise the conversation above for your own later use: the user's goals, the facts, "
-    "decisions and open questions, and anything you promised. Write plain prose, at most a few "
-    "short paragraphs, and nothing else.";
+    "Summarise the conversation for your later use: goals, facts, decisions, open questions, "
+    "promises. Prose only.";
 
 }  // namespace llmsync::runs

@@ -68,6 +68,7 @@ std::string EncodeRunParams(const RunParams& p) {
   out += "\nseed=" + std::to_string(p.sampling.seed);
   out += "\nlease_s=" + std::to_string(p.lease_s);
   out += "\nadd_generation_prompt=" + std::string(p.add_generation_prompt ? "1" : "0");
+  if (p.prefill_only) out += "\nprefill_only=1";
   for (const std::string& s : p.stop) {
     out += "\nstop=" + HexEncode(std::span<const std::uint8_t>(
                            reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
@@ -119,6 +120,8 @@ Result<RunParams> DecodeRunParams(std::string_view text) {
       LLMSYNC_ASSIGN_OR_RETURN(p.lease_s, ParseInt<std::int64_t>(value));
     } else if (key == "add_generation_prompt") {
       p.add_generation_prompt = value == "1";
+    } else if (key == "prefill_only") {
+      p.prefill_only = value == "1";
     } else if (key == "constraint") {
       auto bytes = HexDecode(value);
       if (!bytes.IsOk()) return Status::DataLoss("run parameters: bad constraint");

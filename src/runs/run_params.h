@@ -31,6 +31,9 @@ struct RunParams {
   std::int64_t lease_s = 0;           // keep the result's KV warm this long (0: no lease)
   bool add_generation_prompt = true;  // false: continue the last node's text as is
   std::string constraint;  // structured output spec for SchedulerDeps::constraint_factory; empty: none
+  // Computes the prompt's KV and ends: nothing is sampled and no result node is written, the KV
+  // stays in the cache for the runs that extend the prompt (a branch compacted ahead of its turn).
+  bool prefill_only = false;
   // Opaque to runs: what the API view that started the run keeps with it, stored in the run record
   // (the Responses view's store/background flags and echoed fields). Never affects generation.
   std::string view_state;

@@ -100,8 +100,10 @@ TEST(ContextPolicyTest, NothingToFoldIsAnError) {
 TEST(ContextPolicyTest, BudgetAndTargetDefaultsAndHysteresis) {
   ContextPolicy p;
   p.mode = ContextMode::kAuto;
-  EXPECT_EQ(EffectiveBudget(p, 2048), 1536);  // three quarters of the context
-  EXPECT_EQ(EffectiveTarget(p, 2048), 384);   // a quarter of the budget
+  // The context less the summary run's room: an eighth of it, at most kSummaryRoomTokens.
+  EXPECT_EQ(EffectiveBudget(p, 2048), 1792);
+  EXPECT_EQ(EffectiveBudget(p, 131072), 131072 - kSummaryRoomTokens);
+  EXPECT_EQ(EffectiveTarget(p, 2048), 224);  // an eighth of the budget
   p.budget_tokens = 1000;
   EXPECT_EQ(EffectiveBudget(p, 2048), 1000);
   EXPECT_EQ(EffectiveBudget(p, 512), 512);  // a smaller context since caps it
@@ -121,6 +123,31 @@ TEST(ContextPolicyTest, BudgetAndTargetDefaultsAndHysteresis) {
   // Ahead of time only when the compacted branch leaves room for six more turns.
   EXPECT_TRUE(AheadLeavesRoom(300, 100, 16, 1000));
   EXPECT_FALSE(AheadLeavesRoom(300, 120, 16, 1000));
+}
+
+TEST(ContextPolicyTest, TheSummaryIsBoundedByWhatTheBudgetLeavesBesideThePinnedLayer) {
+  EXPECT_EQ(PinnedTokens(Conversation(3)), 100u);
+  EXPECT_EQ(PinnedTokens({N(NodeKind::kUser, 40)}), 0u);
+  EXPECT_EQ(SummaryTokens(1792, 441), 33);                    // a fortieth of 1351
+  EXPECT_EQ(SummaryTokens(800, 300), 16);                     // at least 16
+  EXPECT_EQ(SummaryTokens(131072, 2000), kMaxSummaryTokens);  // at most 256
+}
+
+TEST(ContextPolicyTest, AheadOfItsNextTurnTheNewestTurnIsKeptOnlyIfItFits) {
+  std::vector<Node> path = Conversation(6);  // ends with an answer: nothing is pending
+  // Room 150 - 100 - 20 = 30: no whole turn (50) fits.
+  auto kept = PlanCompaction(path, 150, 20);
+  ASSERT_TRUE(kept.IsOk()) << kept.GetStatus().ToString();
+  EXPECT_EQ(kept->kept_from, path.size() - 2);  // the newest turn, whatever it costs
+  auto folded = PlanCompaction(path, 150, 20, false);
+  ASSERT_TRUE(folded.IsOk()) << folded.GetStatus().ToString();
+  EXPECT_EQ(folded->kept_from, path.size());  // everything after the pinned layer is folded
+  EXPECT_EQ(folded->kept_tokens, 0u);
+  EXPECT_EQ(folded->folded_tokens, 300u);
+  // With room for it, the newest turn is kept as before.
+  auto roomy = PlanCompaction(path, 300, 20, false);
+  ASSERT_TRUE(roomy.IsOk());
+  EXPECT_EQ(roomy->kept_from, path.size() - 6);  // 180 of room: three whole turns
 }
 
 TEST(ContextPolicyTest, LastTurnTokensCountsFromTheNewestUserNode) {

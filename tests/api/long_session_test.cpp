@@ -40,8 +40,16 @@ class LongSessionTest : public ::testing::Test {
     return c.value("ram", std::uint64_t{0}) + c.value("disk", std::uint64_t{0});
   }
 
+  // A turn that adopted a branch compacted ahead of time and prefilled in the background.
+  struct Adoption {
+    std::string user;      // the turn's message
+    std::string previous;  // the answer before it
+    std::uint64_t cached = 0;
+    Json compaction;
+  };
   struct Drive {
     std::vector<std::string> appended;  // every node the client appended, in order
+    std::vector<Adoption> adoptions;
     std::vector<Json> compactions;
     std::vector<std::uint64_t> cached_after_compaction;  // cached tokens of the turn after the next
     std::uint64_t new_tokens = 0;
@@ -73,6 +81,11 @@ class LongSessionTest : public ::testing::Test {
       d.new_tokens += done["usage"].value("prompt_tokens", std::uint64_t{0});
       if (watch_next) d.cached_after_compaction.push_back(Cached(done));
       watch_next = started.contains("compaction");
+      if (watch_next && started["compaction"].value("ahead", false) &&
+          started["compaction"]["prefill_run"].is_string() && t > 0) {
+        d.adoptions.push_back(
+            {d.appended[2 * t], d.appended[2 * t - 1], Cached(done), started["compaction"]});
+      }
       if (watch_next) d.compactions.push_back(started["compaction"]);
     }
     return d;
@@ -162,6 +175,31 @@ TEST_F(LongSessionTest, AutoPolicyCompactsAheadOfTimeAndTheNextTurnAdoptsIt) {
   }
   EXPECT_GE(ahead, 1u);
   for (std::uint64_t cached : d.cached_after_compaction) EXPECT_GT(cached, 0u);
+  // The adopting turn finds the compacted branch's KV computed by the prefill-only run: its cached
+  // prefix covers the summary and the copied turns, all but its own message (and the answer
+  // before it, when that turn ended just before and was copied by this one).
+  std::map<std::string, Json> nodes = Nodes(s);
+  auto tokens = [&](const std::string& id) { return nodes.at(id)["n_tokens"].get<std::uint64_t>(); };
+  ASSERT_GE(d.adoptions.size(), 1u);
+  for (const Adoption& a : d.adoptions) {
+    const std::uint64_t after = a.compaction["tokens_after"].get<std::uint64_t>();
+    EXPECT_GE(a.cached + tokens(a.user) + tokens(a.previous), after) << a.compaction;
+    // Its prefix through the summary at least (the pinned system prompt, then the summary): no
+    // turn ran on the branch before, only the background prefill computed it there.
+    std::uint64_t through_summary = 0;
+    for (std::string at = a.compaction["compacted_tip"]; nodes.count(at) != 0;) {
+      const Json& n = nodes.at(at);
+      if (n["kind"] == "system" || n["kind"] == "summary")
+        through_summary += n["n_tokens"].get<std::uint64_t>();
+      at = n["parent"].is_string() ? n["parent"].get<std::string>() : std::string();
+    }
+    EXPECT_GE(a.cached, through_summary) << a.compaction;
+    // The prefill-only run computed the branch and ended: no token, no node.
+    Json prefill = WaitRun(a.compaction["prefill_run"].get<std::string>());
+    EXPECT_EQ(prefill["status"], "succeeded") << prefill;
+    EXPECT_TRUE(prefill["node_id"].is_null()) << prefill;
+    EXPECT_EQ(prefill["usage"]["generated_tokens"], 0) << prefill;
+  }
   ExpectOriginalNodesKept(s, d.appended);
 }
 

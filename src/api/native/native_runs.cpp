@@ -202,6 +202,7 @@ HttpResponse AdoptOrCompact(ServerContext& ctx, const CompactionJob& job, runs::
   if (!adopted.IsOk()) return ErrorResponse(adopted.GetStatus());
   if (*adopted) {
     submit.from_node = (*adopted)->compacted_tip;
+    submit.after_prefill_of = (*adopted)->prefill_run;  // its KV, when still being computed
     Json compaction = CompactionJson(**adopted);
     Result<HttpResponse> r = SubmitAndRespond(ctx, tenant, submit, key, &compaction, policy);
     return r.IsOk() ? std::move(r).Value() : ErrorResponse(r.GetStatus());

@@ -1,3 +1,4 @@
+#include "api/compaction.h"
 #include "api/openai/openai_api.h"
 #include "api/openai/openai_internal.h"
 #include "base/logging.h"
@@ -86,6 +87,9 @@ Result<std::vector<Id>> SubmitRuns(ServerContext& ctx, const std::string& tenant
     // The first sample prefills alone; the scheduler admits the others once it has, and they
     // find the whole prompt shared in the KV cache.
     if (i > 0) submit.after_prefill_of = ids[0];
+    // A branch compacted ahead of time may still be prefilling: its KV is this run's prefix.
+    if (i == 0 && ctx.compactions_ahead != nullptr)
+      submit.after_prefill_of = ctx.compactions_ahead->PrefillRun(session);
     LLMSYNC_ASSIGN_OR_RETURN(store::RunRecord run, ctx.scheduler->Submit(submit));
     ctx.metrics->GetCounter("llmsync_runs_total", "Runs started")->Add();
     ids.push_back(run.id);

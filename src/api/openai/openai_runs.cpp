@@ -22,7 +22,10 @@ std::string ApplyRunEvent(const store::RunEvent& event, RunOutcome* out) {
   } else if (event.type == runs::kEventCompleted) {
     out->status = "completed";
     out->finish_reason = j.value("finish_reason", std::string("stop"));
-    if (auto id = Id::FromHex(j.value("node_id", std::string())); id.IsOk()) out->node = *id;
+    // null for a prefill-only run, which writes no node
+    if (j.contains("node_id") && j["node_id"].is_string()) {
+      if (auto id = Id::FromHex(j["node_id"].get<std::string>()); id.IsOk()) out->node = *id;
+    }
   } else if (event.type == runs::kEventCancelled) {
     out->status = "cancelled";
   } else if (event.type == runs::kEventFailed) {

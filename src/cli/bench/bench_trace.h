@@ -25,6 +25,7 @@ struct TraceConfig {
   // server's context in tokens (0: the model's).
   std::string context_policy;
   std::int64_t context_target = 0;
+  std::int64_t context_budget = 0;  // 0: the server's default budget
   std::int64_t max_context = 0;
 };
 

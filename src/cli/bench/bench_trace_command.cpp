@@ -16,6 +16,7 @@
 #include "cli/bench/bench_trace.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
+#include "runs/context_policy.h"
 
 namespace llmsync::cli {
 namespace {
@@ -206,6 +207,8 @@ int RunTrace(const TraceFlags& f) {
                    {"generate_tokens", c.generate_tokens},
                    {"seed", c.seed},
                    {"context_policy", c.context_policy},
+                   {"context_budget", c.context_budget},
+                   {"context_target", c.context_target},
                    {"max_context", c.max_context},
                    {"kv_ram_mb", f.kv_ram_mb},
                    {"model", f.model.empty() ? "demo" : f.model}}},
@@ -236,10 +239,12 @@ int RunTrace(const TraceFlags& f) {
   }
   if (f.targets.find("client-truncation") != std::string::npos) {
     // The baseline: no server policy, the client drops its oldest turns to stay under the budget
-    // llmsync's policy would use (three quarters of the context).
+    // llmsync's policy would use.
     OpenAiDriverOptions openai;
     openai.local = true;
-    openai.client_budget = c.max_context > 0 ? c.max_context * 3 / 4 : 0;
+    runs::ContextPolicy policy;
+    policy.budget_tokens = c.context_budget;
+    openai.client_budget = c.max_context > 0 ? runs::EffectiveBudget(policy, c.max_context) : 0;
     Json r = openai.client_budget > 0
                  ? play_local("client-truncation",
                               [&](const client::ClientOptions& o) { return MakeOpenAiDriver(o, openai, c); })
@@ -294,7 +299,10 @@ void AddBenchTraceCommand(CLI::App& app, CliState& state) {
                   "Context policy past the context: auto | truncate (default: none); native sessions "
                   "get it as their policy, chat completions as llmsync.context");
   cmd->add_option("--context-target", f->trace.context_target,
-                  "Tokens a compaction aims for (default: a quarter of the budget)");
+                  "Tokens a compaction aims for (default: an eighth of the budget)");
+  cmd->add_option("--context-budget", f->trace.context_budget,
+                  "Prompt + generation budget of the policy (default: the server's, the context less "
+                  "room for a summary run)");
   cmd->add_option("--max-context", f->trace.max_context,
                   "The server's context in tokens (default: the model's)");
   cmd->add_option("--model", f->model, "GGUF model for the embedded server (default: the demo model)");

@@ -134,6 +134,7 @@ class NativeDriver : public TraceDriver {
     client::HttpClient http(options_.host, options_.port, options_.timeout);
     Json body = {{"context", {{"policy", config_.context_policy}}}};
     if (config_.context_target > 0) body["context"]["target_tokens"] = config_.context_target;
+    if (config_.context_budget > 0) body["context"]["budget_tokens"] = config_.context_budget;
     client::HeaderList headers = {{"Content-Type", "application/json"}};
     if (!options_.api_key.empty()) headers["Authorization"] = "Bearer " + options_.api_key;
     LLMSYNC_ASSIGN_OR_RETURN(client::HttpResult r,
@@ -176,6 +177,7 @@ class OpenAiDriver : public TraceDriver {
     if (openai_.server_policy && !config_.context_policy.empty()) {
       body["llmsync"]["context"] = {{"policy", config_.context_policy}};
       if (config_.context_target > 0) body["llmsync"]["context"]["target_tokens"] = config_.context_target;
+      if (config_.context_budget > 0) body["llmsync"]["context"]["budget_tokens"] = config_.context_budget;
     }
     std::string text = body.dump();
     client::HeaderList headers = {{"Content-Type", "application/json"}};

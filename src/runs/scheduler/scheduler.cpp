@@ -56,6 +56,9 @@ Result<std::unique_ptr<RunScheduler::ActiveRun>> RunScheduler::Prepare(store::Ru
     run->prompt.insert(run->prompt.end(), run->gen_prompt.begin(), run->gen_prompt.end());
   }
   if (run->prompt.empty()) return Status::InvalidArgument("the run has an empty prompt");
+  if (run->params.prefill_only && deps_.remote != nullptr) {
+    return Status::Unimplemented("a prefill-only run needs the local engine (its KV stays here)");
+  }
   auto context = static_cast<std::int64_t>(run->prompt.size());
   if (context >= options_.max_context) {
     return Status::InvalidArgument(std::string(kContextExceededPrefix) + std::to_string(context) +

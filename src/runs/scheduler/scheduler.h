@@ -6,7 +6,9 @@
 // account of where every prompt token came from is the run's cost report. Every token becomes a
 // durable event (group commit); the event hub delivers events to subscribers only once durable.
 // A finished run appends its assistant node (generation prompt + generated tokens, so the next
-// turn starts where the KV ends) with an idempotency key derived from the run id.
+// turn starts where the KV ends) with an idempotency key derived from the run id. A prefill-only
+// run (RunParams::prefill_only) ends once its prompt's KV is computed, with no token and no node:
+// the KV stays cached for the runs that extend the prompt.
 //
 // Crash and restart: Start() finds runs left queued or running, reads their durable token events
 // and continues from the last one. Sampling is keyed by (seed, position) and the engine is

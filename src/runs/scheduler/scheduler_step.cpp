@@ -208,6 +208,11 @@ Status RunScheduler::Step() {
   }
   for (std::size_t i = 0; i < with_logits.size(); ++i) {
     ActiveRun& run = *with_logits[i];
+    if (run.params.prefill_only) {  // the prompt's KV is computed and shared: nothing to sample
+      Finish(run, store::RunStatus::kSucceeded, "prefill", Status::Ok());
+      run.record.status = store::RunStatus::kSucceeded;  // marks it for removal below
+      continue;
+    }
     std::span<float> row(logits_.data() + i * static_cast<std::size_t>(n_vocab),
                          static_cast<std::size_t>(n_vocab));
     if (run.constraint) {  // structured output: only tokens that keep the output valid and finishable
@@ -316,7 +321,10 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
   update.usage = cost.usage;
   update.now_ms = deps_.env->UnixMillis();
   std::vector<EventBody> events;
-  if (status == store::RunStatus::kSucceeded) {
+  if (status == store::RunStatus::kSucceeded && run.params.prefill_only) {  // no result node
+    events.push_back(UsageEvent{cost});
+    events.push_back(CompletedEvent{Id(), finish_reason});
+  } else if (status == store::RunStatus::kSucceeded) {
     session::NodeDraft draft;
     draft.kind = session::NodeKind::kAssistant;
     draft.text = ReplaceInvalidUtf8(run.text);
@@ -365,7 +373,7 @@ void RunScheduler::Finish(ActiveRun& run, store::RunStatus status, const std::st
     if (!pinned.IsOk()) LLMSYNC_LOG(kWarning) << "recording the session's lease: " << pinned.ToString();
   }
   run.seq.Release();
-  if (status == store::RunStatus::kSucceeded) PublishHeld(run, *update.result_node);
+  if (status == store::RunStatus::kSucceeded) PublishHeld(run, update.result_node.value_or(Id()));
   (void)now_micros;
   CommitFinal(run, std::move(update), events);
   run.record.status = status;
