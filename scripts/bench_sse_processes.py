@@ -13,7 +13,6 @@ store stamps into the Redis stream entry (field `c`, ms). Prints one JSON object
   scripts/bench_sse_processes.py --llmsync build/bin/llmsync [--subscribers 100] [--tokens 200]
 """
 import argparse
-import http.client
 import json
 import os
 import signal
@@ -25,32 +24,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_takeover import Serve, free_port, request  # noqa: E402  (same process helpers)
+from bench_takeover import Serve, free_port, request, run_events  # noqa: E402  (same process helpers)
 
 
 def subscribe(port, run, ready, out):
     """Follows the run's SSE stream; appends (event id, wall-clock ms) per token event to out."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    c.request("GET", f"/v1/runs/{run}/events")
-    r = c.getresponse()
-    ready.release()
-    ev_id, ev_type = None, None
-    while True:
-        line = r.readline()
-        if not line:
-            break
-        line = line.decode().rstrip("\n")
-        if line.startswith("id:"):
-            ev_id = int(line[3:].strip())
-        elif line.startswith("event:"):
-            ev_type = line[6:].strip()
-        elif line == "" and ev_type is not None:
-            if ev_type == "token":
-                out.append((ev_id, time.time() * 1000))
-            if ev_type in ("run.completed", "run.failed", "run.cancelled"):
-                break
-            ev_id, ev_type = None, None
-    c.close()
+    for ev_id, ev_type in run_events(port, run, timeout=300, opened=ready.release):
+        if ev_type == "token":
+            out.append((ev_id, time.time() * 1000))
 
 
 def commit_times(redis_cli, rport, run):

@@ -78,27 +78,38 @@ class Serve:
             self.proc.wait()
 
 
-def follow(port, run, out):
-    """Reads the run's SSE stream, appending (arrival time, event id, type) to out."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def run_events(port, run, timeout=120, opened=None):
+    """Yields (event id, type) from the run's SSE stream up to its terminal event; calls opened()
+    once the stream has answered."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     c.request("GET", f"/v1/runs/{run}/events")
     r = c.getresponse()
+    if opened:
+        opened()
     ev_id, ev_type = None, None
-    while True:
-        line = r.readline()
-        if not line:
-            break
-        line = line.decode().rstrip("\n")
-        if line.startswith("id:"):
-            ev_id = int(line[3:].strip())
-        elif line.startswith("event:"):
-            ev_type = line[6:].strip()
-        elif line == "" and ev_type is not None:
-            out.append((time.monotonic(), ev_id, ev_type))
-            if ev_type in ("run.completed", "run.failed", "run.cancelled"):
+    try:
+        while True:
+            line = r.readline()
+            if not line:
                 break
-            ev_id, ev_type = None, None
-    c.close()
+            line = line.decode().rstrip("\n")
+            if line.startswith("id:"):
+                ev_id = int(line[3:].strip())
+            elif line.startswith("event:"):
+                ev_type = line[6:].strip()
+            elif line == "" and ev_type is not None:
+                yield ev_id, ev_type
+                if ev_type in ("run.completed", "run.failed", "run.cancelled"):
+                    break
+                ev_id, ev_type = None, None
+    finally:
+        c.close()
+
+
+def follow(port, run, out):
+    """Reads the run's SSE stream, appending (arrival time, event id, type) to out."""
+    for ev_id, ev_type in run_events(port, run):
+        out.append((time.monotonic(), ev_id, ev_type))
 
 
 def one_round(api, engines, args):

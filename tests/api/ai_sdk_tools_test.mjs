@@ -4,57 +4,17 @@
 // (streamText). Before issue 12 the SDK failed here with AI_ToolChoiceViolationError.
 //   node ai_sdk_tools_test.mjs --llmsync BIN --npm-dir DIR --work DIR
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 
-function Arg(name) {
-  const i = process.argv.indexOf(name);
-  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`missing ${name}`);
-  return process.argv[i + 1];
-}
+import { Arg, NpmRequire, StartServe } from './serve_helpers.mjs';
+
 const llmsync = path.resolve(Arg('--llmsync'));
 const npmDir = path.resolve(Arg('--npm-dir'));
 const work = path.resolve(Arg('--work'));
 
-const require = createRequire(path.join(npmDir, 'package.json'));
+const require = NpmRequire(npmDir);
 const { generateText, streamText, tool, jsonSchema, stepCountIs } = require('ai');
 const { createOpenAI } = require('@ai-sdk/openai');
-
-function FreePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function StartServer() {
-  fs.rmSync(work, { recursive: true, force: true });
-  fs.mkdirSync(work, { recursive: true });
-  const model = path.join(work, 'model.gguf');
-  execFileSync(llmsync, ['model', 'make-test', '--arch', 'llama', '--n-embd', '64', '--n-layer', '2', '--n-head', '4',
-    '--n-head-kv', '2', '--n-ff', '128', '--seed', '7', '--out', model]);
-  const port = await FreePort();
-  const logPath = path.join(work, 'serve.log');
-  const log = fs.openSync(logPath, 'w');
-  const proc = spawn(llmsync, ['serve', '--listen', `127.0.0.1:${port}`, '--model', model,
-    '--data-dir', path.join(work, 'data'), '--threads', '1', '--kv-ram-mb', '64'], { stdio: ['ignore', log, log] });
-  for (let i = 0; i < 1500; ++i) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return { proc, port, logPath };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  proc.kill('SIGKILL');
-  throw new Error('llmsync serve did not come up; see ' + logPath);
-}
 
 const executed = [];
 const tools = {
@@ -88,7 +48,7 @@ function CheckSteps(steps) {
   assert.ok(['stop', 'length'].includes(steps[1].finishReason), steps[1].finishReason);
 }
 
-const server = await StartServer();
+const server = await StartServe(llmsync, work);
 try {
   const provider = createOpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'local' });
   const model = provider.chat('llmsync');

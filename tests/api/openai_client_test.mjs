@@ -5,61 +5,21 @@
 // Run by ctest (tests/api/CMakeLists.txt) after the openai_npm_install fixture:
 //   node openai_client_test.mjs --llmsync BIN --npm-dir DIR --work DIR
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 
-function Arg(name) {
-  const i = process.argv.indexOf(name);
-  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`missing ${name}`);
-  return process.argv[i + 1];
-}
+import { Arg, NpmRequire, StartServe } from './serve_helpers.mjs';
+
 const llmsync = path.resolve(Arg('--llmsync'));
 const npmDir = path.resolve(Arg('--npm-dir'));
 const work = path.resolve(Arg('--work'));
 
-const require = createRequire(path.join(npmDir, 'package.json'));
+const require = NpmRequire(npmDir);
 let OpenAI;
 try {
   OpenAI = require('openai').OpenAI;
 } catch (e) {
   console.error(`the openai package is not installed in ${npmDir}: ${e.message}`);
   process.exit(1);
-}
-
-function FreePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function StartServer() {
-  fs.rmSync(work, { recursive: true, force: true });
-  fs.mkdirSync(work, { recursive: true });
-  const model = path.join(work, 'tiny.gguf');
-  execFileSync(llmsync, ['model', 'make-test', '--arch', 'llama', '--n-embd', '64', '--n-layer', '2',
-    '--n-head', '4', '--n-head-kv', '2', '--n-ff', '128', '--seed', '7', '--out', model]);
-  const port = await FreePort();
-  const log = fs.openSync(path.join(work, 'serve.log'), 'w');
-  const proc = spawn(llmsync, ['serve', '--listen', `127.0.0.1:${port}`, '--model', model,
-    '--data-dir', path.join(work, 'data'), '--threads', '1', '--kv-ram-mb', '16'],
-    { stdio: ['ignore', log, log] });
-  for (let i = 0; i < 500; ++i) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return { proc, port };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  proc.kill('SIGKILL');
-  throw new Error('llmsync serve did not come up; see ' + path.join(work, 'serve.log'));
 }
 
 async function ChatTests(client) {
@@ -227,7 +187,7 @@ async function StructuredTests(client, model) {
   }), (e) => e.status === 400 && /pattern/.test(e.message));
 }
 
-const { proc } = await StartServer().then(async (server) => {
+const { proc } = await StartServe(llmsync, work, { kvRamMb: 16 }).then(async (server) => {
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'local', maxRetries: 0 });
   try {
     const model = await ChatTests(client);
@@ -241,7 +201,7 @@ const { proc } = await StartServer().then(async (server) => {
   } catch (e) {
     server.proc.kill('SIGKILL');
     console.error(e);
-    console.error('server log: ' + path.join(work, 'serve.log'));
+    console.error('server log: ' + server.logPath);
     process.exit(1);
   }
   return server;

@@ -9,56 +9,16 @@
 //
 //   node openai_long_session_test.mjs --llmsync BIN --npm-dir DIR --work DIR
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 
-function Arg(name) {
-  const i = process.argv.indexOf(name);
-  if (i < 0 || i + 1 >= process.argv.length) throw new Error(`missing ${name}`);
-  return process.argv[i + 1];
-}
+import { Arg, NpmRequire, StartServe, kTinyLlama } from './serve_helpers.mjs';
+
 const llmsync = path.resolve(Arg('--llmsync'));
 const npmDir = path.resolve(Arg('--npm-dir'));
 const work = path.resolve(Arg('--work'));
-const require = createRequire(path.join(npmDir, 'package.json'));
+const require = NpmRequire(npmDir);
 const { OpenAI } = require('openai');
 const kContext = 768;  // byte vocabulary: the summary instruction alone is ~250 tokens
-
-function FreePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function StartServer() {
-  fs.rmSync(work, { recursive: true, force: true });
-  fs.mkdirSync(work, { recursive: true });
-  const model = path.join(work, 'tiny.gguf');
-  execFileSync(llmsync, ['model', 'make-test', '--arch', 'llama', '--n-embd', '64', '--n-layer', '2',
-    '--n-head', '4', '--n-head-kv', '2', '--n-ff', '128', '--seed', '7', '--ctx', String(kContext), '--out', model]);
-  const port = await FreePort();
-  const log = fs.openSync(path.join(work, 'serve.log'), 'w');
-  const proc = spawn(llmsync, ['serve', '--listen', `127.0.0.1:${port}`, '--model', model,
-    '--data-dir', path.join(work, 'data'), '--threads', '1', '--kv-ram-mb', '16'],
-    { stdio: ['ignore', log, log] });
-  for (let i = 0; i < 500; ++i) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return { proc, port };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  proc.kill('SIGKILL');
-  throw new Error('llmsync serve did not come up; see ' + path.join(work, 'serve.log'));
-}
 
 async function LongConversation(client, port) {
   const model = (await client.models.list()).data[0].id;
@@ -159,7 +119,7 @@ async function ChatConversation(client, port) {
   console.log(`chat: ${turns.length} turns, ${shrinks.length} compactions at turns ${shrinks}`);
 }
 
-const server = await StartServer();
+const server = await StartServe(llmsync, work, { makeArgs: [...kTinyLlama, '--ctx', String(kContext)], kvRamMb: 16 });
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'local', maxRetries: 0 });
 try {
   await LongConversation(client, server.port);
@@ -167,7 +127,7 @@ try {
 } catch (e) {
   server.proc.kill('SIGKILL');
   console.error(e);
-  console.error('server log: ' + path.join(work, 'serve.log'));
+  console.error('server log: ' + server.logPath);
   process.exit(1);
 }
 server.proc.kill('SIGTERM');

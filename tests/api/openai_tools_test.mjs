@@ -10,20 +10,11 @@
 // make-test model without a tool-aware template (the generic fallback).
 //   node openai_tools_test.mjs --llmsync BIN --npm-dir DIR --work DIR [--qwen3-vocab FILE]
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 
-function Arg(name, fallback) {
-  const i = process.argv.indexOf(name);
-  if (i < 0 || i + 1 >= process.argv.length) {
-    if (fallback !== undefined) return fallback;
-    throw new Error(`missing ${name}`);
-  }
-  return process.argv[i + 1];
-}
+import { Arg, NpmRequire, StartServe } from './serve_helpers.mjs';
+
 const llmsync = path.resolve(Arg('--llmsync'));
 const npmDir = path.resolve(Arg('--npm-dir'));
 const work = path.resolve(Arg('--work'));
@@ -33,47 +24,13 @@ if (!fs.existsSync(qwen3Vocab) && process.env.LLMSYNC_SHARED_DIR) {
   qwen3Vocab = path.join(process.env.LLMSYNC_SHARED_DIR, 'vectors/tokenizer/ggml-vocab-qwen3.gguf');
 }
 
-const require = createRequire(path.join(npmDir, 'package.json'));
+const require = NpmRequire(npmDir);
 let OpenAI;
 try {
   OpenAI = require('openai').OpenAI;
 } catch (e) {
   console.error(`the openai package is not installed in ${npmDir}: ${e.message}`);
   process.exit(1);
-}
-
-function FreePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function StartServer(name, makeArgs) {
-  const dir = path.join(work, name);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const model = path.join(dir, 'model.gguf');
-  execFileSync(llmsync, ['model', 'make-test', ...makeArgs, '--out', model]);
-  const port = await FreePort();
-  const logPath = path.join(dir, 'serve.log');
-  const log = fs.openSync(logPath, 'w');
-  const proc = spawn(llmsync, ['serve', '--listen', `127.0.0.1:${port}`, '--model', model,
-    '--data-dir', path.join(dir, 'data'), '--threads', '1', '--kv-ram-mb', '64'],
-    { stdio: ['ignore', log, log] });
-  for (let i = 0; i < 1500; ++i) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return { proc, port, logPath };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  proc.kill('SIGKILL');
-  throw new Error('llmsync serve did not come up; see ' + logPath);
 }
 
 const weatherTool = {
@@ -374,7 +331,7 @@ configs.push(['llama-generic', ['--arch', 'llama', '--n-embd', '64', '--n-layer'
   '--n-head-kv', '2', '--n-ff', '128', '--seed', '7']]);
 
 for (const [label, makeArgs] of configs) {
-  const server = await StartServer(label, makeArgs);
+  const server = await StartServe(llmsync, path.join(work, label), { makeArgs });
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'local', maxRetries: 0 });
   try {
     const model = (await client.models.list()).data[0].id;

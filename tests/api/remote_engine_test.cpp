@@ -4,6 +4,8 @@
 // upstream and the upstream's own cache report reaches run.usage; stateless conversations spread
 // over the upstreams by prefix and return to their own; llmsync's /v1/completions takes
 // token-id prompts; the field readers know each server's spelling.
+#include <optional>
+
 #include "remote/upstream_report.h"
 #include "serve_process.h"
 
@@ -21,6 +23,21 @@ std::vector<Json> EventsOf(const Streamed& s, const std::string& type) {
   return out;
 }
 
+// Two upstream `llmsync serve` processes and a front that serves with both as remote engines.
+struct FrontOfTwo {
+  ServeProcess a;
+  ServeProcess b;
+  std::optional<ServeProcess> front_process;
+  FrontOfTwo(const std::string& model, TestDir& dir)
+      : a(model, dir.File("up_a")), b(model, dir.File("up_b")) {
+    a.Start();
+    b.Start();
+    front_process.emplace(model, dir.File("front"),
+                          std::vector<std::string>{"--engine-url", Url(a), "--engine-url", Url(b)});
+    front_process->Start();
+  }
+};
+
 TEST(RemoteEngineTest, UpstreamKilledMidRunAnotherFinishesItExactlyAsTheLocalEngine) {
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);
@@ -32,12 +49,8 @@ TEST(RemoteEngineTest, UpstreamKilledMidRunAnotherFinishesItExactlyAsTheLocalEng
   ASSERT_EQ(expected.tokens.size(), 1500u);
   local.Kill(SIGTERM);
 
-  ServeProcess a(model, dir.File("up_a"));
-  ServeProcess b(model, dir.File("up_b"));
-  a.Start();
-  b.Start();
-  ServeProcess front(model, dir.File("front"), {"--engine-url", Url(a), "--engine-url", Url(b)});
-  front.Start();
+  FrontOfTwo up(model, dir);
+  ServeProcess &a = up.a, &b = up.b, &front = *up.front_process;
   std::string run = StartLongRun(front.Client());
   Streamed before = ReadRun(front.Port(), run, 25);
   ASSERT_EQ(before.tokens.size(), 25u);
@@ -77,12 +90,8 @@ TEST(RemoteEngineTest, UpstreamKilledMidRunAnotherFinishesItExactlyAsTheLocalEng
 TEST(RemoteEngineTest, SessionSticksToItsUpstreamWhoseCacheReportReachesTheUsage) {
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);
-  ServeProcess a(model, dir.File("up_a"));
-  ServeProcess b(model, dir.File("up_b"));
-  a.Start();
-  b.Start();
-  ServeProcess front(model, dir.File("front"), {"--engine-url", Url(a), "--engine-url", Url(b)});
-  front.Start();
+  FrontOfTwo up(model, dir);
+  ServeProcess& front = *up.front_process;
   client::HttpClient& c = front.Client();
   std::string s = PostJson(c, "/v1/sessions", Json::object())["id"];
   std::vector<std::string> upstreams;
@@ -123,12 +132,8 @@ TEST(RemoteEngineTest, SessionSticksToItsUpstreamWhoseCacheReportReachesTheUsage
 TEST(RemoteEngineTest, StatelessConversationsSpreadOverUpstreamsAndEachReturnsToItsOwn) {
   TestDir dir;
   std::string model = ServerTestEnv::TinyModel(dir);
-  ServeProcess a(model, dir.File("up_a"));
-  ServeProcess b(model, dir.File("up_b"));
-  a.Start();
-  b.Start();
-  ServeProcess front(model, dir.File("front"), {"--engine-url", Url(a), "--engine-url", Url(b)});
-  front.Start();
+  FrontOfTwo up(model, dir);
+  ServeProcess& front = *up.front_process;
   std::vector<Json> conversations = {
       Json::array({{{"role", "user"}, {"content", "Alpha: tell me about rivers."}}}),
       Json::array({{{"role", "user"}, {"content", "Beta: tell me about mountains."}}})};

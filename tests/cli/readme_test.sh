@@ -57,6 +57,12 @@ stop_server() {
   if [[ -n "$server_pid" ]]; then
     kill -TERM -- "-$server_pid" 2>/dev/null || true  # the block's process group: bash and serve
     wait "$server_pid" 2>/dev/null || true
+    # bash ends at once; serve shuts down gracefully and holds the data directory's lock until it
+    # has, so the next server block waits for the whole group to be gone.
+    for _ in $(seq 1 300); do
+      kill -0 -- "-$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
     server_pid=""
   fi
 }

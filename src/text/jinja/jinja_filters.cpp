@@ -41,10 +41,10 @@ std::string JinjaTitle(std::string_view s) {
     char32_t cp = NextCodePoint(s, &pos);
     bool separator = IsPyWhitespace(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
     if (separator) {
-      AppendUtf8(&out, cp);
+      AppendUtf8(cp, &out);
       at_word_start = true;
     } else {
-      AppendUtf8(&out, at_word_start ? ToUpper(cp) : ToLower(cp));
+      AppendUtf8(at_word_start ? ToUpper(cp) : ToLower(cp), &out);
       at_word_start = false;
     }
   }

@@ -69,7 +69,7 @@ class JsonWriter {
       }
       bool escape = cp < 0x20 || (options_.ensure_ascii && cp > 0x7E);
       if (!escape) {
-        AppendUtf8(&out_, cp);
+        AppendUtf8(cp, &out_);
       } else if (cp >= 0x10000) {
         char32_t v = cp - 0x10000;
         AppendEscape(0xD800 + (v >> 10));

@@ -167,7 +167,7 @@ Result<std::string> DecodeString(std::string_view raw, int line) {
           "template string literal contains a lone surrogate, which is not supported (line " +
           std::to_string(line) + ")");
     }
-    AppendUtf8(&out, cp);
+    AppendUtf8(cp, &out);
   }
   return out;
 }
@@ -450,7 +450,7 @@ class Lexer {
     if (op.empty()) {
       std::size_t p = pos_;
       std::string ch;
-      AppendUtf8(&ch, NextCodePoint(src_, &p));
+      AppendUtf8(NextCodePoint(src_, &p), &ch);
       return SyntaxError("unexpected char '" + ch + "'", line_);
     }
     if (op == "(" || op == "[" || op == "{") {

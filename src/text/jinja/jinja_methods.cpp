@@ -184,7 +184,7 @@ Result<Value> CallStrMethod(Interpreter& interp, const Value& receiver, const st
     std::string out;
     for (std::size_t pos = 0; pos < s.size();) {
       char32_t cp = NextCodePoint(s, &pos);
-      AppendUtf8(&out, ToUpper(cp) != cp ? ToUpper(cp) : ToLower(cp));
+      AppendUtf8(ToUpper(cp) != cp ? ToUpper(cp) : ToLower(cp), &out);
     }
     return Str(std::move(out), safe);
   }

@@ -64,34 +64,6 @@ char32_t NextCodePoint(std::string_view s, std::size_t* pos) {
   return cp;
 }
 
-void AppendUtf8(std::string* out, char32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-bool IsValidUtf8(std::string_view s) {
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    std::size_t before = pos;
-    char32_t cp = NextCodePoint(s, &pos);
-    if (cp >= 0x80 && pos == before + 1) return false;  // a stray byte decoded as itself
-  }
-  return true;
-}
-
 std::vector<std::size_t> CodePointOffsets(std::string_view s) {
   std::vector<std::size_t> offsets;
   offsets.reserve(s.size() + 1);
@@ -155,14 +127,14 @@ bool IsCased(char32_t cp) { return ToUpper(cp) != cp || ToLower(cp) != cp; }
 std::string StrUpper(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t pos = 0; pos < s.size();) AppendUtf8(&out, ToUpper(NextCodePoint(s, &pos)));
+  for (std::size_t pos = 0; pos < s.size();) AppendUtf8(ToUpper(NextCodePoint(s, &pos)), &out);
   return out;
 }
 
 std::string StrLower(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t pos = 0; pos < s.size();) AppendUtf8(&out, ToLower(NextCodePoint(s, &pos)));
+  for (std::size_t pos = 0; pos < s.size();) AppendUtf8(ToLower(NextCodePoint(s, &pos)), &out);
   return out;
 }
 
@@ -173,7 +145,7 @@ std::string StrTitle(std::string_view s) {
   for (std::size_t pos = 0; pos < s.size();) {
     char32_t cp = NextCodePoint(s, &pos);
     bool cased = IsCased(cp);
-    AppendUtf8(&out, cased ? (previous_cased ? ToLower(cp) : ToUpper(cp)) : cp);
+    AppendUtf8(cased ? (previous_cased ? ToLower(cp) : ToUpper(cp)) : cp, &out);
     previous_cased = cased;
   }
   return out;
@@ -185,7 +157,7 @@ std::string StrCapitalize(std::string_view s) {
   bool first = true;
   for (std::size_t pos = 0; pos < s.size();) {
     char32_t cp = NextCodePoint(s, &pos);
-    AppendUtf8(&out, first ? ToUpper(cp) : ToLower(cp));
+    AppendUtf8(first ? ToUpper(cp) : ToLower(cp), &out);
     first = false;
   }
   return out;

@@ -14,17 +14,14 @@
 #include <string_view>
 #include <vector>
 
+#include "text/utf8.h"  // AppendUtf8, IsValidUtf8: the strict codec shared with the tokenizer
+
 namespace llmsync::text::jinja {
 
 // Decodes the code point at s[*pos] and advances *pos. A byte that does not start a valid UTF-8
 // sequence decodes as itself (0x80..0xFF) and advances one byte.
 // REQUIRES: *pos < s.size().
 char32_t NextCodePoint(std::string_view s, std::size_t* pos);
-
-void AppendUtf8(std::string* out, char32_t cp);
-
-// Whether s is well-formed UTF-8 (no surrogates, no overlongs).
-bool IsValidUtf8(std::string_view s);
 
 // Byte offsets of each code point of s, plus s.size() at the end.
 std::vector<std::size_t> CodePointOffsets(std::string_view s);

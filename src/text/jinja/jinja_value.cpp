@@ -41,7 +41,7 @@ std::string ReprString(const std::string& s) {
     } else if (cp == '\r') {
       out += "\\r";
     } else if (IsPyPrintable(cp)) {
-      AppendUtf8(&out, cp);
+      AppendUtf8(cp, &out);
     } else if (cp < 0x100) {
       AppendHex(&out, 'x', cp, 2);
     } else if (cp < 0x10000) {
