@@ -143,7 +143,7 @@ void Engine::MatMuls(const float* x, std::int64_t n, std::int64_t cols, std::spa
     const WeightMatrix& w = *jobs[j].w;
     std::int64_t row_begin = (task - task_start[j]) * rows_per_task;
     std::int64_t row_end = std::min(w.rows, row_begin + rows_per_task);
-    MatMulRows(w.type, w.data, *prepared_for[j], row_begin, row_end, jobs[j].y, w.rows);
+    MatMulRows(w.type, w.layout, w.data, *prepared_for[j], row_begin, row_end, jobs[j].y, w.rows);
   });
 }
 

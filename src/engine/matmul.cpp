@@ -46,7 +46,8 @@ const KernelSet& Kernels([[maybe_unused]] KernelIsa isa) {
   return ScalarKernels();
 }
 
-MatMulFn KernelFor(const KernelSet& set, GgmlType type) {
+MatMulFn KernelFor(const KernelSet& set, GgmlType type, WeightLayout layout) {
+  if (layout == WeightLayout::kInterleaved16) return type == GgmlType::kQ4_0 ? set.q4_0_interleaved : nullptr;
   switch (type) {
     case GgmlType::kF32: return set.f32;
     case GgmlType::kF16: return set.f16;
@@ -91,6 +92,11 @@ std::string_view KernelIsaName(KernelIsa isa) {
     case KernelIsa::kAvx512Vnni: return "avx512vnni";
     default: return "scalar";
   }
+}
+
+WeightLayout PreferredLayout(GgmlType type) {
+  return type == GgmlType::kQ4_0 && ActiveKernelIsa() == KernelIsa::kAvx512Vnni ? WeightLayout::kInterleaved16
+                                                                                : WeightLayout::kRows;
 }
 
 ActivationFormat ActivationFormatFor(GgmlType weight_type) {
@@ -142,14 +148,16 @@ void PreparedActivations::PrepareWith(KernelIsa isa, GgmlType weight_type, const
                              sums_.data());
 }
 
-void MatMulRows(GgmlType weight_type, const std::uint8_t* w, const PreparedActivations& x,
-                std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride) {
-  MatMulRowsWith(ActiveKernelIsa(), weight_type, w, x, row_begin, row_end, y, y_stride);
+void MatMulRows(GgmlType weight_type, WeightLayout layout, const std::uint8_t* w,
+                const PreparedActivations& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+                std::int64_t y_stride) {
+  MatMulRowsWith(ActiveKernelIsa(), weight_type, layout, w, x, row_begin, row_end, y, y_stride);
 }
 
-void MatMulRowsWith(KernelIsa isa, GgmlType weight_type, const std::uint8_t* w, const PreparedActivations& x,
-                    std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride) {
-  const MatMulFn fn = KernelFor(Kernels(isa), weight_type);
+void MatMulRowsWith(KernelIsa isa, GgmlType weight_type, WeightLayout layout, const std::uint8_t* w,
+                    const PreparedActivations& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+                    std::int64_t y_stride) {
+  const MatMulFn fn = KernelFor(Kernels(isa), weight_type, layout);
   const bool prepared_for_type = fn != nullptr && x.Format() == ActivationFormatFor(weight_type);
   assert(prepared_for_type && "MatMulRows: activations prepared for another activation format");
   if (!prepared_for_type) {

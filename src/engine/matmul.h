@@ -20,8 +20,15 @@
 // sets too. So logits recomputed on a machine without AVX2 match those computed with it.
 //
 // Kernel sets are chosen once per process: AVX-512 VNNI (the AVX2 set with faster Q8_0/Q4_0
-// prefill and Q4_K/Q6_K decode) when the CPU has AVX-512 F/BW/VL/VNNI besides AVX2+FMA+F16C, else AVX2 when
-// it has those, else scalar. LLMSYNC_FORCE_SCALAR=1 forces scalar and =avx2 forces AVX2 (debugging).
+// prefill, Q4_K/Q6_K decode and the interleaved Q4_0 tiles) when the CPU has AVX-512 F/BW/VL/VNNI besides
+// AVX2+FMA+F16C, else AVX2 when it has those, else scalar. LLMSYNC_FORCE_SCALAR=1 forces scalar and =avx2
+// forces AVX2 (debugging).
+//
+// Weight layouts (quant/repack.h): kernels read GGUF's rows as they are (WeightLayout::kRows), or
+// Q4_0 rows interleaved in groups of 16 (kInterleaved16), which a loader makes when
+// PreferredLayout says so: the AVX-512 VNNI set's tiles then run decode and prefill on 16 rows per
+// instruction. Every set computes every layout with the same bits (the other sets run a scalar
+// reference on kInterleaved16, so a loader should not pick it for them).
 //
 // Thread safety: MatMulRows is a pure function of its inputs and may run concurrently over
 // disjoint row ranges of the same output. A PreparedActivations object is written by Prepare and
@@ -33,6 +40,7 @@
 #include <vector>
 
 #include "engine/ggml_type.h"
+#include "engine/quant/repack.h"
 
 namespace llmsync::engine {
 
@@ -47,6 +55,10 @@ std::string_view KernelIsaName(KernelIsa isa);  // "scalar", "avx2", "avx512vnni
 // support: scalar when forced with "1" or without AVX2+FMA+F16C; AVX2 when forced with "avx2" or
 // without AVX-512 VNNI; else AVX-512 VNNI.
 KernelIsa ChooseKernelIsa(const char* force_scalar_env, bool cpu_has_avx2, bool cpu_has_avx512_vnni);
+
+// The layout a loader should store matrices of `type` in for the active kernel set: kInterleaved16
+// for Q4_0 under AVX-512 VNNI, else kRows.
+WeightLayout PreferredLayout(GgmlType type);
 
 // What PreparedActivations holds for a weight type.
 enum class ActivationFormat { kF32, kQ8Block32, kQ8Block256 };
@@ -92,15 +104,18 @@ class PreparedActivations {
 };
 
 // y[t * y_stride + r] = dot(row r of W, x row t), for r in [row_begin, row_end) and every token t.
-// W is the raw tensor data (rows of x.Cols() elements of weight_type, as stored in GGUF; any
-// alignment). See the file comment for the exact reduction.
+// W is the tensor data in `layout` (kRows: rows of x.Cols() elements of weight_type, as stored in
+// GGUF; kInterleaved16: Q4_0 only, as repack.h describes; any alignment). See the file comment for
+// the exact reduction.
 // REQUIRES: x was prepared for weight_type, or for a type with the same ActivationFormat (Q4_K and
 // Q6_K share one, as do Q8_0 and Q4_0, and the float types); 0 <= row_begin <= row_end <= rows of W;
 // y_stride >= row_end.
-void MatMulRows(GgmlType weight_type, const std::uint8_t* w, const PreparedActivations& x,
-                std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride);
+void MatMulRows(GgmlType weight_type, WeightLayout layout, const std::uint8_t* w,
+                const PreparedActivations& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+                std::int64_t y_stride);
 // The same with an explicit kernel set. REQUIRES: IsKernelIsaSupported(isa).
-void MatMulRowsWith(KernelIsa isa, GgmlType weight_type, const std::uint8_t* w, const PreparedActivations& x,
-                    std::int64_t row_begin, std::int64_t row_end, float* y, std::int64_t y_stride);
+void MatMulRowsWith(KernelIsa isa, GgmlType weight_type, WeightLayout layout, const std::uint8_t* w,
+                    const PreparedActivations& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+                    std::int64_t y_stride);
 
 }  // namespace llmsync::engine

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/matmul.h"
 #include "engine/quant/quant.h"
 
 namespace llmsync::engine {
@@ -102,24 +103,35 @@ Result<std::unique_ptr<Model>> Model::Open(Env* env, const std::string& path, Pl
 
 void Model::CopyMatrices(const std::string& path) {
   // Every matrix the forward pass streams. The token embedding is only gathered row by row, so it
-  // stays mapped unless it doubles as the output matrix.
+  // stays mapped unless it doubles as the output matrix (and then it keeps the rows layout).
   std::vector<WeightMatrix*> matrices;
   matrices.push_back(tied_output_ ? &token_embd_ : &output_);
   for (LayerWeights& l : layers_) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
   }
+  const auto layout_of = [&](const WeightMatrix* m) {
+    return m == &token_embd_ ? WeightLayout::kRows : PreferredLayout(m->type);
+  };
+  const auto bytes_of = [&](const WeightMatrix* m) -> std::uint64_t {
+    if (layout_of(m) == WeightLayout::kInterleaved16)
+      return static_cast<std::uint64_t>(InterleavedBytes(m->rows, m->cols));
+    return m->row_bytes * static_cast<std::uint64_t>(m->rows);
+  };
   std::uint64_t total = 0;
-  for (const WeightMatrix* m : matrices)
-    total += (m->row_bytes * static_cast<std::uint64_t>(m->rows) + 63) / 64 * 64;
+  for (const WeightMatrix* m : matrices) total += (bytes_of(m) + 63) / 64 * 64;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;  // the mapped weights serve as they are
   if (resident_.Reserve(total)) {
     const std::uint8_t* file_start = file_->FileBytes().data();
     for (WeightMatrix* m : matrices) {
-      const std::uint64_t bytes = m->row_bytes * static_cast<std::uint64_t>(m->rows);
-      const std::uint8_t* copy = resident_.Read(fd, static_cast<std::uint64_t>(m->data - file_start), bytes);
+      const auto offset = static_cast<std::uint64_t>(m->data - file_start);
+      const WeightLayout layout = layout_of(m);
+      const std::uint8_t* copy = layout == WeightLayout::kInterleaved16
+                                     ? resident_.ReadInterleavedQ4_0(fd, offset, m->rows, m->cols)
+                                     : resident_.Read(fd, offset, bytes_of(m));
       if (copy == nullptr) break;  // the rest stay mapped; both kinds of matrix compute the same
       m->data = copy;
+      m->layout = layout;
     }
     if (tied_output_) output_.data = token_embd_.data;
   }

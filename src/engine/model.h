@@ -21,18 +21,23 @@
 #include "engine/gguf/gguf_reader.h"
 #include "engine/hparams.h"
 #include "engine/kv_storage.h"
+#include "engine/quant/repack.h"
 #include "engine/resident_weights.h"
 
 namespace llmsync::engine {
 
-// A 2-D weight as stored: `rows` rows of `cols` elements of `type`, row r at data + r * row_bytes.
+// A 2-D weight: `rows` rows of `cols` elements of `type`. In WeightLayout::kRows (as stored), row r is
+// at data + r * row_bytes; a huge-page copy may instead be repacked for the kernels (kInterleaved16,
+// quant/repack.h), which only MatMulRows reads.
 struct WeightMatrix {
   GgmlType type = GgmlType::kF32;
   const std::uint8_t* data = nullptr;
   std::int64_t rows = 0;
   std::int64_t cols = 0;
   std::uint64_t row_bytes = 0;
+  WeightLayout layout = WeightLayout::kRows;
 
+  // REQUIRES: layout == kRows.
   const std::uint8_t* Row(std::int64_t r) const { return data + static_cast<std::uint64_t>(r) * row_bytes; }
 };
 
@@ -88,8 +93,9 @@ class Model {
 
  private:
   Status Load();
-  // Points every streamed matrix at a ResidentWeights copy read from `path`; on any failure the
-  // remaining matrices stay mapped.
+  // Points every streamed matrix at a ResidentWeights copy read from `path`, in the kernels'
+  // PreferredLayout (Q4_0 interleaved under AVX-512 VNNI; the token embedding, which is read by row,
+  // always as stored); on any failure the remaining matrices stay mapped.
   void CopyMatrices(const std::string& path);
 
   std::unique_ptr<GgufFile> file_;

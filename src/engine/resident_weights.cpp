@@ -4,9 +4,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include "engine/quant/repack.h"
 
 namespace llmsync::engine {
 namespace {
@@ -40,16 +44,42 @@ bool ResidentWeights::Reserve(std::uint64_t bytes) {
   return true;
 }
 
-const std::uint8_t* ResidentWeights::Read(int fd, std::uint64_t offset, std::uint64_t n) {
-  const std::uint64_t rounded = (n + kAlign - 1) / kAlign * kAlign;
-  if (base_ == nullptr || rounded > capacity_ - used_) return nullptr;
-  std::uint8_t* dst = base_ + used_;
+bool ResidentWeights::ReadFully(int fd, std::uint64_t offset, std::uint64_t n, std::uint8_t* dst) {
   std::uint64_t done = 0;
   while (done < n) {
     const ssize_t got = ::pread(fd, dst + done, n - done, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return nullptr;
+    if (got <= 0) return false;
     done += static_cast<std::uint64_t>(got);
+  }
+  return true;
+}
+
+const std::uint8_t* ResidentWeights::Read(int fd, std::uint64_t offset, std::uint64_t n) {
+  const std::uint64_t rounded = (n + kAlign - 1) / kAlign * kAlign;
+  if (base_ == nullptr || rounded > capacity_ - used_) return nullptr;
+  std::uint8_t* dst = base_ + used_;
+  if (!ReadFully(fd, offset, n, dst)) return nullptr;
+  used_ += rounded;
+  return dst;
+}
+
+const std::uint8_t* ResidentWeights::ReadInterleavedQ4_0(  // NOLINT(readability-identifier-naming)
+    int fd, std::uint64_t offset, std::int64_t rows, std::int64_t cols) {
+  const auto bytes = static_cast<std::uint64_t>(InterleavedBytes(rows, cols));
+  const std::uint64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  if (base_ == nullptr || rows <= 0 || cols % 32 != 0 || rounded > capacity_ - used_) return nullptr;
+  std::uint8_t* dst = base_ + used_;
+  const auto row_bytes = static_cast<std::uint64_t>(cols / 32 * 18);
+  // About 1 MiB of GGUF rows per read: a whole number of groups of 16.
+  const std::int64_t chunk_rows =
+      std::max<std::int64_t>(1, static_cast<std::int64_t>((std::uint64_t{1} << 20) / (16 * row_bytes))) * 16;
+  std::vector<std::uint8_t> buffer(static_cast<std::size_t>(chunk_rows) * row_bytes);
+  for (std::int64_t r = 0; r < rows; r += chunk_rows) {
+    const std::int64_t end = std::min(rows, r + chunk_rows);
+    const std::uint64_t n = static_cast<std::uint64_t>(end - r) * row_bytes;
+    if (!ReadFully(fd, offset + static_cast<std::uint64_t>(r) * row_bytes, n, buffer.data())) return nullptr;
+    InterleaveQ4_0Rows(buffer.data(), r, end, rows, cols, dst);
   }
   used_ += rounded;
   return dst;

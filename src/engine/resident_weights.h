@@ -12,7 +12,9 @@
 // with pread, so the mapping's pages of copied matrices are never touched and never count); the
 // page cache keeps its own copy of the file, reclaimable by the kernel; loading reads the weights
 // once (the page cache makes that a memory copy when the file was read recently); and processes on
-// one host no longer share the weights' physical pages. Model::Open makes the copies only when
+// one host no longer share the weights' physical pages. Q4_0 matrices may be repacked on the way
+// (ReadInterleavedQ4_0) into the layout the AVX-512 VNNI tiles stream: the same number of bytes for
+// the usual shapes, and one more pass over them at load. Model::Open makes the copies only when
 // asked (Placement::kHugePageCopy: the processes that compute), and LLMSYNC_WEIGHTS=map overrides
 // that.
 //
@@ -37,10 +39,18 @@ class ResidentWeights {
   // Reads n bytes at `offset` of the open file `fd` into the reserved region (64-byte aligned).
   // Null when the read fails or the region is full.
   const std::uint8_t* Read(int fd, std::uint64_t offset, std::uint64_t n);
+  // Reads the rows x cols Q4_0 matrix at `offset` of `fd` and stores it in the kInterleaved16
+  // layout (InterleavedBytes(rows, cols) of the region; quant/repack.h), converting a few groups of
+  // rows at a time through a small buffer. Null when the read fails or the region is full.
+  const std::uint8_t* ReadInterleavedQ4_0(  // NOLINT(readability-identifier-naming): ggml's type name
+      int fd, std::uint64_t offset, std::int64_t rows, std::int64_t cols);
 
   std::uint64_t Bytes() const { return used_; }
 
  private:
+  // Reads n bytes at `offset` of `fd` into dst; false on a failed or short read.
+  static bool ReadFully(int fd, std::uint64_t offset, std::uint64_t n, std::uint8_t* dst);
+
   void* mapping_ = nullptr;
   std::uint64_t mapping_bytes_ = 0;
   std::uint8_t* base_ = nullptr;  // 2 MiB aligned start inside the mapping

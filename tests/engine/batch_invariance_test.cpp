@@ -9,7 +9,9 @@
 #include <tuple>
 #include <vector>
 
+#include "../base/test_dir.h"
 #include "engine/kv_storage.h"
+#include "engine/matmul.h"
 #include "paged_test_kv.h"
 #include "test_models.h"
 
@@ -235,6 +237,38 @@ TEST_P(BatchInvarianceTest, RewritingAPositionReplacesItsFuture) {
 std::string ParamName(const ::testing::TestParamInfo<std::tuple<ModelArch, GgmlType>>& info) {
   return std::string(ModelArchName(std::get<0>(info.param))) + "_" +
          std::string(GgmlTypeName(std::get<1>(info.param)));
+}
+
+// Q4_0 weights copied into huge pages at load are repacked for the AVX-512 VNNI tiles
+// (kInterleaved16, when that is the active set): the logits keep the bits of the mapped GGUF rows,
+// token by token, in prefills of any size and with two threads.
+TEST(InterleavedWeightsTest, HugePageCopyGivesTheMappedBits) {
+  llmsync::testing::TestDir dir;
+  const std::string path = dir.File("q4_0.gguf");
+  auto w = BuildTestModel(Env::Default(), TinyOptions(ModelArch::kLlama, GgmlType::kQ4_0));
+  ASSERT_TRUE(w.IsOk()) << w.GetStatus().ToString();
+  ASSERT_TRUE(w->WriteTo(Env::Default(), path).IsOk());
+  auto mapped = Model::Open(Env::Default(), path);
+  auto copied = Model::Open(Env::Default(), path, Model::Placement::kHugePageCopy);
+  ASSERT_TRUE(mapped.IsOk() && copied.IsOk());
+  EXPECT_EQ((*copied)->Layer(0).w_down.layout, PreferredLayout(GgmlType::kQ4_0));
+  EXPECT_EQ((*copied)->Output().layout, PreferredLayout(GgmlType::kQ4_0));
+  EXPECT_EQ((*mapped)->Layer(0).w_down.layout, WeightLayout::kRows);
+  const std::int64_t n_vocab = (*mapped)->Hparams().n_vocab;
+  auto seqs = MakeSequences({kLongSeq, 9}, n_vocab);
+  auto run = [&](const Model& model, const Schedule& schedule, int threads) {
+    auto engine = MakeEngine(model, threads);
+    ContiguousKvStorage kv(model.KvGeometryFor(KvDtype::kF16), 64);
+    for (SeqId s = 0; s < 2; ++s) EXPECT_TRUE(kv.AddSequence(s).IsOk());
+    return RunSchedule(*engine, kv, schedule);
+  };
+  const LogitsMap want = run(**mapped, AloneSchedule(seqs), 1);
+  ExpectBitIdentical(want, run(**copied, AloneSchedule(seqs), 1), "copied, token by token");
+  for (std::size_t chunk : {5, 8, 40}) {
+    ExpectBitIdentical(want, run(**copied, ChunkedSchedule(seqs, chunk), 1),
+                       "copied, chunk " + std::to_string(chunk));
+  }
+  ExpectBitIdentical(want, run(**copied, MixedSchedule(seqs), 2), "copied, mixed, 2 threads");
 }
 
 INSTANTIATE_TEST_SUITE_P(ArchAndType, BatchInvarianceTest,

@@ -3,6 +3,7 @@
 // agreement of the scalar and AVX2 kernel sets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "engine/matmul.h"
 #include "engine/quant/quant.h"
+#include "engine/quant/repack.h"
 
 namespace llmsync::engine {
 namespace {
@@ -52,7 +54,8 @@ std::vector<float> RunMatMul(KernelIsa isa, const Weights& w, const std::vector<
   PreparedActivations prepared;
   prepared.PrepareWith(isa, w.type, x.data(), n_tokens, w.cols);
   std::vector<float> y(static_cast<std::size_t>(n_tokens * w.rows), -1.0f);
-  MatMulRowsWith(isa, w.type, w.bytes.data(), prepared, row_begin, row_end, y.data(), w.rows);
+  MatMulRowsWith(isa, w.type, WeightLayout::kRows, w.bytes.data(), prepared, row_begin, row_end, y.data(),
+                 w.rows);
   return y;
 }
 
@@ -122,7 +125,8 @@ TEST_P(MatMulTest, BatchInvariant) {
         std::vector<float> split(static_cast<std::size_t>(n_tokens * rows), -1.0f);
         const std::int64_t cuts[] = {0, 1, 6, 13, 30, rows};
         for (int i = 0; i + 1 < 6; ++i) {
-          MatMulRowsWith(isa, type, w.bytes.data(), prepared, cuts[i], cuts[i + 1], split.data(), rows);
+          MatMulRowsWith(isa, type, WeightLayout::kRows, w.bytes.data(), prepared, cuts[i], cuts[i + 1],
+                         split.data(), rows);
         }
         for (std::int64_t r = 0; r < rows; ++r) {
           ASSERT_EQ(std::memcmp(&alone[r], &whole[slot * rows + r], sizeof(float)), 0)
@@ -223,6 +227,68 @@ TEST_P(MatMulTest, NonFiniteActivationsPropagate) {
 
 INSTANTIATE_TEST_SUITE_P(Types, MatMulTest, ::testing::ValuesIn(kAllTypes),
                          [](const auto& info) { return std::string(GgmlTypeName(info.param)); });
+
+// Q4_0 weights repacked into kInterleaved16 (as the engine loads them for AVX-512 VNNI) give every
+// output the bits of the scalar kernel on the GGUF rows: in every kernel set, for any number of
+// tokens (decode is one, prefill tiles take 8), row range (groups of 16 cut anywhere, a padded last
+// group), an odd number of blocks, random block bytes (every code and odd scales) and zero or huge
+// activations.
+TEST(InterleavedQ4_0Test, MatchesRowsLayoutBitForBit) {
+  for (std::int64_t cols : {32, 96, 2048}) {
+    for (std::int64_t rows : {1, 16, 37}) {
+      Weights w = MakeWeights(GgmlType::kQ4_0, rows, cols, static_cast<std::uint32_t>(rows + cols));
+      if (rows == 37) {  // random bytes, scales kept finite (2^-10 .. 2^-9)
+        std::mt19937 rng(static_cast<std::uint32_t>(cols));
+        for (std::size_t at = 0; at < w.bytes.size(); at += 18) {
+          for (std::size_t k = 2; k < 18; ++k) w.bytes[at + k] = static_cast<std::uint8_t>(rng());
+          w.bytes[at] = static_cast<std::uint8_t>(rng());
+          w.bytes[at + 1] = 0x14;
+        }
+      }
+      std::vector<std::uint8_t> interleaved(static_cast<std::size_t>(InterleavedBytes(rows, cols)), 0xee);
+      InterleaveQ4_0Rows(w.bytes.data(), 0, rows, rows, cols, interleaved.data());
+      for (std::int64_t n_tokens : {1, 3, 8, 20}) {
+        std::vector<float> x = Gaussian(static_cast<std::size_t>(n_tokens * cols), 21, 1.0f);
+        if (n_tokens > 2) {
+          std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);  // an all-zero token
+          x[2 * cols] = 1e30f;                                      // a huge activation
+        }
+        const std::vector<float> want = RunMatMul(KernelIsa::kScalar, w, x, n_tokens, 0, rows);
+        for (KernelIsa isa : SupportedIsas()) {
+          PreparedActivations prepared;
+          prepared.PrepareWith(isa, GgmlType::kQ4_0, x.data(), n_tokens, cols);
+          std::vector<float> got(want.size(), -1.0f);
+          const std::int64_t cuts[] = {0, rows / 3, rows / 3 + 1, rows};  // uneven, not on group bounds
+          for (int i = 0; i + 1 < 4; ++i) {
+            MatMulRowsWith(isa, GgmlType::kQ4_0, WeightLayout::kInterleaved16, interleaved.data(), prepared,
+                           cuts[i], cuts[i + 1], got.data(), rows);
+          }
+          for (std::size_t i = 0; i < want.size(); ++i) {
+            ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+                << KernelIsaName(isa) << " cols " << cols << " rows " << rows << " tokens " << n_tokens
+                << " output " << i << ": " << want[i] << " vs " << got[i];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Converting a matrix a few groups at a time gives the bytes of converting it whole.
+TEST(InterleavedQ4_0Test, ConvertsInChunks) {
+  const std::int64_t rows = 50, cols = 64;
+  const Weights w = MakeWeights(GgmlType::kQ4_0, rows, cols, 7);
+  std::vector<std::uint8_t> whole(static_cast<std::size_t>(InterleavedBytes(rows, cols)), 0xee);
+  std::vector<std::uint8_t> chunked(whole.size(), 0x11);
+  InterleaveQ4_0Rows(w.bytes.data(), 0, rows, rows, cols, whole.data());
+  const std::uint64_t row_bytes = *RowBytes(GgmlType::kQ4_0, cols);
+  for (std::int64_t r : {32, 0, 48, 16}) {  // any order
+    const std::int64_t end = std::min(rows, r + 16);
+    InterleaveQ4_0Rows(w.bytes.data() + r * row_bytes, r, end, rows, cols, chunked.data());
+  }
+  EXPECT_EQ(whole, chunked);
+  EXPECT_EQ(whole.size(), 4u * 576u);  // 4 groups of 16 rows x 2 blocks x 18 bytes
+}
 
 TEST(KernelIsaTest, ChoiceHonoursForceScalar) {
   EXPECT_EQ(ChooseKernelIsa(nullptr, true, false), KernelIsa::kAvx2);

@@ -23,6 +23,7 @@
 #include "engine/ggml_type.h"
 #include "engine/matmul.h"
 #include "engine/quant/quant.h"
+#include "engine/quant/repack.h"
 
 namespace llmsync::cli {
 namespace {
@@ -30,6 +31,7 @@ namespace {
 struct BenchKernelsArgs {
   std::string types = "q8_0,q4_0,q4_k,q6_k,f16,bf16,f32";
   std::string isa;  // empty: the active set
+  std::string layout = "auto";
   std::int64_t cols = 2048;
   std::vector<std::int64_t> rows = {2048, 8192};
   std::vector<std::int64_t> tokens = {1, 32};
@@ -88,18 +90,20 @@ std::vector<std::string> SplitCommas(const std::string& s) {
   return out;
 }
 
-std::string CaseJson(engine::GgmlType type, std::int64_t rows, std::int64_t cols, std::int64_t tokens,
-                     std::uint64_t weight_bytes, const Timing& cold, const Timing& hot) {
+std::string CaseJson(engine::GgmlType type, engine::WeightLayout layout, std::int64_t rows, std::int64_t cols,
+                     std::int64_t tokens, std::uint64_t weight_bytes, const Timing& cold, const Timing& hot) {
   const double flops =
       2.0 * static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(tokens);
   const auto bytes = static_cast<double>(weight_bytes);
   char buf[512];
   std::snprintf(
       buf, sizeof buf,
-      "{\"type\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"tokens\": %lld, \"weight_mb\": %.2f, "
+      "{\"type\": \"%s\", \"layout\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"tokens\": %lld, "
+      "\"weight_mb\": %.2f, "
       "\"cold_ms\": %.4f, \"cold_gflops\": %.2f, \"cold_weight_gbs\": %.2f, \"cold_wall_ms\": %.4f, "
       "\"hot_ms\": %.4f, \"hot_gflops\": %.2f, \"hot_weight_gbs\": %.2f, \"hot_wall_ms\": %.4f}",
-      std::string(engine::GgmlTypeName(type)).c_str(), static_cast<long long>(rows),
+      std::string(engine::GgmlTypeName(type)).c_str(),
+      layout == engine::WeightLayout::kInterleaved16 ? "interleaved16" : "rows", static_cast<long long>(rows),
       static_cast<long long>(cols), static_cast<long long>(tokens), bytes / 1e6, cold.median_s * 1e3,
       flops / cold.median_s / 1e9, bytes / cold.median_s / 1e9, cold.median_wall_s * 1e3, hot.median_s * 1e3,
       flops / hot.median_s / 1e9, bytes / hot.median_s / 1e9, hot.median_wall_s * 1e3);
@@ -122,6 +126,17 @@ int RunBenchKernels(const BenchKernelsArgs& args) {
     std::cerr << "error: this CPU cannot run the " << engine::KernelIsaName(isa) << " kernels\n";
     return 1;
   }
+  if (args.layout != "auto" && args.layout != "rows" && args.layout != "interleaved") {
+    std::cerr << "error: --layout must be auto, rows or interleaved\n";
+    return 2;
+  }
+  // auto: as the engine stores the weights for this kernel set (Q4_0 interleaved under AVX-512 VNNI).
+  const auto layout_for = [&](engine::GgmlType type) {
+    const bool interleave =
+        type == engine::GgmlType::kQ4_0 &&
+        (args.layout == "interleaved" || (args.layout == "auto" && isa == engine::KernelIsa::kAvx512Vnni));
+    return interleave ? engine::WeightLayout::kInterleaved16 : engine::WeightLayout::kRows;
+  };
   const auto positive = [](const std::vector<std::int64_t>& v) {
     return !v.empty() && std::all_of(v.begin(), v.end(), [](std::int64_t n) { return n > 0; });
   };
@@ -151,15 +166,25 @@ int RunBenchKernels(const BenchKernelsArgs& args) {
   for (engine::GgmlType type : types) {
     for (std::int64_t rows : args.rows) {
       const std::uint64_t row_bytes = *engine::RowBytes(type, static_cast<std::uint64_t>(args.cols));
-      const std::uint64_t matrix_bytes = row_bytes * static_cast<std::uint64_t>(rows);
+      const engine::WeightLayout layout = layout_for(type);
+      std::vector<std::uint8_t> rows_layout(row_bytes * static_cast<std::uint64_t>(rows));
       std::vector<float> source(static_cast<std::size_t>(args.cols));
+      for (std::int64_t r = 0; r < rows; ++r) {
+        for (float& v : source) v = normal(rng);
+        engine::QuantizeRow(type, source.data(), rows_layout.data() + r * row_bytes, args.cols);
+      }
+      const std::uint64_t matrix_bytes =
+          layout == engine::WeightLayout::kInterleaved16
+              ? static_cast<std::uint64_t>(engine::InterleavedBytes(rows, args.cols))
+              : rows_layout.size();
       // Copies of the matrix filling the working set; copy 0 is the hot one.
       const std::uint64_t copies = std::max<std::uint64_t>(
           1, static_cast<std::uint64_t>(args.working_set_mb) * (1u << 20) / matrix_bytes);
       std::vector<std::uint8_t> weights(matrix_bytes * copies);
-      for (std::int64_t r = 0; r < rows; ++r) {
-        for (float& v : source) v = normal(rng);
-        engine::QuantizeRow(type, source.data(), weights.data() + r * row_bytes, args.cols);
+      if (layout == engine::WeightLayout::kInterleaved16) {
+        engine::InterleaveQ4_0Rows(rows_layout.data(), 0, rows, rows, args.cols, weights.data());
+      } else {
+        std::memcpy(weights.data(), rows_layout.data(), matrix_bytes);
       }
       for (std::uint64_t c = 1; c < copies; ++c) {
         std::memcpy(weights.data() + c * matrix_bytes, weights.data(), matrix_bytes);
@@ -171,14 +196,14 @@ int RunBenchKernels(const BenchKernelsArgs& args) {
         prepared.PrepareWith(isa, type, x.data(), tokens, args.cols);
         std::vector<float> y(static_cast<std::size_t>(tokens * rows));
         auto run = [&](std::uint64_t copy) {
-          engine::MatMulRowsWith(isa, type, weights.data() + copy * matrix_bytes, prepared, 0, rows, y.data(),
-                                 rows);
+          engine::MatMulRowsWith(isa, type, layout, weights.data() + copy * matrix_bytes, prepared, 0, rows,
+                                 y.data(), rows);
         };
         const Timing cold = TimeCalls(env, args.seconds, args.repetitions,
                                       [&](std::int64_t i) { run(static_cast<std::uint64_t>(i) % copies); });
         const Timing hot = TimeCalls(env, args.seconds, args.repetitions, [&](std::int64_t) { run(0); });
         if (!results.empty()) results += ",\n  ";
-        results += CaseJson(type, rows, args.cols, tokens, matrix_bytes, cold, hot);
+        results += CaseJson(type, layout, rows, args.cols, tokens, matrix_bytes, cold, hot);
       }
     }
   }
@@ -197,6 +222,10 @@ void AddBenchKernelsCommands(CLI::App& app, CliState& state) {
   auto args = std::make_shared<BenchKernelsArgs>();
   kernels->add_option("--types", args->types, "Comma-separated weight types")->capture_default_str();
   kernels->add_option("--isa", args->isa, "Kernel set: scalar or avx2 (default: the active one)");
+  kernels
+      ->add_option("--layout", args->layout,
+                   "Weight layout: auto (as the engine loads them), rows (as in GGUF) or interleaved (Q4_0)")
+      ->capture_default_str();
   kernels->add_option("--cols", args->cols, "Columns (the dot product length)")->capture_default_str();
   kernels->add_option("--rows", args->rows, "Row counts to measure")->capture_default_str();
   kernels->add_option("--tokens", args->tokens, "Token counts to measure")->capture_default_str();

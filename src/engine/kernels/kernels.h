@@ -46,13 +46,17 @@ struct KernelSet {
   MatMulFn q4_0;
   MatMulFn q4k;
   MatMulFn q6k;
+  // Q4_0 weights in WeightLayout::kInterleaved16 (quant/repack.h), which the engine makes at load
+  // for the AVX-512 VNNI set only; the other sets run the scalar reference on it.
+  MatMulFn q4_0_interleaved;
 };
 
 const KernelSet& ScalarKernels();
 // Defined only when LLMSYNC_KERNELS_AVX2 is (x86-64 builds); callers check
 // IsKernelIsaSupported(KernelIsa::kAvx2) first.
 const KernelSet& Avx2Kernels();
-// The AVX2 set with AVX-512 VNNI Q8_0/Q4_0 prefill and Q4_K/Q6_K decode kernels; likewise x86-64 only,
+// The AVX2 set with AVX-512 VNNI Q8_0/Q4_0 prefill, Q4_K/Q6_K decode and interleaved Q4_0 kernels;
+// likewise x86-64 only,
 // checked with IsKernelIsaSupported(KernelIsa::kAvx512Vnni).
 const KernelSet& Avx512VnniKernels();
 

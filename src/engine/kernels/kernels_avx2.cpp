@@ -194,8 +194,15 @@ void MatMulBf16(const std::uint8_t* w, const ActivationView& x, std::int64_t row
 
 const KernelSet& Avx2Kernels() {
   static const KernelSet kSet = {
-      avx2::QuantizeQ8, avx2::MatMulF32,  avx2::MatMulF16, avx2::MatMulBf16,
-      avx2::MatMulQ8_0, avx2::MatMulQ4_0, avx2::MatMulQ4K, avx2::MatMulQ6K,
+      avx2::QuantizeQ8,
+      avx2::MatMulF32,
+      avx2::MatMulF16,
+      avx2::MatMulBf16,
+      avx2::MatMulQ8_0,
+      avx2::MatMulQ4_0,
+      avx2::MatMulQ4K,
+      avx2::MatMulQ6K,
+      ScalarKernels().q4_0_interleaved,  // never chosen for this set's loads (matmul.h)
   };
   return kSet;
 }

@@ -1,5 +1,6 @@
 // AVX-512 VNNI kernel set, part 1: the AVX2 set with faster Q8_0 and Q4_0 prefill (part 2,
-// kernels_avx512_k.cpp, adds the Q4_K and Q6_K decode tiles).
+// kernels_avx512_k.cpp, adds the Q4_K and Q6_K decode tiles; part 3, kernels_avx512_q4.cpp, the
+// tiles of Q4_0 weights repacked at load, which is how the engine runs Q4_0 on this set).
 //
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c. Like the AVX2
 // files it must not emit inline functions other translation units also emit, so it includes only
@@ -183,6 +184,7 @@ const KernelSet& Avx512VnniKernels() {
     set.q4_0 = MatMulQ4_0;
     set.q4k = avx512::MatMulQ4K;
     set.q6k = avx512::MatMulQ6K;
+    set.q4_0_interleaved = avx512::MatMulQ4_0Interleaved;
     return set;
   }();
   return kSet;

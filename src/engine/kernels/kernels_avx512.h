@@ -135,4 +135,9 @@ void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_
 void MatMulQ6K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                float* y, std::int64_t y_stride);
 
+// Q4_0 in WeightLayout::kInterleaved16: 16-row x 8-token tiles (kernels_avx512_q4.cpp).
+void MatMulQ4_0Interleaved(  // NOLINT(readability-identifier-naming): ggml's type name
+    const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+    std::int64_t y_stride);
+
 }  // namespace llmsync::engine::avx512

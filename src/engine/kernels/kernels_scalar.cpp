@@ -8,6 +8,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/quant/quant.h"
 #include "engine/quant/quant_blocks.h"
+#include "engine/quant/repack.h"
 
 namespace llmsync::engine {
 namespace {
@@ -134,6 +135,36 @@ void MatMulQ4_0(  // NOLINT(readability-identifier-naming): ggml's type name
   });
 }
 
+// The same reduction as MatMulQ4_0, reading row r's block b from the kInterleaved16 layout.
+void MatMulQ4_0Interleaved(  // NOLINT(readability-identifier-naming): ggml's type name
+    const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end, float* y,
+    std::int64_t y_stride) {
+  const std::int64_t nb = x.n_cols / kBlock32;
+  const std::int64_t group_bytes = InterleavedGroupBytes(x.n_cols);
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const std::uint8_t* group = w + r / kInterleavedRows * group_bytes;
+    const std::int64_t j = r % kInterleavedRows;
+    for (std::int64_t t = 0; t < x.n_tokens; ++t) {
+      const std::int8_t* xq = x.q8 + t * x.n_cols;
+      const float* xd = x.scales + t * x.scales_per_row;
+      const std::int32_t* xs = x.sums + t * x.sums_per_row;
+      float acc = 0.0f;
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const std::int8_t* xb = xq + b * kBlock32;
+        std::int32_t isum = 0;
+        for (int i = 0; i < kBlock32 / 2; ++i) {
+          const std::uint8_t q = group[b * 256 + 64 * (i / 4) + 4 * j + i % 4];
+          isum += (q & 0x0f) * xb[i] + (q >> 4) * xb[i + kBlock32 / 2];
+        }
+        isum -= 8 * xs[b];
+        const float d = F16ToF32(LoadU16(group + nb * 256 + b * 32 + 2 * j));
+        acc = std::fma(d * xd[b], static_cast<float>(isum), acc);
+      }
+      y[t * y_stride + r] = acc;
+    }
+  }
+}
+
 void MatMulQ4K(const std::uint8_t* w, const ActivationView& x, std::int64_t row_begin, std::int64_t row_end,
                float* y, std::int64_t y_stride) {
   const std::int64_t nb = x.n_cols / kBlockK;
@@ -216,6 +247,7 @@ const KernelSet& ScalarKernels() {
       MatMulQ4_0,
       MatMulQ4K,
       MatMulQ6K,
+      MatMulQ4_0Interleaved,
   };
   return kSet;
 }
