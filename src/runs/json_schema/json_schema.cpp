@@ -155,10 +155,11 @@ bool JsonAutomaton::Done() const {
 
 bool JsonAutomaton::Feed(std::string_view bytes) {
   for (char ch : bytes) {
-    std::vector<Stack> next;
-    for (Stack& s : stacks_) FeedByte(std::move(s), static_cast<unsigned char>(ch), &next);
-    if (next.size() > kMaxStacks) next.resize(kMaxStacks);
-    stacks_ = std::move(next);
+    // The stacks move through scratch_ and back, so a single-stack step does not allocate.
+    for (Stack& s : stacks_) FeedByte(std::move(s), static_cast<unsigned char>(ch), &scratch_);
+    if (scratch_.size() > kMaxStacks) scratch_.resize(kMaxStacks);
+    stacks_.swap(scratch_);
+    scratch_.clear();
     if (stacks_.empty()) return false;
   }
   return true;

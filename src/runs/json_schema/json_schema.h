@@ -19,6 +19,9 @@
 // finish within max_tokens (one-byte tokens for every needed character exist in byte-level and
 // byte-fallback vocabularies).
 //
+// Copying an automaton onto another reuses the target's buffers, and feeding a single stack does
+// not allocate: token masks (token_index.h) copy and feed one automaton per trie node.
+//
 // Thread safety: JsonSchema is immutable once built; a JsonAutomaton is a value used by one thread.
 #pragma once
 
@@ -103,6 +106,7 @@ class JsonAutomaton {
   static std::int64_t StackRemaining(const Stack& stack);
 
   std::vector<Stack> stacks_;
+  std::vector<Stack> scratch_;  // empty between calls: Feed's next stacks, kept for its capacity
 };
 
 }  // namespace llmsync::runs
