@@ -572,11 +572,11 @@ TEST(ToolCallConstraintTest, PlainStringTokensAreExactlyTheOnesTheAutomatonTakes
     if (bytes.empty()) continue;
     runs::JsonAutomaton a(&s);
     ASSERT_TRUE(a.Feed("{\"s\":\""));
-    ASSERT_TRUE(a.InPlainString());
+    ASSERT_TRUE(a.InPlainString().in);
     std::int64_t before = a.MinRemaining();
     bool fed = a.Feed(bytes);
     if (runs::PlainStringBytes(bytes)) {
-      EXPECT_TRUE(fed && a.InPlainString() && a.MinRemaining() == before) << bytes;
+      EXPECT_TRUE(fed && a.InPlainString().in && a.MinRemaining() == before) << bytes;
     }
   }
 }

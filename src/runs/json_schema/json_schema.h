@@ -67,11 +67,16 @@ class JsonAutomaton {
   // Feeds bytes; false (and the state is dead) when they cannot continue a valid document.
   bool Feed(std::string_view bytes);
   bool Dead() const { return stacks_.empty(); }
-  // The one live state is inside a string without length bounds, between characters: any run of
-  // bytes without '"', '\\' or control characters that is complete, well-formed UTF-8 keeps it
-  // alive and leaves MinRemaining unchanged (structured-output masks use this to skip most
-  // per-token checks; a string with minLength / maxLength takes the per-token path).
-  bool InPlainString() const;
+  // The one live state is inside a string, between characters: any run of k characters without
+  // '"', '\\' or control characters, complete and well-formed UTF-8 (a plain run), keeps it
+  // alive when room < 0 or k <= room, and lowers MinRemaining by min(k, owed). Structured-output
+  // masks use this to admit plain tokens without stepping the automaton.
+  struct PlainString {
+    bool in = false;
+    std::int64_t room = -1;  // characters maxLength still allows (-1: unbounded)
+    std::int64_t owed = 0;   // characters minLength still needs
+  };
+  PlainString InPlainString() const;
   bool Done() const;
   std::int64_t MinRemaining() const;
 

@@ -30,12 +30,10 @@ void JsonSchemaConstraint::Mask(std::span<float> logits, std::int64_t remaining)
   auto feed = [](JsonAutomaton& a, unsigned char c) {
     return a.Feed(std::string_view(reinterpret_cast<const char*>(&c), 1));
   };
-  if (automaton_.InPlainString()) {
-    // Plain content leaves the state and its MinRemaining as they are: one check for all of it.
-    if (automaton_.MinRemaining() <= remaining - 1) {
-      std::size_t n = std::min(allow_.size(), index_->plain_string.size());
-      for (std::size_t id = 0; id < n; ++id) allow_[id] = index_->plain_string[id];
-    }
+  JsonAutomaton::PlainString plain = automaton_.InPlainString();
+  if (plain.in) {
+    // Plain content is judged by its character count: only the other tokens are walked.
+    index_->AdmitPlain(plain.room, plain.owed, automaton_.MinRemaining(), remaining, &allow_);
     index_->not_plain.Walk(automaton_, levels_, feed, admit);
   } else {
     index_->all.Walk(automaton_, levels_, feed, admit);

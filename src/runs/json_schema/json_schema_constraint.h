@@ -7,8 +7,8 @@
 // document: the run ends when the automaton is Done. Masking walks the tokenizer's TokenIndex
 // (token_index.h): one automaton copy and byte step per trie node reached, and a dead byte skips
 // its whole subtree, so the cost follows the live branches, not the vocabulary size. Inside a
-// string without length bounds, plain-content tokens are admitted with one budget check and only
-// the other tokens are walked.
+// string, plain-content tokens are admitted by their character count (TokenIndex::AdmitPlain) and
+// only the other tokens are walked.
 //
 // Thread safety: one constraint per run, used by the inference thread; the shared schema and
 // index are immutable.

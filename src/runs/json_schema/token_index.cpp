@@ -4,11 +4,13 @@
 
 namespace llmsync::runs {
 
-bool PlainStringBytes(std::string_view bytes) {
+std::int32_t PlainStringChars(std::string_view bytes) {
   std::size_t i = 0;
+  std::int32_t chars = 0;
   while (i < bytes.size()) {
     auto c = static_cast<unsigned char>(bytes[i]);
-    if (c == '"' || c == '\\' || c < 0x20) return false;
+    ++chars;
+    if (c == '"' || c == '\\' || c < 0x20) return -1;
     if (c < 0x80) {
       ++i;
       continue;
@@ -27,17 +29,19 @@ bool PlainStringBytes(std::string_view bytes) {
       if (c == 0xF0) lo = 0x90;
       if (c == 0xF4) hi = 0x8F;
     } else {
-      return false;
+      return -1;
     }
-    if (i + n >= bytes.size()) return false;  // an incomplete sequence
+    if (i + n >= bytes.size()) return -1;  // an incomplete sequence
     for (std::size_t k = 1; k <= n; ++k) {
       auto d = static_cast<unsigned char>(bytes[i + k]);
-      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return false;
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return -1;
     }
     i += n + 1;
   }
-  return true;
+  return chars;
 }
+
+bool PlainStringBytes(std::string_view bytes) { return PlainStringChars(bytes) >= 0; }
 
 TokenTrie::TokenTrie(const TokenBytes& bytes, const std::vector<char>* select) {
   std::vector<std::uint32_t> ids;
@@ -75,17 +79,32 @@ TokenTrie::TokenTrie(const TokenBytes& bytes, const std::vector<char>* select) {
 
 std::shared_ptr<const TokenIndex> MakeTokenIndex(std::shared_ptr<const TokenBytes> bytes) {
   auto index = std::make_shared<TokenIndex>();
-  index->plain_string.assign(bytes->size(), 0);
+  index->plain_chars.assign(bytes->size(), 0);
   std::vector<char> not_plain(bytes->size(), 0);
   for (std::size_t id = 0; id < bytes->size(); ++id) {
     if ((*bytes)[id].empty()) continue;
-    index->plain_string[id] = PlainStringBytes((*bytes)[id]) ? 1 : 0;
-    not_plain[id] = index->plain_string[id] != 0 ? 0 : 1;
+    index->plain_chars[id] = std::max(0, PlainStringChars((*bytes)[id]));
+    not_plain[id] = index->plain_chars[id] == 0 ? 1 : 0;
   }
   index->all = TokenTrie(*bytes, nullptr);
   index->not_plain = TokenTrie(*bytes, &not_plain);
   index->bytes = std::move(bytes);
   return index;
+}
+
+void TokenIndex::AdmitPlain(std::int64_t room, std::int64_t owed, std::int64_t min_remaining,
+                            std::int64_t remaining, std::vector<char>* allow) const {
+  std::size_t n = std::min(allow->size(), plain_chars.size());
+  char* out = allow->data();
+  if (room < 0 && owed == 0) {  // every plain token leaves the state as it is
+    if (min_remaining > remaining - 1) return;
+    for (std::size_t id = 0; id < n; ++id) out[id] = plain_chars[id] != 0 ? 1 : 0;
+    return;
+  }
+  for (std::size_t id = 0; id < n; ++id) {
+    std::int64_t k = plain_chars[id];
+    out[id] = k != 0 && (room < 0 || k <= room) && min_remaining - std::min(k, owed) <= remaining - 1 ? 1 : 0;
+  }
 }
 
 }  // namespace llmsync::runs

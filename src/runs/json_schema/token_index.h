@@ -11,9 +11,10 @@
 // tokens that start with '"' and dies on the first byte of every other subtree.
 //
 // TokenIndex bundles what every constraint of one tokenizer shares, built once: the bytes table,
-// which tokens are plain JSON string content (PlainStringBytes), a trie of all tokens and a trie of
-// the non-plain ones (inside a string, the plain tokens are admitted with one budget check and only
-// the others are walked).
+// which tokens are plain JSON string content and how many characters each holds, a trie of all
+// tokens and a trie of the non-plain ones (inside a string, plain tokens are admitted by their
+// character count against maxLength / minLength and the budget — AdmitPlain — and only the others
+// are walked).
 //
 // Thread safety: immutable once built; Walk is const and keeps its state in the caller's levels.
 #pragma once
@@ -31,8 +32,9 @@ namespace llmsync::runs {
 using TokenBytes = std::vector<std::string>;
 
 // Whether `bytes` may sit inside a JSON string as is: no '"', '\\' or control bytes; complete,
-// well-formed UTF-8.
+// well-formed UTF-8. PlainStringChars: its characters (code points), or -1 when it may not.
 bool PlainStringBytes(std::string_view bytes);
+std::int32_t PlainStringChars(std::string_view bytes);
 
 class TokenTrie {
  public:
@@ -85,9 +87,15 @@ class TokenTrie {
 
 struct TokenIndex {
   std::shared_ptr<const TokenBytes> bytes;
-  std::vector<char> plain_string;  // by token id: PlainStringBytes (0 for control tokens)
-  TokenTrie all;                   // every token with bytes
-  TokenTrie not_plain;             // the tokens with bytes that are not plain string content
+  std::vector<std::int32_t> plain_chars;  // by token id: characters of plain tokens, else 0
+  TokenTrie all;                          // every token with bytes
+  TokenTrie not_plain;                    // the tokens with bytes that are not plain string content
+
+  // Inside a string (JsonAutomaton::PlainString: room, owed) whose state needs `min_remaining`
+  // tokens to finish: sets (*allow)[id] for the plain tokens that fit in the room and keep the
+  // budget with `remaining` tokens left (this one included), clears it for the others.
+  void AdmitPlain(std::int64_t room, std::int64_t owed, std::int64_t min_remaining, std::int64_t remaining,
+                  std::vector<char>* allow) const;
 };
 
 std::shared_ptr<const TokenIndex> MakeTokenIndex(std::shared_ptr<const TokenBytes> bytes);

@@ -202,13 +202,11 @@ void ToolCallConstraint::Mask(std::span<float> logits, std::int64_t remaining) {
   if (state_.phase == Phase::kFree) return;  // auto: text stays free until the marker
   allow_.assign(logits.size(), 0);
   if (state_.phase != Phase::kEnd && state_.phase != Phase::kDone && state_.phase != Phase::kDead) {
-    // Inside a string, plain content leaves the state (and the budget it needs) as it is.
-    bool plain = state_.phase == Phase::kJson && state_.automaton[0].InPlainString();
-    if (plain && MinRemaining(state_) <= remaining - 1) {
-      std::size_t n = std::min(allow_.size(), index_->plain_string.size());
-      for (std::size_t id = 0; id < n; ++id) allow_[id] = index_->plain_string[id];
-    }
-    const TokenTrie& trie = plain ? index_->not_plain : index_->all;
+    // Inside a string, plain content is judged by its character count: only the others are walked.
+    JsonAutomaton::PlainString plain;
+    if (state_.phase == Phase::kJson) plain = state_.automaton[0].InPlainString();
+    if (plain.in) index_->AdmitPlain(plain.room, plain.owed, MinRemaining(state_), remaining, &allow_);
+    const TokenTrie& trie = plain.in ? index_->not_plain : index_->all;
     trie.Walk(
         state_, levels_, [this](State& s, unsigned char c) { return FeedByte(s, c); },
         [&](session::TokenId id, const State& s) {

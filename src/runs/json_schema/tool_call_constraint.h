@@ -23,9 +23,9 @@
 //
 // Masking walks the tokenizer's TokenIndex (token_index.h) from the current state: one state copy
 // and byte step per trie node reached, and a dead byte (most of them in markup and keys) skips its
-// whole subtree. Inside a JSON string, plain-content tokens are admitted with one budget check and
-// only the others are walked. End tokens and control tokens written in literals (specials) are
-// judged one by one.
+// whole subtree. Inside a JSON string, plain-content tokens are admitted by their character count
+// (TokenIndex::AdmitPlain) and only the others are walked. End tokens and control tokens written in literals
+// (specials) are judged one by one.
 //
 // Thread safety: one constraint per run, used by the inference thread; shared tables are immutable.
 #pragma once
