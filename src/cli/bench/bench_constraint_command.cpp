@@ -35,7 +35,7 @@ struct ConstraintFlags {
   bool reference = true;
 };
 
-const char* kTools = R"({"tool_choice": "required", "tools": [
+constexpr const char* kTools = R"({"tool_choice": "required", "tools": [
   {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
    "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]},
                   "days": {"type": "integer", "minimum": 1, "maximum": 14}},
@@ -44,15 +44,15 @@ const char* kTools = R"({"tool_choice": "required", "tools": [
    "properties": {"query": {"type": "string"}, "max_results": {"type": "integer"},
                   "safe": {"type": "boolean"}},
    "required": ["query"]}}}]})";
-const char* kToolArguments =
+constexpr const char* kToolArguments =
     R"j({"max_results":5,"query":"latest release notes for grammar-constrained sampling in llama.cpp, vLLM and SGLang (2025)","safe":true})j";
 
-const char* kSchema = R"({"type": "object", "properties": {
+constexpr const char* kSchema = R"({"type": "object", "properties": {
   "title": {"type": "string"}, "year": {"type": "integer"},
   "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
   "rating": {"type": "number"}, "summary": {"type": "string", "maxLength": 300}},
   "required": ["title", "year", "tags", "summary"]})";
-const char* kDocument =
+constexpr const char* kDocument =
     R"({"rating":4.5,"summary":"An envoy of the Ekumen visits Gethen, a frozen world whose people have no fixed sex, and learns to trust a banished prime minister — on the Gobrin ice, «nusuth».","tags":["science fiction","anthropology","winter"],"title":"The Left Hand of Darkness","year":1969})";
 
 std::int64_t ThreadCpuNanos() {
