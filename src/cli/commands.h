@@ -22,8 +22,9 @@ void AddEvalCommands(CLI::App& app, CliState& state);      // eval, generate
 
 // bench kernels (bench_kernels_command.cpp)
 void AddBenchKernelsCommands(CLI::App& app, CliState& state);
-void AddBenchKvcacheCommands(CLI::App& app, CliState& state);  // bench kvcache
-void AddBenchEngineCommands(CLI::App& app, CliState& state);   // bench engine
+void AddBenchKvcacheCommands(CLI::App& app, CliState& state);     // bench kvcache
+void AddBenchEngineCommands(CLI::App& app, CliState& state);      // bench engine
+void AddBenchConstraintCommands(CLI::App& app, CliState& state);  // bench constraint
 
 // The subcommand `name` of `parent`, created when absent: lets several command files add their own
 // children to a shared group such as `bench`.

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   llmsync::cli::AddBenchKernelsCommands(app, state);
   llmsync::cli::AddBenchKvcacheCommands(app, state);
   llmsync::cli::AddBenchEngineCommands(app, state);
+  llmsync::cli::AddBenchConstraintCommands(app, state);
   llmsync::cli::AddServeCommands(app, state);
   llmsync::cli::AddChatCommands(app, state);
 

@@ -27,7 +27,12 @@ class TokenConstraint {
   virtual ~TokenConstraint() = default;
   // Masks the tokens that may not come next. `remaining` counts the tokens the run may still
   // generate, this one included: a constraint must leave only tokens that can still finish in time.
+  // Mask must equal, token by token, masking every id that Allows rejects (logits already at
+  // -infinity stay masked); Mask is the fast form.
   virtual void Mask(std::span<float> logits, std::int64_t remaining) = 0;
+  // The definition Mask implements, one token at a time: whether `token` may come next with
+  // `remaining` tokens left (tests and `llmsync bench constraint` compare Mask against it).
+  virtual bool Allows(session::TokenId token, std::int64_t remaining) const = 0;
   virtual void Accept(session::TokenId token) = 0;
   // The output is complete: generation ends.
   virtual bool Done() const = 0;

@@ -317,8 +317,7 @@ bool ArgumentsValid(const std::string& name, const std::string& args) {
 std::string SampleConstrained(const runs::ToolCallGrammar& grammar, const TestVocab& v, std::uint64_t seed,
                               std::int64_t budget, bool* done) {
   auto bytes = std::make_shared<runs::TokenBytes>(v.bytes);
-  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(grammar), bytes,
-                             runs::MakeTokenBuckets(*bytes));
+  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(grammar), runs::MakeTokenIndex(bytes));
   std::mt19937_64 rng(seed);
   std::string text;
   for (std::int64_t step = 0; step < budget && !c.Done(); ++step) {
@@ -434,8 +433,7 @@ TEST(ToolCallConstraintTest, ParallelHermesTakesASecondCallOrTheEndToken) {
   TestVocab v = MakeVocab();
   runs::ToolCallGrammar g = GrammarFor(ToolFamily::kHermes, "required", v, kWeatherTools, true);
   auto bytes = std::make_shared<runs::TokenBytes>(v.bytes);
-  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(g), bytes,
-                             runs::MakeTokenBuckets(*bytes));
+  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(g), runs::MakeTokenIndex(bytes));
   ASSERT_TRUE(
       c.FeedForTest("<tool_call>\n{\"name\":\"get_time\",\"arguments\":{\"zone\":\"UTC\"}}\n</tool_call>"));
   EXPECT_EQ(c.CallsForTest(), 1);
@@ -545,8 +543,7 @@ TEST(ToolCallConstraintTest, AutoIsFreeUntilTheMarkerThenConstrained) {
   TestVocab v = MakeVocab();
   runs::ToolCallGrammar g = GrammarFor(ToolFamily::kHermes, "auto", v);
   auto bytes = std::make_shared<runs::TokenBytes>(v.bytes);
-  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(g), bytes,
-                             runs::MakeTokenBuckets(*bytes));
+  runs::ToolCallConstraint c(std::make_shared<runs::ToolCallGrammar>(g), runs::MakeTokenIndex(bytes));
   std::vector<float> logits(v.bytes.size(), 0.0f);
   c.Mask(logits, 100);
   for (float l : logits) EXPECT_EQ(l, 0.0f);  // free text: nothing masked
@@ -575,11 +572,11 @@ TEST(ToolCallConstraintTest, PlainStringTokensAreExactlyTheOnesTheAutomatonTakes
     if (bytes.empty()) continue;
     runs::JsonAutomaton a(&s);
     ASSERT_TRUE(a.Feed("{\"s\":\""));
-    ASSERT_TRUE(a.InPlainString());
+    ASSERT_TRUE(a.InPlainString().in);
     std::int64_t before = a.MinRemaining();
     bool fed = a.Feed(bytes);
     if (runs::PlainStringBytes(bytes)) {
-      EXPECT_TRUE(fed && a.InPlainString() && a.MinRemaining() == before) << bytes;
+      EXPECT_TRUE(fed && a.InPlainString().in && a.MinRemaining() == before) << bytes;
     }
   }
 }

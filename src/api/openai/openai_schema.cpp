@@ -337,20 +337,10 @@ Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens) {
   return Status::Ok();
 }
 
-namespace {
-
-// What every constraint of one tokenizer shares, computed on first use.
-struct TokenTables {
-  std::shared_ptr<const runs::TokenBytes> bytes;
-  std::shared_ptr<const runs::TokenBuckets> buckets;
-  std::vector<std::pair<std::string, session::TokenId>> controls;  // tokens with no visible bytes
-  std::vector<session::TokenId> end_of_turn;                       // the preferred end token(s)
-};
-
-TokenTables BuildTables(const text::Tokenizer& tok) {
-  TokenTables t;
+ConstraintTables BuildConstraintTables(const text::Tokenizer& tok) {
+  ConstraintTables t;
   t.bytes = runs::TokenBytesTable(tok);
-  t.buckets = runs::MakeTokenBuckets(*t.bytes);
+  t.index = runs::MakeTokenIndex(t.bytes);
   std::vector<session::TokenId> eog;
   for (std::int32_t id = 0; id < tok.VocabSize(); ++id) {
     if (tok.IsEndOfGeneration(id)) eog.push_back(id);
@@ -371,7 +361,10 @@ TokenTables BuildTables(const text::Tokenizer& tok) {
   return t;
 }
 
-Result<std::shared_ptr<const runs::ToolCallGrammar>> ToolGrammar(const Json& j, const TokenTables& tables) {
+namespace {
+
+Result<std::shared_ptr<const runs::ToolCallGrammar>> ToolGrammar(const Json& j,
+                                                                 const ConstraintTables& tables) {
   auto g = std::make_shared<runs::ToolCallGrammar>();
   if (!j.contains("forms") || !j["forms"].is_array() || j["forms"].empty() || j["forms"].size() > 64) {
     return Status::InvalidArgument("malformed tool_call constraint spec");
@@ -413,33 +406,38 @@ Result<std::shared_ptr<const runs::ToolCallGrammar>> ToolGrammar(const Json& j, 
 
 }  // namespace
 
+Result<std::unique_ptr<runs::TokenConstraint>> MakeConstraint(std::string_view spec,
+                                                              const ConstraintTables& t) {
+  LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(spec, "constraint spec"));
+  Json j = Json::parse(spec, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("malformed constraint spec");
+  if (j.value("type", std::string()) == "tool_call") {
+    LLMSYNC_ASSIGN_OR_RETURN(std::shared_ptr<const runs::ToolCallGrammar> grammar, ToolGrammar(j, t));
+    return std::unique_ptr<runs::TokenConstraint>(
+        std::make_unique<runs::ToolCallConstraint>(std::move(grammar), t.index));
+  }
+  auto schema = std::make_shared<JsonSchema>();
+  if (j.value("type", std::string()) == "json_schema") {
+    LLMSYNC_ASSIGN_OR_RETURN(*schema, ParseJsonSchema(j["schema"]));
+  } else {
+    schema->type = JsonSchema::Type::kObject;  // json_object: any object
+  }
+  return std::unique_ptr<runs::TokenConstraint>(
+      std::make_unique<runs::JsonSchemaConstraint>(std::move(schema), t.index));
+}
+
 runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer) {
   const text::Tokenizer* tok = &tokenizer;
-  auto tables = std::make_shared<std::optional<TokenTables>>();
+  auto tables = std::make_shared<std::optional<ConstraintTables>>();
   auto mu = std::make_shared<std::mutex>();
   return [tok, tables, mu](std::string_view spec) -> Result<std::unique_ptr<runs::TokenConstraint>> {
-    LLMSYNC_RETURN_IF_ERROR(CheckJsonDepth(spec, "constraint spec"));
-    Json j = Json::parse(spec, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("malformed constraint spec");
-    TokenTables t;
+    ConstraintTables t;
     {
       std::lock_guard<std::mutex> lock(*mu);
-      if (!*tables) *tables = BuildTables(*tok);
+      if (!*tables) *tables = BuildConstraintTables(*tok);
       t = **tables;
     }
-    if (j.value("type", std::string()) == "tool_call") {
-      LLMSYNC_ASSIGN_OR_RETURN(std::shared_ptr<const runs::ToolCallGrammar> grammar, ToolGrammar(j, t));
-      return std::unique_ptr<runs::TokenConstraint>(
-          std::make_unique<runs::ToolCallConstraint>(std::move(grammar), t.bytes, t.buckets));
-    }
-    auto schema = std::make_shared<JsonSchema>();
-    if (j.value("type", std::string()) == "json_schema") {
-      LLMSYNC_ASSIGN_OR_RETURN(*schema, ParseJsonSchema(j["schema"]));
-    } else {
-      schema->type = JsonSchema::Type::kObject;  // json_object: any object
-    }
-    return std::unique_ptr<runs::TokenConstraint>(
-        std::make_unique<runs::JsonSchemaConstraint>(std::move(schema), t.bytes));
+    return MakeConstraint(spec, t);
   };
 }
 

@@ -11,11 +11,15 @@
 // Thread safety: pure functions; the factory is safe for concurrent use.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/json_codec.h"
 #include "llmsync/status.h"
 #include "runs/json_schema/json_schema.h"
+#include "runs/json_schema/token_index.h"
 #include "runs/json_schema/tool_call_constraint.h"
 #include "runs/token_constraint.h"
 #include "text/tokenizer.h"
@@ -29,8 +33,21 @@ Result<std::string> ConstraintSpecFor(const Json& format, bool responses_shape);
 // kInvalidArgument when the smallest document of `spec` needs more than `max_tokens` tokens (at one
 // byte per token): a constrained run must be able to close its document.
 Status CheckConstraintFits(const std::string& spec, std::int64_t max_tokens);
-// Specs of type "tool_call" (api/tools/tool_format.h) build a ToolCallConstraint.
-// REQUIRES: `tokenizer` outlives the factory.
+
+// What every constraint of one tokenizer shares, built once per tokenizer (the factory builds it
+// on first use): token bytes and their TokenIndex, control tokens, the end-of-turn token(s).
+struct ConstraintTables {
+  std::shared_ptr<const runs::TokenBytes> bytes;
+  std::shared_ptr<const runs::TokenIndex> index;
+  std::vector<std::pair<std::string, session::TokenId>> controls;  // tokens with no visible bytes
+  std::vector<session::TokenId> end_of_turn;                       // the preferred end token(s)
+};
+ConstraintTables BuildConstraintTables(const text::Tokenizer& tokenizer);
+// The constraint of `spec`: a JsonSchemaConstraint, or for specs of type "tool_call"
+// (api/tools/tool_format.h) a ToolCallConstraint.
+Result<std::unique_ptr<runs::TokenConstraint>> MakeConstraint(std::string_view spec,
+                                                              const ConstraintTables& tables);
+// MakeConstraint with the tables of `tokenizer`. REQUIRES: `tokenizer` outlives the factory.
 runs::ConstraintFactory MakeConstraintFactory(const text::Tokenizer& tokenizer);
 
 }  // namespace llmsync::api

@@ -155,10 +155,11 @@ bool JsonAutomaton::Done() const {
 
 bool JsonAutomaton::Feed(std::string_view bytes) {
   for (char ch : bytes) {
-    std::vector<Stack> next;
-    for (Stack& s : stacks_) FeedByte(std::move(s), static_cast<unsigned char>(ch), &next);
-    if (next.size() > kMaxStacks) next.resize(kMaxStacks);
-    stacks_ = std::move(next);
+    // The stacks move through scratch_ and back, so a single-stack step does not allocate.
+    for (Stack& s : stacks_) FeedByte(std::move(s), static_cast<unsigned char>(ch), &scratch_);
+    if (scratch_.size() > kMaxStacks) scratch_.resize(kMaxStacks);
+    stacks_.swap(scratch_);
+    scratch_.clear();
     if (stacks_.empty()) return false;
   }
   return true;
@@ -533,11 +534,15 @@ std::int64_t JsonAutomaton::StackRemaining(const Stack& stack) {
   return n;
 }
 
-bool JsonAutomaton::InPlainString() const {
-  if (stacks_.size() != 1 || stacks_[0].empty()) return false;
+JsonAutomaton::PlainString JsonAutomaton::InPlainString() const {
+  PlainString p;
+  if (stacks_.size() != 1 || stacks_[0].empty()) return p;
   const Frame& top = stacks_[0].back();
-  return top.kind == FrameKind::kString && top.next == 0 && top.stage == 0 && top.schema->min_length == 0 &&
-         top.schema->max_length < 0;
+  if (top.kind != FrameKind::kString || top.next != 0 || top.stage != 0) return p;
+  p.in = true;
+  if (top.schema->max_length >= 0) p.room = std::max<std::int64_t>(0, top.schema->max_length - top.count);
+  p.owed = std::max<std::int64_t>(0, top.schema->min_length - top.count);
+  return p;
 }
 
 std::int64_t JsonAutomaton::MinRemaining() const {

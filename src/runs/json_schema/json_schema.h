@@ -19,6 +19,9 @@
 // finish within max_tokens (one-byte tokens for every needed character exist in byte-level and
 // byte-fallback vocabularies).
 //
+// Copying an automaton onto another reuses the target's buffers, and feeding a single stack does
+// not allocate: token masks (token_index.h) copy and feed one automaton per trie node.
+//
 // Thread safety: JsonSchema is immutable once built; a JsonAutomaton is a value used by one thread.
 #pragma once
 
@@ -64,11 +67,16 @@ class JsonAutomaton {
   // Feeds bytes; false (and the state is dead) when they cannot continue a valid document.
   bool Feed(std::string_view bytes);
   bool Dead() const { return stacks_.empty(); }
-  // The one live state is inside a string without length bounds, between characters: any run of
-  // bytes without '"', '\\' or control characters that is complete, well-formed UTF-8 keeps it
-  // alive and leaves MinRemaining unchanged (structured-output masks use this to skip most
-  // per-token checks; a string with minLength / maxLength takes the per-token path).
-  bool InPlainString() const;
+  // The one live state is inside a string, between characters: any run of k characters without
+  // '"', '\\' or control characters, complete and well-formed UTF-8 (a plain run), keeps it
+  // alive when room < 0 or k <= room, and lowers MinRemaining by min(k, owed). Structured-output
+  // masks use this to admit plain tokens without stepping the automaton.
+  struct PlainString {
+    bool in = false;
+    std::int64_t room = -1;  // characters maxLength still allows (-1: unbounded)
+    std::int64_t owed = 0;   // characters minLength still needs
+  };
+  PlainString InPlainString() const;
   bool Done() const;
   std::int64_t MinRemaining() const;
 
@@ -103,6 +111,7 @@ class JsonAutomaton {
   static std::int64_t StackRemaining(const Stack& stack);
 
   std::vector<Stack> stacks_;
+  std::vector<Stack> scratch_;  // empty between calls: Feed's next stacks, kept for its capacity
 };
 
 }  // namespace llmsync::runs

@@ -1,62 +1,13 @@
 #include "runs/json_schema/tool_call_constraint.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 namespace llmsync::runs {
 
-bool PlainStringBytes(std::string_view bytes) {
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    auto c = static_cast<unsigned char>(bytes[i]);
-    if (c == '"' || c == '\\' || c < 0x20) return false;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + n >= bytes.size()) return false;  // an incomplete sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(bytes[i + k]);
-      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
-std::shared_ptr<const TokenBuckets> MakeTokenBuckets(const TokenBytes& bytes) {
-  auto buckets = std::make_shared<TokenBuckets>();
-  buckets->plain_string.assign(bytes.size(), 0);
-  for (std::size_t id = 0; id < bytes.size(); ++id) {
-    if (bytes[id].empty()) continue;
-    buckets->plain_string[id] = PlainStringBytes(bytes[id]) ? 1 : 0;
-    buckets->by_first_byte[static_cast<unsigned char>(bytes[id][0])].push_back(
-        static_cast<session::TokenId>(id));
-  }
-  return buckets;
-}
-
 ToolCallConstraint::ToolCallConstraint(std::shared_ptr<const ToolCallGrammar> grammar,
-                                       std::shared_ptr<const TokenBytes> bytes,
-                                       std::shared_ptr<const TokenBuckets> buckets)
-    : grammar_(std::move(grammar)), bytes_(std::move(bytes)), buckets_(std::move(buckets)) {
+                                       std::shared_ptr<const TokenIndex> index)
+    : grammar_(std::move(grammar)), index_(std::move(index)) {
   for (const ToolCallForm& f : grammar_->forms) {
     std::int64_t args = JsonAutomaton::MinLength(*f.schema);
     form_min_.push_back(static_cast<std::int64_t>(f.prefix.size()) + args);
@@ -203,10 +154,11 @@ bool ToolCallConstraint::FeedToken(State& s, session::TokenId token) const {
     if (id == token) return Feed(s, text);
   }
   auto index = static_cast<std::size_t>(token);
-  if (token < 0 || index >= bytes_->size() || (*bytes_)[index].empty()) {
+  const TokenBytes& bytes = *index_->bytes;
+  if (token < 0 || index >= bytes.size() || bytes[index].empty()) {
     return s.phase == Phase::kFree;  // control tokens are free text only
   }
-  return Feed(s, (*bytes_)[index]);
+  return Feed(s, bytes[index]);
 }
 
 std::int64_t ToolCallConstraint::MinRemaining(const State& s) const {
@@ -241,42 +193,37 @@ bool ToolCallConstraint::Allowed(const State& s, session::TokenId token, std::in
   return FeedToken(t, token) && MinRemaining(t) <= remaining - 1;
 }
 
+bool ToolCallConstraint::Allows(session::TokenId token, std::int64_t remaining) const {
+  if (state_.phase == Phase::kFree) return true;  // auto: text stays free until the marker
+  return Allowed(state_, token, remaining);
+}
+
 void ToolCallConstraint::Mask(std::span<float> logits, std::int64_t remaining) {
   if (state_.phase == Phase::kFree) return;  // auto: text stays free until the marker
-  const float masked = -std::numeric_limits<float>::infinity();
-  std::vector<char> allow(logits.size(), 0);
-  auto consider = [&](session::TokenId id) {
-    auto i = static_cast<std::size_t>(id);
-    if (i < logits.size() && !(std::isinf(logits[i]) && logits[i] < 0) && Allowed(state_, id, remaining))
-      allow[i] = 1;
+  allow_.assign(logits.size(), 0);
+  if (state_.phase != Phase::kEnd && state_.phase != Phase::kDone && state_.phase != Phase::kDead) {
+    // Inside a string, plain content is judged by its character count: only the others are walked.
+    JsonAutomaton::PlainString plain;
+    if (state_.phase == Phase::kJson) plain = state_.automaton[0].InPlainString();
+    if (plain.in) index_->AdmitPlain(plain.room, plain.owed, MinRemaining(state_), remaining, &allow_);
+    const TokenTrie& trie = plain.in ? index_->not_plain : index_->all;
+    trie.Walk(
+        state_, levels_, [this](State& s, unsigned char c) { return FeedByte(s, c); },
+        [&](session::TokenId id, const State& s) {
+          if (static_cast<std::size_t>(id) < allow_.size() && MinRemaining(s) <= remaining - 1)
+            allow_[static_cast<std::size_t>(id)] = 1;
+        });
+  }
+  // Tokens that do not stand for their bytes here: judged one by one.
+  auto judge = [&](session::TokenId id) {
+    if (id >= 0 && static_cast<std::size_t>(id) < allow_.size())
+      allow_[static_cast<std::size_t>(id)] = Allowed(state_, id, remaining) ? 1 : 0;
   };
-  if (state_.phase == Phase::kEnd || (state_.phase == Phase::kBetween && grammar_->close.empty())) {
-    for (session::TokenId id : grammar_->end_tokens) consider(id);
-  }
-  bool bytes_follow =
-      state_.phase != Phase::kEnd && state_.phase != Phase::kDone && state_.phase != Phase::kDead;
-  if (bytes_follow) {
-    // Inside a string, plain content leaves the state (and the budget it needs) as it is.
-    bool plain = state_.phase == Phase::kJson && state_.automaton[0].InPlainString();
-    bool plain_fits = plain && MinRemaining(state_) <= remaining - 1;
-    for (int b = 0; b < 256; ++b) {
-      const std::vector<session::TokenId>& bucket = buckets_->by_first_byte[static_cast<std::size_t>(b)];
-      if (bucket.empty()) continue;
-      State probe = state_;
-      if (!FeedByte(probe, static_cast<unsigned char>(b))) continue;  // no token starting so fits
-      for (session::TokenId id : bucket) {
-        auto i = static_cast<std::size_t>(id);
-        if (plain && i < buckets_->plain_string.size() && buckets_->plain_string[i] != 0) {
-          if (plain_fits && i < logits.size() && !(std::isinf(logits[i]) && logits[i] < 0)) allow[i] = 1;
-          continue;
-        }
-        consider(id);
-      }
-    }
-    for (const auto& special : grammar_->specials) consider(special.second);
-  }
+  for (session::TokenId id : grammar_->end_tokens) judge(id);
+  for (const auto& special : grammar_->specials) judge(special.second);
+  const float masked = -std::numeric_limits<float>::infinity();
   for (std::size_t i = 0; i < logits.size(); ++i) {
-    if (allow[i] == 0) logits[i] = masked;
+    if (allow_[i] == 0) logits[i] = masked;
   }
 }
 

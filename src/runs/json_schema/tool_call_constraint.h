@@ -21,15 +21,15 @@
 // free until it contains `marker` (the forms' common prefix), then constrains the rest of the
 // call; an empty marker leaves auto output unconstrained.
 //
-// Masking does not walk the whole vocabulary per token: tokens are bucketed by first byte once
-// (TokenBuckets), and only buckets whose first byte the state accepts are examined. Inside a JSON
-// string, plain-content tokens are admitted with one budget check instead of an automaton step
-// each.
+// Masking walks the tokenizer's TokenIndex (token_index.h) from the current state: one state copy
+// and byte step per trie node reached, and a dead byte (most of them in markup and keys) skips its
+// whole subtree. Inside a JSON string, plain-content tokens are admitted by their character count
+// (TokenIndex::AdmitPlain) and only the others are walked. End tokens and control tokens written in literals
+// (specials) are judged one by one.
 //
 // Thread safety: one constraint per run, used by the inference thread; shared tables are immutable.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "runs/json_schema/json_schema.h"
-#include "runs/json_schema/json_schema_constraint.h"
+#include "runs/json_schema/token_index.h"
 #include "runs/token_constraint.h"
 
 namespace llmsync::runs {
@@ -59,22 +59,12 @@ struct ToolCallGrammar {
   std::vector<std::pair<std::string, session::TokenId>> specials;  // control tokens in literals
 };
 
-// Token ids grouped by the first byte they decode to (control tokens excluded), and which tokens
-// are plain string content (no '"', '\\' or control bytes; complete, well-formed UTF-8).
-struct TokenBuckets {
-  std::array<std::vector<session::TokenId>, 256> by_first_byte;
-  std::vector<char> plain_string;  // by token id
-};
-// Whether `bytes` may sit inside a JSON string as is (see TokenBuckets::plain_string).
-bool PlainStringBytes(std::string_view bytes);
-std::shared_ptr<const TokenBuckets> MakeTokenBuckets(const TokenBytes& bytes);
-
 class ToolCallConstraint : public TokenConstraint {
  public:
-  ToolCallConstraint(std::shared_ptr<const ToolCallGrammar> grammar, std::shared_ptr<const TokenBytes> bytes,
-                     std::shared_ptr<const TokenBuckets> buckets);
+  ToolCallConstraint(std::shared_ptr<const ToolCallGrammar> grammar, std::shared_ptr<const TokenIndex> index);
 
   void Mask(std::span<float> logits, std::int64_t remaining) override;
+  bool Allows(session::TokenId token, std::int64_t remaining) const override;
   void Accept(session::TokenId token) override;
   bool Done() const override;
   // Calls completed so far (exposed for tests).
@@ -108,11 +98,12 @@ class ToolCallConstraint : public TokenConstraint {
   bool Allowed(const State& s, session::TokenId token, std::int64_t remaining) const;
 
   std::shared_ptr<const ToolCallGrammar> grammar_;
-  std::shared_ptr<const TokenBytes> bytes_;
-  std::shared_ptr<const TokenBuckets> buckets_;
+  std::shared_ptr<const TokenIndex> index_;
   std::vector<std::int64_t> form_min_;       // prefix + smallest arguments document, per form
   std::vector<std::int64_t> next_form_min_;  // next_prefix + smallest arguments document
   State state_;
+  std::vector<State> levels_;  // Mask's trie-walk scratch
+  std::vector<char> allow_;    // Mask's scratch, by token id
 };
 
 }  // namespace llmsync::runs
