@@ -1,48 +1,13 @@
 #include "session/validate.h"
 
+#include <optional>
 #include <string>
+
+#include "text/utf8.h"
 
 namespace llmsync::session {
 
 namespace {
-
-// The offset of the first byte that is not part of well-formed UTF-8, or npos.
-std::size_t FirstInvalidUtf8(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    if (b0 >= 0xc2 && b0 <= 0xdf) {
-      len = 2;
-    } else if (b0 >= 0xe0 && b0 <= 0xef) {
-      len = 3;
-      if (b0 == 0xe0) lo = 0xa0;  // overlong
-      if (b0 == 0xed) hi = 0x9f;  // surrogates
-    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-      len = 4;
-      if (b0 == 0xf0) lo = 0x90;  // overlong
-      if (b0 == 0xf4) hi = 0x8f;  // above U+10FFFF
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    auto b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b1 < lo || b1 > hi) return i;
-    for (std::size_t k = 2; k < len; ++k) {
-      auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < 0x80 || b > 0xbf) return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
 
 Status CheckField(std::string_view value, std::size_t limit, const std::string& what) {
   if (value.size() > limit) {
@@ -55,10 +20,10 @@ Status CheckField(std::string_view value, std::size_t limit, const std::string& 
 }  // namespace
 
 Status ValidateUtf8(std::string_view text, std::string_view what) {
-  std::size_t bad = FirstInvalidUtf8(text);
-  if (bad == std::string_view::npos) return Status::Ok();
+  std::optional<std::size_t> bad = text::FindInvalidUtf8(text);
+  if (!bad) return Status::Ok();
   return Status::InvalidArgument(std::string(what) + " is not valid UTF-8 (byte offset " +
-                                 std::to_string(bad) + ")");
+                                 std::to_string(*bad) + ")");
 }
 
 Status ValidateTenant(std::string_view tenant, const SessionLimits& limits) {

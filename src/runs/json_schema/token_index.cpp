@@ -2,41 +2,17 @@
 
 #include <algorithm>
 
+#include "text/utf8.h"
+
 namespace llmsync::runs {
 
 std::int32_t PlainStringChars(std::string_view bytes) {
-  std::size_t i = 0;
+  if (!text::IsValidUtf8(bytes)) return -1;
   std::int32_t chars = 0;
-  while (i < bytes.size()) {
-    auto c = static_cast<unsigned char>(bytes[i]);
-    ++chars;
+  for (std::size_t i = 0; i < bytes.size(); ++chars) {
+    auto c = static_cast<std::uint8_t>(bytes[i]);
     if (c == '"' || c == '\\' || c < 0x20) return -1;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return -1;
-    }
-    if (i + n >= bytes.size()) return -1;  // an incomplete sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(bytes[i + k]);
-      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) return -1;
-    }
-    i += n + 1;
+    i += text::Utf8SequenceLength(c);  // 1..4: the bytes are valid UTF-8
   }
   return chars;
 }
